@@ -1,0 +1,60 @@
+# The two commands for a fresh machine: `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 5000
+OS_PACKAGES := redis-server postgresql slapd ldap-utils chromium chromium-driver
+export IDP_INSTANCE_DIR ?= $(CURDIR)/instance
+
+.PHONY: run test venv os-packages lint fmt bench clean
+
+$(BIN)/.installed: pyproject.toml setup.py requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c requirements.lock -e '.[dev]'
+	touch $@
+
+venv: $(BIN)/.installed
+
+## make run: migrate, create keys and demo data, serve on http://127.0.0.1:5000 (SQLite, in-process store)
+run: venv
+	$(BIN)/idp db upgrade
+	$(BIN)/idp keys ensure
+	$(BIN)/idp demo --redirect-uri http://127.0.0.1:5001/callback
+	$(BIN)/idp run --host $(HOST) --port $(PORT) --no-reload --without-threads
+
+## make test: OS packages (apt-get when root), venv, then the whole suite against real services
+test: os-packages venv
+	$(BIN)/ruff check idp tests clients bench
+	$(BIN)/mypy idp
+	$(BIN)/python -m pytest
+
+os-packages:
+	@missing=""; \
+	for cmd in redis-server:redis-server postgresql:/usr/lib/postgresql slapd:/usr/sbin/slapd \
+	           ldap-utils:ldapadd chromium:chromium chromium-driver:chromedriver; do \
+	  pkg=$${cmd%%:*}; probe=$${cmd#*:}; \
+	  if [ -e "$$probe" ] || command -v "$$probe" >/dev/null 2>&1; then :; else missing="$$missing $$pkg"; fi; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "Installing:$$missing"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	  else \
+	    echo "Missing OS packages:$$missing"; \
+	    echo "Install them with: sudo apt-get install$$missing"; exit 1; \
+	  fi; \
+	fi
+
+lint: venv
+	$(BIN)/ruff check idp tests clients bench
+	$(BIN)/mypy idp
+
+fmt: venv
+	$(BIN)/ruff check --fix idp tests clients bench
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache

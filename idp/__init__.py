@@ -1,0 +1,107 @@
+"""Banten province single sign-on: an OpenID Connect Provider for staff (LDAP) and citizens (NIK)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from . import config as config_module
+from .crypto import Crypto
+from .store import Store, create_store
+
+__all__ = ["create_app", "State", "resource_dir"]
+
+log = logging.getLogger(__name__)
+
+
+def resource_dir(name: str) -> Path:
+    """Folder of ``templates``/``migrations``: inside the installed package, or beside it in a checkout."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / name, here.parent / name):
+        if candidate.is_dir():
+            return candidate
+    raise RuntimeError(f"cannot find the {name!r} folder beside {here}")
+
+
+@dataclass
+class State:
+    """Per-application state kept in ``app.extensions['idp']``."""
+
+    config: config_module.Config
+    store: Store
+    crypto: Crypto
+    extra: dict[str, Any]
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build the provider; ``config`` overrides ``IDP_*`` settings by name (without the prefix)."""
+    cfg = config_module.load(config)
+    logging.basicConfig(level=cfg["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    app = Flask(
+        __name__,
+        template_folder=str(resource_dir("templates")),
+        static_folder="static",
+        instance_path=cfg["INSTANCE_DIR"],
+    )
+    app.config.update(
+        SECRET_KEY=cfg["SECRET_KEY"],
+        SQLALCHEMY_DATABASE_URI=cfg["DATABASE_URL"],
+        SQLALCHEMY_ENGINE_OPTIONS=_engine_options(cfg["DATABASE_URL"]),
+        MAX_CONTENT_LENGTH=cfg["MAX_REQUEST_BYTES"],
+        MAX_FORM_MEMORY_SIZE=cfg["MAX_REQUEST_BYTES"],
+        SESSION_COOKIE_NAME="idp_ui",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=cfg["ISSUER"].startswith("https://"),
+        PREFERRED_URL_SCHEME="https" if cfg["ISSUER"].startswith("https://") else "http",
+        WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the browser session cookie
+        BABEL_DEFAULT_LOCALE=cfg["DEFAULT_LOCALE"],
+        BABEL_TRANSLATION_DIRECTORIES=str(Path(__file__).parent / "translations"),
+        JSON_SORT_KEYS=False,
+    )
+    if cfg["TRUSTED_PROXIES"]:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        n = cfg["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n)  # type: ignore[method-assign]
+
+    Path(cfg["INSTANCE_DIR"]).mkdir(parents=True, exist_ok=True)
+    store = create_store(cfg["REDIS_URL"], instance_dir=None if cfg["REDIS_URL"] else cfg["INSTANCE_DIR"])
+    crypto = Crypto(cfg["DATA_KEY_MAP"], cfg["DATA_KEY_ACTIVE"], cfg["HASH_KEY_BYTES"])
+    app.extensions["idp"] = State(config=cfg, store=store, crypto=crypto, extra={})
+
+    from . import models  # noqa: F401 - register the tables on the metadata
+    from .extensions import csrf, db, migrate
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(resource_dir("migrations")), render_as_batch=True, compare_type=True)
+    csrf.init_app(app)
+
+    from . import errors, i18n, session, web
+
+    i18n.init_app(app)
+    errors.register(app)
+    web.init_app(app)
+    session.init_app(app)
+
+    from .views import register_blueprints
+
+    register_blueprints(app)
+
+    from .cli import register_commands
+
+    register_commands(app)
+    return app
+
+
+def _engine_options(url: str) -> dict[str, Any]:
+    if url.startswith("sqlite"):
+        # SQLite: one file, many threads of the development server.
+        return {"connect_args": {"check_same_thread": False, "timeout": 15}}
+    # pre_ping and recycle make the pool recover by itself after a database restart (issue 7).
+    return {"pool_pre_ping": True, "pool_recycle": 1800, "pool_size": 5, "max_overflow": 10}

@@ -1,0 +1,1 @@
+"""Operator command groups, each registered by :mod:`idp.cli`."""

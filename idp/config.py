@@ -1,0 +1,286 @@
+"""The one table of settings, read from ``IDP_*`` environment variables and validated at start-up.
+
+Every setting the provider reads is declared here with its type, default and a one-line description;
+the README's configuration reference is generated from this table (``idp config-doc``).  A bad value
+stops the start with :class:`ConfigError` naming the setting, as node-oidc-provider's defaults table does.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import os
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+log = logging.getLogger(__name__)
+
+
+class ConfigError(RuntimeError):
+    """A setting has a value the provider cannot run with."""
+
+
+def _bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError("expected true or false")
+
+
+def _int(raw: str) -> int:
+    return int(raw.strip())
+
+
+def _str(raw: str) -> str:
+    return raw.strip()
+
+
+def _list(raw: str) -> list[str]:
+    return [item.strip() for item in raw.replace("\n", ",").split(",") if item.strip()]
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One row of the defaults table."""
+
+    name: str
+    default: Any
+    parse: Callable[[str], Any]
+    doc: str
+    secret: bool = False
+    minimum: int | None = None
+    maximum: int | None = None
+    choices: tuple[str, ...] | None = None
+
+
+S = Setting
+SETTINGS: tuple[Setting, ...] = (
+    # --- deployment ---
+    S("ENV", "development", _str, "`development` (generates missing keys, warns loudly) or `production` "
+      "(every secret must be given).", choices=("development", "production")),
+    S("ISSUER", "http://127.0.0.1:5000", _str, "Public base URL of the provider; the `iss` of every token. "
+      "Must be https in production."),
+    S("DATABASE_URL", "", _str, "SQLAlchemy URL. Empty: a SQLite file `idp.db` in the instance folder. "
+      "Production: `postgresql+psycopg://user:pass@host/db`."),
+    S("REDIS_URL", "", _str, "Redis URL (`redis://` or `rediss://`) for short-lived state. Empty: an "
+      "in-process store that works only with a single worker process."),
+    S("INSTANCE_DIR", "", _str, "Folder for the SQLite file, generated development keys and the mail "
+      "outbox. Empty: `./instance`."),
+    S("TRUSTED_PROXIES", 0, _int, "Number of reverse proxies in front of the provider whose "
+      "`X-Forwarded-*` headers are trusted (0 when clients connect directly).", minimum=0, maximum=5),
+    S("LOG_LEVEL", "INFO", _str, "Python logging level.", choices=("DEBUG", "INFO", "WARNING", "ERROR")),
+    S("MAX_REQUEST_BYTES", 65536, _int, "Largest request body accepted; larger requests get 413.",
+      minimum=1024, maximum=10 * 1024 * 1024),
+    # --- secrets ---
+    S("SECRET_KEY", "", _str, "Key that signs the browser cookie (CSRF token, locale). At least 32 "
+      "characters. Development: generated into the instance folder.", secret=True),
+    S("DATA_KEYS", "", _list, "AES-256-GCM keys for personal data at rest (NIK) and for private signing "
+      "keys, as `kid:base64key` items separated by commas; the first encrypts, all decrypt (rotation). "
+      "Generate one with `idp keys new-data-key`.", secret=True),
+    S("HASH_KEY", "", _str, "Base64 key (32 bytes or more) for keyed hashes: NIK lookup column, client "
+      "secrets, registration tokens. Changing it makes existing NIK lookups and secrets unusable.",
+      secret=True),
+    # --- lifetimes (seconds) ---
+    S("CODE_TTL", 60, _int, "Lifetime of an authorization code.", minimum=10, maximum=600),
+    S("ACCESS_TOKEN_TTL", 900, _int, "Lifetime of an access token.", minimum=60, maximum=86400),
+    S("ID_TOKEN_TTL", 900, _int, "Lifetime of an ID token.", minimum=60, maximum=86400),
+    S("REFRESH_TOKEN_TTL", 30 * 86400, _int, "Lifetime of a refresh token family (absolute).",
+      minimum=600, maximum=365 * 86400),
+    S("SESSION_IDLE_TTL", 3600, _int, "A sign-in session ends after this long without use.",
+      minimum=60, maximum=30 * 86400),
+    S("SESSION_ABSOLUTE_TTL", 12 * 3600, _int, "A sign-in session ends this long after sign-in.",
+      minimum=300, maximum=90 * 86400),
+    S("AUTH_REQUEST_TTL", 1800, _int, "How long a pending authorization request waits for sign-in.",
+      minimum=60, maximum=7200),
+    S("EMAIL_VERIFY_TTL", 2 * 86400, _int, "Lifetime of an e-mail verification link.",
+      minimum=600, maximum=14 * 86400),
+    # --- passwords and brute force ---
+    S("PASSWORD_MIN_LENGTH", 10, _int, "Minimum password length (no other composition rules).",
+      minimum=8, maximum=64),
+    S("ARGON2_TIME_COST", 2, _int, "argon2id iterations (OWASP: 2 with 19 MiB).", minimum=1, maximum=20),
+    S("ARGON2_MEMORY_KIB", 19456, _int, "argon2id memory in KiB.", minimum=7168, maximum=1048576),
+    S("ARGON2_PARALLELISM", 1, _int, "argon2id lanes.", minimum=1, maximum=16),
+    S("LOGIN_MAX_FAILURES", 10, _int, "Failed sign-ins per account (and per IP, times 5) before a "
+      "temporary lock.", minimum=3, maximum=1000),
+    S("LOGIN_LOCK_SECONDS", 300, _int, "Length of the temporary lock after too many failures.",
+      minimum=30, maximum=86400),
+    # --- mail ---
+    S("SMTP_HOST", "", _str, "SMTP server. Empty: mails are written to the log (without links' "
+      "secrets at INFO) and to the outbox folder instead of being sent."),
+    S("SMTP_PORT", 587, _int, "SMTP port.", minimum=1, maximum=65535),
+    S("SMTP_TLS", "starttls", _str, "`starttls`, `ssl` (implicit TLS) or `none`.",
+      choices=("starttls", "ssl", "none")),
+    S("SMTP_USER", "", _str, "SMTP user name (empty: no authentication)."),
+    S("SMTP_PASSWORD", "", _str, "SMTP password.", secret=True),
+    S("SMTP_TIMEOUT", 10, _int, "SMTP connect and response timeout.", minimum=1, maximum=120),
+    S("MAIL_FROM", "SSO Provinsi Banten <no-reply@bantenprov.go.id>", _str, "Sender of the mails."),
+    S("OUTBOX_DIR", "", _str, "Folder for mails when no SMTP host is set. Empty: `<instance>/outbox`."),
+    # --- protocol ---
+    S("DEFAULT_LOCALE", "id", _str, "Language of the pages when the browser does not choose.",
+      choices=("id", "en")),
+    S("SENSITIVE_SCOPES", ["nik"], _list, "Scopes a client may obtain only when allowed by an operator."),
+    S("ALLOW_INSECURE_HTTP", False, _bool, "DEVELOPMENT ONLY: allow an http issuer outside loopback."),
+)
+
+SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+@dataclass
+class Config:
+    """Parsed settings, keyed by name without the ``IDP_`` prefix."""
+
+    values: dict[str, Any]
+
+    def __getitem__(self, name: str) -> Any:
+        return self.values[name]
+
+
+def _parse_one(setting: Setting, raw: str) -> Any:
+    try:
+        value = setting.parse(raw)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"IDP_{setting.name}: {exc} (got {'<hidden>' if setting.secret else raw!r})") from None
+    if setting.choices and value not in setting.choices:
+        raise ConfigError(f"IDP_{setting.name}: must be one of {', '.join(setting.choices)} (got {value!r})")
+    if setting.minimum is not None and value < setting.minimum:
+        raise ConfigError(f"IDP_{setting.name}: must be at least {setting.minimum} (got {value})")
+    if setting.maximum is not None and value > setting.maximum:
+        raise ConfigError(f"IDP_{setting.name}: must be at most {setting.maximum} (got {value})")
+    return value
+
+
+def _decode_key(name: str, raw: str, minimum: int = 32) -> bytes:
+    try:
+        key = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
+    except (binascii.Error, ValueError):
+        raise ConfigError(f"IDP_{name}: not valid base64") from None
+    if len(key) < minimum:
+        raise ConfigError(f"IDP_{name}: key must be at least {minimum} bytes")
+    return key
+
+
+def _dev_secret(instance: Path, filename: str, make: Callable[[], str]) -> str:
+    """Read or create a development-only secret in the instance folder."""
+    path = instance / filename
+    if path.exists():
+        return path.read_text().strip()
+    instance.mkdir(parents=True, exist_ok=True)
+    value = make()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value)
+    return value
+
+
+def load(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> Config:
+    """Read every setting from ``environ`` (``IDP_*``), apply ``overrides`` and validate the result."""
+    env = os.environ if environ is None else environ
+    overrides = dict(overrides or {})
+    unknown = [k for k in overrides if k not in SETTINGS_BY_NAME]
+    if unknown:
+        raise ConfigError(f"unknown setting(s): {', '.join('IDP_' + k for k in unknown)}")
+    values: dict[str, Any] = {}
+    for setting in SETTINGS:
+        if setting.name in overrides:
+            raw = overrides[setting.name]
+            values[setting.name] = _parse_one(setting, raw) if isinstance(raw, str) else raw
+        elif f"IDP_{setting.name}" in env:
+            values[setting.name] = _parse_one(setting, env[f"IDP_{setting.name}"])
+        else:
+            values[setting.name] = setting.default
+    _validate(values)
+    return Config(values)
+
+
+def _validate(values: dict[str, Any]) -> None:
+    production = values["ENV"] == "production"
+    instance = Path(values["INSTANCE_DIR"] or Path.cwd() / "instance").resolve()
+    values["INSTANCE_DIR"] = str(instance)
+    if not values["OUTBOX_DIR"]:
+        values["OUTBOX_DIR"] = str(instance / "outbox")
+
+    issuer = values["ISSUER"].rstrip("/")
+    parts = urlsplit(issuer)
+    if parts.scheme not in {"http", "https"} or not parts.hostname or parts.query or parts.fragment:
+        raise ConfigError(f"IDP_ISSUER: must be an absolute http(s) URL without query or fragment (got {issuer!r})")
+    loopback = parts.hostname in {"127.0.0.1", "localhost", "::1"}
+    if parts.scheme == "http" and not loopback and not values["ALLOW_INSECURE_HTTP"]:
+        raise ConfigError("IDP_ISSUER: must use https outside loopback (IDP_ALLOW_INSECURE_HTTP=true for development)")
+    if production and parts.scheme != "https":
+        raise ConfigError("IDP_ISSUER: must use https when IDP_ENV=production")
+    values["ISSUER"] = issuer
+
+    if not values["DATABASE_URL"]:
+        if production:
+            raise ConfigError("IDP_DATABASE_URL: required when IDP_ENV=production")
+        values["DATABASE_URL"] = f"sqlite:///{instance / 'idp.db'}"
+    if not values["DATABASE_URL"].startswith(("sqlite:", "postgresql")):
+        raise ConfigError("IDP_DATABASE_URL: only sqlite: and postgresql+psycopg:// URLs are supported")
+    if values["REDIS_URL"] and not values["REDIS_URL"].startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError("IDP_REDIS_URL: must start with redis://, rediss:// or unix://")
+    if production and not values["REDIS_URL"]:
+        raise ConfigError("IDP_REDIS_URL: required when IDP_ENV=production (the in-process store "
+                          "cannot be shared by workers or nodes)")
+
+    def need(name: str, make: Callable[[], str], filename: str) -> None:
+        if values[name]:
+            return
+        if production:
+            raise ConfigError(f"IDP_{name}: required when IDP_ENV=production")
+        values[name] = _dev_secret(instance, filename, make)
+        log.warning("DEVELOPMENT ONLY: IDP_%s is not set; using a generated value from %s", name,
+                    instance / filename)
+
+    need("SECRET_KEY", lambda: secrets.token_urlsafe(48), "dev-secret-key")
+    if len(values["SECRET_KEY"]) < 32:
+        raise ConfigError("IDP_SECRET_KEY: must be at least 32 characters")
+    need("HASH_KEY", lambda: base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(), "dev-hash-key")
+    values["HASH_KEY_BYTES"] = _decode_key("HASH_KEY", values["HASH_KEY"])
+    if not values["DATA_KEYS"]:
+        if production:
+            raise ConfigError("IDP_DATA_KEYS: required when IDP_ENV=production")
+        raw = _dev_secret(instance, "dev-data-keys",
+                          lambda: "dev1:" + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())
+        log.warning("DEVELOPMENT ONLY: IDP_DATA_KEYS is not set; using a generated key from %s",
+                    instance / "dev-data-keys")
+        values["DATA_KEYS"] = _list(raw)
+    data_keys: dict[str, bytes] = {}
+    for item in values["DATA_KEYS"]:
+        kid, sep, raw_key = item.partition(":")
+        if not sep or not kid or not kid.isalnum() or len(kid) > 16:
+            raise ConfigError("IDP_DATA_KEYS: each item must be `kid:base64key` with an alphanumeric kid")
+        if kid in data_keys:
+            raise ConfigError(f"IDP_DATA_KEYS: key id {kid!r} appears twice")
+        key = _decode_key("DATA_KEYS", raw_key)
+        if len(key) != 32:
+            raise ConfigError("IDP_DATA_KEYS: each key must be exactly 32 bytes (AES-256)")
+        data_keys[kid] = key
+    values["DATA_KEY_MAP"] = data_keys
+    values["DATA_KEY_ACTIVE"] = next(iter(data_keys))
+    if values["SESSION_IDLE_TTL"] > values["SESSION_ABSOLUTE_TTL"]:
+        raise ConfigError("IDP_SESSION_IDLE_TTL: must not exceed IDP_SESSION_ABSOLUTE_TTL")
+    if values["SMTP_HOST"] and values["SMTP_USER"] and values["SMTP_TLS"] == "none" and production:
+        raise ConfigError("IDP_SMTP_TLS: refusing to send SMTP credentials without TLS in production")
+
+
+def reference_markdown() -> str:
+    """The configuration reference table for the README."""
+    rows = ["| Setting | Default | Meaning |", "|---|---|---|"]
+    for s in SETTINGS:
+        default = s.default
+        if isinstance(default, bool):
+            shown = "true" if default else "false"
+        elif isinstance(default, list):
+            shown = ",".join(default)
+        else:
+            shown = str(default)
+        shown = f"`{shown}`" if shown else "(empty)"
+        rows.append(f"| `IDP_{s.name}` | {shown} | {s.doc} |")
+    return "\n".join(rows)

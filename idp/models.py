@@ -1,0 +1,195 @@
+"""Durable state: people, their linked credentials, clients, consents, refresh tokens, keys, audit.
+
+Schema changes go through Alembic (``migrations/``); ``tests/test_migrations.py`` proves the
+migrations and these models agree on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .extensions import db
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+class Person(db.Model):  # type: ignore[name-defined,misc]
+    """One human, whatever credentials they use; ``sub`` is random and opaque."""
+
+    __tablename__ = "people"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sub: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="active")  # active|disabled
+    name: Mapped[str | None] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(254))
+    email_verified: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    birthdate: Mapped[dt.date | None] = mapped_column(Date)
+    gender: Mapped[str | None] = mapped_column(String(16))
+    locale: Mapped[str | None] = mapped_column(String(16))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow,
+                                                    onupdate=utcnow)
+
+    links: Mapped[list[IdentityLink]] = relationship(back_populates="person")
+
+
+class IdentityLink(db.Model):  # type: ignore[name-defined,misc]
+    """Maps one credential of one source (``citizen``, ``ldap`` ...) to exactly one person."""
+
+    __tablename__ = "identity_links"
+    __table_args__ = (UniqueConstraint("source", "subject", name="uq_identity_links_source_subject"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), nullable=False,
+                                           index=True)
+    source: Mapped[str] = mapped_column(String(32), nullable=False)
+    subject: Mapped[str] = mapped_column(String(255), nullable=False)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+    last_login_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+    person: Mapped[Person] = relationship(back_populates="links")
+
+
+class CitizenAccount(db.Model):  # type: ignore[name-defined,misc]
+    """A self-registered account keyed by NIK: encrypted NIK, keyed-hash lookup, argon2id password."""
+
+    __tablename__ = "citizen_accounts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(40), unique=True, nullable=False)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), nullable=False,
+                                           index=True)
+    nik_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    nik_enc: Mapped[str] = mapped_column(Text, nullable=False)
+    nik_key_id: Mapped[str] = mapped_column(String(16), nullable=False)
+    nik_masked: Mapped[str] = mapped_column(String(16), nullable=False)
+    email: Mapped[str] = mapped_column(String(254), unique=True, nullable=False)
+    email_verified_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    password_hash: Mapped[str] = mapped_column(String(255), nullable=False)
+    full_name: Mapped[str] = mapped_column(String(200), nullable=False)
+    birthdate: Mapped[dt.date] = mapped_column(Date, nullable=False)
+    gender: Mapped[str] = mapped_column(String(16), nullable=False)
+    # NULL, or why a person should look at it (typed birth date differs from the NIK's, ...).
+    review_reason: Mapped[str | None] = mapped_column(String(64))
+    assurance: Mapped[str] = mapped_column(String(64), nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="active")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+    password_changed_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+
+    person: Mapped[Person] = relationship()
+
+
+class Client(db.Model):  # type: ignore[name-defined,misc]
+    """A relying party. ``client_metadata`` holds the RFC 7591 metadata as registered."""
+
+    __tablename__ = "clients"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    client_secret_hash: Mapped[str | None] = mapped_column(String(64))
+    client_id_issued_at: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    client_secret_expires_at: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    client_metadata: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+    first_party: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    require_pkce: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    # Sensitive scopes (``nik`` ...) an operator allowed for this client, space separated.
+    approved_scopes: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    disabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    registration_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    created_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow,
+                                                    onupdate=utcnow)
+
+
+class Consent(db.Model):  # type: ignore[name-defined,misc]
+    """Scopes a person granted to a client, remembered until revoked."""
+
+    __tablename__ = "consents"
+    __table_args__ = (UniqueConstraint("person_id", "client_id", name="uq_consents_person_client"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), nullable=False)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"), nullable=False,
+                                           index=True)
+    scopes: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    granted_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow,
+                                                    onupdate=utcnow)
+
+
+class RefreshToken(db.Model):  # type: ignore[name-defined,misc]
+    """One refresh token of a rotation family, stored as a keyed hash."""
+
+    __tablename__ = "refresh_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    family_id: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"), nullable=False,
+                                           index=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), nullable=False,
+                                           index=True)
+    scope: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    sid: Mapped[str | None] = mapped_column(String(64), index=True)
+    auth_time: Mapped[int | None] = mapped_column(Integer)
+    acr: Mapped[str | None] = mapped_column(String(128))
+    amr: Mapped[list[str] | None] = mapped_column(JSON)
+    issued_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False)
+    rotated_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    revoked_reason: Mapped[str | None] = mapped_column(String(64))
+
+
+class SigningKey(db.Model):  # type: ignore[name-defined,misc]
+    """A signing key pair; the private part is encrypted with ``IDP_DATA_KEYS``."""
+
+    __tablename__ = "signing_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kid: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    alg: Mapped[str] = mapped_column(String(16), nullable=False)
+    private_enc: Mapped[str] = mapped_column(Text, nullable=False)
+    public_jwk: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="active")  # next|active|retired
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+    activated_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    retired_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+class InitialAccessToken(db.Model):  # type: ignore[name-defined,misc]
+    """A token that allows dynamic client registration (RFC 7591 section 3)."""
+
+    __tablename__ = "initial_access_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    note: Mapped[str | None] = mapped_column(String(200))
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False)
+    max_uses: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    uses: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+
+
+class AuditEvent(db.Model):  # type: ignore[name-defined,misc]
+    """Append-only record of security-relevant events; never a password, never a full NIK."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow, index=True)
+    event: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    outcome: Mapped[str] = mapped_column(String(16), nullable=False, default="success")
+    person_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    client_id: Mapped[str | None] = mapped_column(String(64))
+    ip: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(256))
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)

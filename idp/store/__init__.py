@@ -1,0 +1,22 @@
+"""Short-lived state (codes, sessions, nonces, replay caches, counters) behind one small interface.
+
+Two backends implement :class:`Store`: :mod:`idp.store.redis` for production and
+:mod:`idp.store.memory` for the embedded default.  Both pass ``tests/store/test_contract.py``.
+"""
+
+from __future__ import annotations
+
+from .base import Store, StoreUnavailable, hash_key
+
+__all__ = ["Store", "StoreUnavailable", "hash_key", "create_store"]
+
+
+def create_store(redis_url: str, namespace: str = "idp", instance_dir: str | None = None) -> Store:
+    """Build the store the settings ask for."""
+    if redis_url:
+        from .redis import RedisStore
+
+        return RedisStore.from_url(redis_url, namespace=namespace)
+    from .memory import MemoryStore
+
+    return MemoryStore(namespace=namespace, lock_dir=instance_dir)

@@ -1,0 +1,51 @@
+"""Cross-cutting HTTP behaviour: request ids, security headers, request-size limits."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from urllib.parse import urlencode
+
+from flask import Flask, Response, abort, g, request
+
+log = logging.getLogger(__name__)
+
+MAX_QUERY_BYTES = 8192
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' https: data:; "
+    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+)
+
+
+def merge_query(args: dict[str, str], **changes: str) -> str:
+    """The query string of ``args`` with ``changes`` applied (used by the language switch)."""
+    merged = {**args, **changes}
+    return urlencode(merged)
+
+
+def init_app(app: Flask) -> None:
+    app.add_template_filter(merge_query, "merge_query")
+    https = app.extensions["idp"].config["ISSUER"].startswith("https://")
+
+    @app.before_request
+    def _limits() -> None:
+        g.request_id = request.headers.get("X-Request-Id", "")[:64] or uuid.uuid4().hex
+        if len(request.query_string) > MAX_QUERY_BYTES:
+            abort(414)
+
+    @app.after_request
+    def _headers(resp: Response) -> Response:
+        h = resp.headers
+        h.setdefault("Content-Security-Policy", CSP)
+        h.setdefault("X-Content-Type-Options", "nosniff")
+        h.setdefault("Referrer-Policy", "no-referrer")
+        h.setdefault("X-Frame-Options", "DENY")
+        h["X-Request-Id"] = g.get("request_id", "")
+        if https:
+            h.setdefault("Strict-Transport-Security", "max-age=31536000")
+        # Pages carry personal data and CSRF tokens: never cache them (RFC 9111 no-store).
+        if resp.mimetype == "text/html":
+            h["Cache-Control"] = "no-store"
+            h.setdefault("Pragma", "no-cache")
+        return resp

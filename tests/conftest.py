@@ -1,0 +1,146 @@
+"""Fixtures that start the real services once per test run and build apps against them."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import redis as redis_lib
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import text
+
+from idp import create_app
+from idp.extensions import db
+
+from . import services
+
+# Low argon2 cost keeps the suite fast; production uses the OWASP defaults from the settings table.
+FAST_ARGON2 = {"ARGON2_TIME_COST": 1, "ARGON2_MEMORY_KIB": 7168}
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    given = os.environ.get("IDP_TEST_REDIS_URL")
+    if given:
+        yield given
+        return
+    svc = services.start_redis()
+    yield svc.url
+    svc.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url() -> Iterator[str]:
+    given = os.environ.get("IDP_TEST_DATABASE_URL")
+    if given:
+        yield given
+        return
+    svc = services.start_postgres()
+    yield svc.url
+    svc.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_admin_url: str) -> str:
+    """One database for the run; tables are emptied between tests."""
+    return services.create_database(postgres_admin_url, f"idp_test_{os.getpid()}")
+
+
+KEEP_TABLES = {"signing_keys", "alembic_version"}
+
+
+def _empty_tables() -> None:
+    names = [t.name for t in reversed(db.metadata.sorted_tables) if t.name not in KEEP_TABLES]
+    if db.engine.dialect.name == "postgresql":
+        db.session.execute(text("TRUNCATE " + ", ".join(f'"{n}"' for n in names) + " RESTART IDENTITY CASCADE"))
+    else:
+        for name in names:
+            db.session.execute(text(f'DELETE FROM "{name}"'))
+    db.session.commit()
+
+
+_schema_ready: set[str] = set()
+
+
+@pytest.fixture
+def make_app(tmp_path_factory: pytest.TempPathFactory, redis_url: str,
+             postgres_url: str) -> Iterator[Callable[..., Flask]]:
+    """Build an app: ``backend='postgres'`` (PostgreSQL + Redis, the default) or ``'sqlite'`` (embedded)."""
+    made: list[Flask] = []
+
+    def factory(backend: str = "postgres", **overrides: Any) -> Flask:
+        instance = tmp_path_factory.mktemp("instance")
+        settings: dict[str, Any] = {"INSTANCE_DIR": str(instance), "LOG_LEVEL": "WARNING", **FAST_ARGON2}
+        if backend == "postgres":
+            settings.update(DATABASE_URL=postgres_url, REDIS_URL=redis_url)
+        settings.update(overrides)
+        app = create_app(settings)
+        app.config["TESTING"] = True
+        with app.app_context():
+            url = str(db.engine.url)
+            if url not in _schema_ready or backend != "postgres":
+                db.create_all()
+                _schema_ready.add(url)
+            _empty_tables()
+        if settings.get("REDIS_URL"):
+            conn = redis_lib.Redis.from_url(settings["REDIS_URL"])
+            conn.flushdb()
+            conn.close()
+        made.append(app)
+        return app
+
+    yield factory
+    for app in made:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+        app.extensions["idp"].store.close()
+
+
+@pytest.fixture
+def app(make_app: Callable[..., Flask]) -> Flask:
+    return make_app()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+class LiveServer:
+    """The app served by a real HTTP server in a thread (for Chromium and real relying parties)."""
+
+    def __init__(self, app: Flask, port: int) -> None:
+        from werkzeug.serving import make_server
+
+        self.app = app
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self._server = make_server("127.0.0.1", port, app, threaded=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._thread.join(5)
+
+
+@pytest.fixture
+def live_server(make_app: Callable[..., Flask]) -> Iterator[Callable[..., LiveServer]]:
+    """Start ``make_app(**settings)`` on a free port with a matching issuer."""
+    servers: list[LiveServer] = []
+
+    def start(**settings: Any) -> LiveServer:
+        port = services.free_port()
+        app = make_app(ISSUER=f"http://127.0.0.1:{port}", **settings)
+        server = LiveServer(app, port)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
