@@ -19,7 +19,7 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
-class Person(db.Model):  # type: ignore[name-defined,misc]
+class Person(db.Model):  # type: ignore[name-defined]
     """One human, whatever credentials they use; ``sub`` is random and opaque."""
 
     __tablename__ = "people"
@@ -40,7 +40,7 @@ class Person(db.Model):  # type: ignore[name-defined,misc]
     links: Mapped[list[IdentityLink]] = relationship(back_populates="person")
 
 
-class IdentityLink(db.Model):  # type: ignore[name-defined,misc]
+class IdentityLink(db.Model):  # type: ignore[name-defined]
     """Maps one credential of one source (``citizen``, ``ldap`` ...) to exactly one person."""
 
     __tablename__ = "identity_links"
@@ -57,7 +57,7 @@ class IdentityLink(db.Model):  # type: ignore[name-defined,misc]
     person: Mapped[Person] = relationship(back_populates="links")
 
 
-class CitizenAccount(db.Model):  # type: ignore[name-defined,misc]
+class CitizenAccount(db.Model):  # type: ignore[name-defined]
     """A self-registered account keyed by NIK: encrypted NIK, keyed-hash lookup, argon2id password."""
 
     __tablename__ = "citizen_accounts"
@@ -86,7 +86,7 @@ class CitizenAccount(db.Model):  # type: ignore[name-defined,misc]
     person: Mapped[Person] = relationship()
 
 
-class Client(db.Model):  # type: ignore[name-defined,misc]
+class Client(db.Model):  # type: ignore[name-defined]
     """A relying party. ``client_metadata`` holds the RFC 7591 metadata as registered."""
 
     __tablename__ = "clients"
@@ -109,7 +109,7 @@ class Client(db.Model):  # type: ignore[name-defined,misc]
                                                     onupdate=utcnow)
 
 
-class Consent(db.Model):  # type: ignore[name-defined,misc]
+class Consent(db.Model):  # type: ignore[name-defined]
     """Scopes a person granted to a client, remembered until revoked."""
 
     __tablename__ = "consents"
@@ -125,7 +125,7 @@ class Consent(db.Model):  # type: ignore[name-defined,misc]
                                                     onupdate=utcnow)
 
 
-class RefreshToken(db.Model):  # type: ignore[name-defined,misc]
+class RefreshToken(db.Model):  # type: ignore[name-defined]
     """One refresh token of a rotation family, stored as a keyed hash."""
 
     __tablename__ = "refresh_tokens"
@@ -149,7 +149,7 @@ class RefreshToken(db.Model):  # type: ignore[name-defined,misc]
     revoked_reason: Mapped[str | None] = mapped_column(String(64))
 
 
-class SigningKey(db.Model):  # type: ignore[name-defined,misc]
+class SigningKey(db.Model):  # type: ignore[name-defined]
     """A signing key pair; the private part is encrypted with ``IDP_DATA_KEYS``."""
 
     __tablename__ = "signing_keys"
@@ -165,7 +165,7 @@ class SigningKey(db.Model):  # type: ignore[name-defined,misc]
     retired_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
 
 
-class InitialAccessToken(db.Model):  # type: ignore[name-defined,misc]
+class InitialAccessToken(db.Model):  # type: ignore[name-defined]
     """A token that allows dynamic client registration (RFC 7591 section 3)."""
 
     __tablename__ = "initial_access_tokens"
@@ -179,7 +179,7 @@ class InitialAccessToken(db.Model):  # type: ignore[name-defined,misc]
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
 
 
-class AuditEvent(db.Model):  # type: ignore[name-defined,misc]
+class AuditEvent(db.Model):  # type: ignore[name-defined]
     """Append-only record of security-relevant events; never a password, never a full NIK."""
 
     __tablename__ = "audit_events"

@@ -52,7 +52,7 @@ def _store() -> Any:
 def current() -> LoginSession | None:
     """The session of this request's browser, or None; extends the idle timeout."""
     if "login_session" in g:
-        return g.login_session  # type: ignore[no-any-return]
+        return g.login_session
     session: LoginSession | None = None
     secret = request.cookies.get(COOKIE)
     if secret and len(secret) < 100:

@@ -1,0 +1,38 @@
+"""Authentication context classes (``acr``) and methods (``amr``, RFC 8176) the provider asserts.
+
+Levels are ordered: an application asking for a level (``acr_values``) accepts that level or a
+higher one.  The README's "Assurance levels" section documents them for application developers.
+"""
+
+from __future__ import annotations
+
+PREFIX = "urn:bantenprov:sso:acr:"
+
+# Self-registered citizen whose typed birth date or sex disagrees with the NIK: pending review.
+CITIZEN_REVIEW = PREFIX + "citizen-review"
+# Self-registered citizen: NIK structurally valid and consistent with the typed data, e-mail verified.
+CITIZEN = PREFIX + "citizen"
+# Civil servant authenticated by the province's directory (LDAP / Active Directory).
+STAFF = PREFIX + "staff"
+# Any of the above plus a second factor (TOTP or passkey).
+MFA = PREFIX + "mfa"
+
+LEVELS: dict[str, int] = {CITIZEN_REVIEW: 1, CITIZEN: 2, STAFF: 3, MFA: 4}
+
+# RFC 8176 method references.
+AMR_PASSWORD = "pwd"  # noqa: S105 - an RFC 8176 method name, not a password
+AMR_OTP = "otp"
+AMR_MFA = "mfa"
+
+
+def level(acr: str | None) -> int:
+    """Rank of an ``acr`` value; unknown values rank 0."""
+    return LEVELS.get(acr or "", 0)
+
+
+def satisfies(acr: str | None, requested: list[str]) -> bool:
+    """True when ``acr`` meets at least one requested value (equal or higher level)."""
+    if not requested:
+        return True
+    have = level(acr)
+    return any(have >= LEVELS[r] for r in requested if r in LEVELS)
