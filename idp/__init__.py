@@ -93,6 +93,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     register_blueprints(app)
 
+    from .oauth import server as oauth_server
+
+    oauth_server.init_app(app)
+
     from .cli import register_commands
 
     register_commands(app)
