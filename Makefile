@@ -23,7 +23,7 @@ run: venv
 	$(BIN)/idp db upgrade
 	$(BIN)/idp keys ensure
 	$(BIN)/idp demo --redirect-uri http://127.0.0.1:5001/callback
-	$(BIN)/idp run --host $(HOST) --port $(PORT) --no-reload --without-threads
+	$(BIN)/idp run --host $(HOST) --port $(PORT) --no-reload
 
 ## make test: OS packages (apt-get when root), venv, then the whole suite against real services
 test: os-packages venv
