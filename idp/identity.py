@@ -1,0 +1,76 @@
+"""Person resolution: the (source, upstream subject) a connector proved -> one :class:`Person`.
+
+Every credential of every source is an :class:`IdentityLink` to exactly one person.  The person's
+``sub`` is random and opaque (never the NIK, never a directory name), so it stays the same when
+upstream attributes change.  Callers commit: resolution joins the request's one transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from typing import Any
+
+from sqlalchemy import select
+
+from .connectors.base import Identity
+from .extensions import db
+from .models import IdentityLink, Person, utcnow
+
+# Profile attributes copied from the identity source on every sign-in (claims material).
+PROFILE_FIELDS = ("name", "email", "email_verified", "birthdate", "gender", "locale")
+
+
+def new_sub() -> str:
+    """A random opaque subject identifier (OIDC Core 8: locally unique, never reassigned)."""
+    return secrets.token_urlsafe(32)
+
+
+def link_for(source: str, subject: str) -> IdentityLink | None:
+    """The link of one upstream credential, or None."""
+    return db.session.execute(
+        select(IdentityLink).where(IdentityLink.source == source, IdentityLink.subject == subject)
+    ).scalar_one_or_none()
+
+
+def create_person(identity: Identity) -> Person:
+    """A new person with a random ``sub``, linked to ``identity`` (added to the session, flushed)."""
+    person = Person(sub=new_sub(), status="active")
+    apply_profile(person, identity.attributes)
+    db.session.add(person)
+    db.session.flush()
+    db.session.add(IdentityLink(person_id=person.id, source=identity.source, subject=identity.subject))
+    db.session.flush()
+    return person
+
+
+def person_for(identity: Identity) -> Person:
+    """The person behind ``identity``, created on first sign-in; profile attributes are refreshed."""
+    link = link_for(identity.source, identity.subject)
+    if link is None:
+        person = create_person(identity)
+        link = link_for(identity.source, identity.subject)
+    else:
+        person = link.person
+        apply_profile(person, identity.attributes)
+    if link is not None:
+        link.last_login_at = utcnow()
+    db.session.flush()
+    return person
+
+
+def apply_profile(person: Person, attributes: dict[str, Any]) -> None:
+    """Copy the known profile attributes present in ``attributes`` onto ``person``."""
+    for name in PROFILE_FIELDS:
+        if name not in attributes:
+            continue
+        value = attributes[name]
+        if name == "birthdate" and isinstance(value, str):
+            try:
+                value = dt.date.fromisoformat(value)
+            except ValueError:
+                value = None
+        if name == "email_verified":
+            value = bool(value)
+        if getattr(person, name) != value:
+            setattr(person, name, value)
