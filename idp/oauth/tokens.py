@@ -1,10 +1,156 @@
-"""Access tokens in the store, refresh tokens in the database (filled in by the protocol work)."""
+"""Access tokens in the store, refresh tokens in the database, both revocable by family.
+
+A *family* is everything issued from one authorization: one code redemption and all refresh token
+rotations after it.  Revoking a family (code reuse, refresh token reuse, revocation) writes one
+``family-revoked`` marker to the store and marks the family's refresh token rows revoked.
+
+Access tokens are opaque: ``<random>.<family id>``.  Carrying the family id in the token lets
+:func:`lookup_access_token` read the token and the family marker in ONE store round trip (hot path:
+userinfo, introspection).  The stored key is a hash of the whole token, so editing the family part
+only yields an unknown token.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import time
+from dataclasses import dataclass
 from typing import Any
+
+from flask import current_app
+from sqlalchemy import update
+
+from ..crypto import random_token
+from ..extensions import db
+from ..models import RefreshToken, utcnow
+
+# An access token is never longer than this (random part + "." + family id); longer input is refused
+# before it reaches the store.
+MAX_TOKEN_LENGTH = 200
+
+
+@dataclass(frozen=True)
+class TokenUser:
+    """The resource owner as the grants see it: enough for tokens without loading the person."""
+
+    person_id: int
+    sub: str
+
+    def get_user_id(self) -> str:
+        return self.sub
+
+
+def _state() -> Any:
+    return current_app.extensions["idp"]
+
+
+def _cfg(name: str) -> Any:
+    return _state().config[name]
+
+
+def family_for_code(code: str) -> str:
+    """The family id of a code grant, derivable from the code alone (contracts: code reuse)."""
+    return str(_state().crypto.keyed_hash("family", code))
+
+
+def new_family() -> str:
+    """A fresh family id for grants that do not start from a code (client credentials)."""
+    return str(_state().crypto.keyed_hash("family", random_token(32)))
+
+
+def refresh_token_hash(token: str) -> str:
+    return str(_state().crypto.keyed_hash("refresh_token", token))
+
+
+def _context(request: Any) -> dict[str, Any]:
+    """Family and login-session facts of this token request (code, refresh or client credentials)."""
+    code = getattr(request, "authorization_code", None)
+    if code is not None:
+        return {"family": code.family, "sid": code.sid, "auth_time": code.auth_time, "acr": code.acr,
+                "amr": code.amr, "expires_at": None}
+    rt = getattr(request, "refresh_token", None)
+    if isinstance(rt, RefreshToken):
+        # Rotation keeps the family and its absolute expiry (RFC 9700 4.14.2).
+        return {"family": rt.family_id, "sid": rt.sid, "auth_time": rt.auth_time, "acr": rt.acr,
+                "amr": rt.amr, "expires_at": rt.expires_at}
+    family = getattr(request, "token_family", None) or new_family()
+    return {"family": family, "sid": None, "auth_time": None, "acr": None, "amr": None, "expires_at": None}
 
 
 def save_token(token: dict[str, Any], request: Any) -> None:
-    """Persist what Authlib generated."""
-    raise NotImplementedError
+    """Persist what Authlib generated: the access token in the store, a refresh token row if any.
+
+    The access token value is (re)made here so that it carries the family id (see module doc); Authlib
+    returns this same dict to the client, and the ID token's ``at_hash`` is computed afterwards.
+    Commits the request's transaction (one per token request).
+    """
+    client = request.client
+    user: TokenUser | None = request.user if isinstance(request.user, TokenUser) else None
+    ctx = _context(request)
+    family = ctx["family"]
+    now = int(time.time())
+    ttl = int(token.get("expires_in") or _cfg("ACCESS_TOKEN_TTL"))
+    access_token = f"{random_token(32)}.{family}"
+    token["access_token"] = access_token
+    scope = token.get("scope", "") or ""
+    _state().store.put("at", access_token, {
+        "client_id": client.client_id,
+        "sub": user.sub if user else None,
+        "person_id": user.person_id if user else None,
+        "scope": scope,
+        "sid": ctx["sid"],
+        "family": family,
+        "iat": now,
+        "exp": now + ttl,
+        "grant": request.payload.grant_type,
+    }, ttl)
+
+    refresh = token.get("refresh_token")
+    if refresh and user is not None:
+        expires_at = ctx["expires_at"] or utcnow() + dt.timedelta(seconds=_cfg("REFRESH_TOKEN_TTL"))
+        db.session.add(RefreshToken(
+            token_hash=refresh_token_hash(refresh), family_id=family, client_id=client.pk,
+            person_id=user.person_id, scope=scope, sid=ctx["sid"], auth_time=ctx["auth_time"],
+            acr=ctx["acr"], amr=ctx["amr"], expires_at=expires_at,
+        ))
+    elif refresh:
+        token.pop("refresh_token", None)  # no resource owner, nothing to refresh for
+    db.session.commit()
+
+
+def lookup_access_token(token: str | None) -> dict[str, Any] | None:
+    """The access token's data, or None when unknown, expired or its family revoked."""
+    if not token or len(token) > MAX_TOKEN_LENGTH or "." not in token:
+        return None
+    family = token.rsplit(".", 1)[1]
+    data, revoked = _state().store.get_many([("at", token), ("family-revoked", family)])
+    if not data or revoked is not None or data.get("family") != family:
+        return None
+    if int(data.get("exp", 0)) <= int(time.time()):
+        return None
+    return dict(data)
+
+
+def revoke_access_token(token: str) -> bool:
+    """Forget one access token; True when it existed."""
+    if not token or len(token) > MAX_TOKEN_LENGTH:
+        return False
+    return bool(_state().store.delete("at", token))
+
+
+def revoke_family(family_id: str, reason: str) -> None:
+    """Revoke every token of a family: a store marker for access tokens, and the refresh token rows.
+
+    The caller commits the database change (it belongs to the caller's transaction).
+    """
+    _state().store.put("family-revoked", family_id, 1, _cfg("REFRESH_TOKEN_TTL"))
+    db.session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow(), revoked_reason=reason[:64])
+    )
+
+
+def family_revoked(family_id: str) -> bool:
+    """True when the family was revoked (refresh grant check)."""
+    return _state().store.get("family-revoked", family_id) is not None
