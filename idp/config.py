@@ -120,6 +120,8 @@ SETTINGS: tuple[Setting, ...] = (
     S("SMTP_USER", "", _str, "SMTP user name (empty: no authentication)."),
     S("SMTP_PASSWORD", "", _str, "SMTP password.", secret=True),
     S("SMTP_TIMEOUT", 10, _int, "SMTP connect and response timeout.", minimum=1, maximum=120),
+    S("SMTP_CA_FILE", "", _str, "PEM file of the certificate authority that signed the SMTP server's "
+      "certificate (empty: the system's trusted authorities)."),
     S("MAIL_FROM", "SSO Provinsi Banten <no-reply@bantenprov.go.id>", _str, "Sender of the mails."),
     S("OUTBOX_DIR", "", _str, "Folder for mails when no SMTP host is set. Empty: `<instance>/outbox`."),
     # --- protocol ---
