@@ -11,6 +11,7 @@ from flask.cli import FlaskGroup
 # Modules that expose ``commands``: a list of click commands/groups to add to the ``idp`` command.
 COMMAND_MODULES = (
     "idp.commands.config",
+    "idp.commands.keys",
 )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,6 +12,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from . import helpers
+
+TEST_DATA_KEY = "test1:" + base64.urlsafe_b64encode(b"k" * 32).decode()
 
 
 def _ensure_keys(app: Flask) -> None:
@@ -27,6 +30,8 @@ def oauth_app(make_app: Callable[..., Flask]) -> Callable[..., Flask]:
     """``make_app`` that also makes sure the signing keys exist (they survive between tests)."""
 
     def factory(**settings: Any) -> Flask:
+        # A fixed data key lets the signing keys (kept between tests) decrypt in every test's app.
+        settings.setdefault("DATA_KEYS", [TEST_DATA_KEY])
         app = make_app(**settings)
         _ensure_keys(app)
         return app
