@@ -123,7 +123,7 @@ def keyring(app: Flask | None = None) -> Keyring:
         if DEFAULT_ALG not in ring.signing:
             raise RuntimeError("no usable signing key: run `idp keys ensure`")
         extra["keyring"] = ring
-    return ring  # type: ignore[no-any-return]
+    return ring
 
 
 def reset() -> None:

@@ -7,14 +7,23 @@ kept per application in ``app.extensions["idp"].extra["oauth_server"]``.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from importlib import import_module
 from typing import Any
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
+from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Request
+from authlib.oauth2.rfc6749 import OAuth2Payload, OAuth2Request
+from authlib.oauth2.rfc6749.authenticate_client import ClientAuthentication
 from flask import Flask, current_app
+from flask import request as flask_request
+from werkzeug.datastructures import MultiDict
 
 # Modules exposing ``register(server: Server) -> None``.
-FEATURE_MODULES: tuple[str, ...] = ()
+FEATURE_MODULES: tuple[str, ...] = (
+    "idp.oauth.grants",
+    "idp.oauth.logout",
+)
 
 
 class Server(AuthorizationServer):
@@ -28,6 +37,54 @@ class Server(AuthorizationServer):
         self._query_client = clients.query_client
         self._save_token = tokens.save_token
         self.init_app(app)
+
+    def create_oauth2_request(self, request: Any) -> OAuth2Request:
+        """A request built by the views (stored authorization parameters) is used as it is."""
+        if isinstance(request, OAuth2Request):
+            return request
+        return FlaskOAuth2Request(flask_request)
+
+    def authenticate_client(self, request: Any, methods: list[str], endpoint: str = "token") -> Any:
+        """Try only the methods some feature registered (``private_key_jwt`` comes from its module)."""
+        auth: Any = getattr(self, "_client_auth", None)
+        if auth is None:
+            auth = self._client_auth = ClientAuthentication(self.query_client)
+        known = [m for m in methods if m in auth._methods]
+        return auth(request, known, endpoint)
+
+
+class _ParamsPayload(OAuth2Payload):
+    def __init__(self, params: MultiDict[str, str]) -> None:
+        self._params = params
+
+    @property
+    def data(self) -> MultiDict[str, str]:
+        return self._params
+
+    @property
+    def datalist(self) -> defaultdict[str, list[str]]:
+        values: defaultdict[str, list[str]] = defaultdict(list)
+        for key in self._params:
+            values[key].extend(self._params.getlist(key))
+        return values
+
+
+class ParamsRequest(OAuth2Request):
+    """An OAuth request over given parameters (a fresh request's, or ones stored across sign-in)."""
+
+    def __init__(self, params: MultiDict[str, str]) -> None:
+        super().__init__(method=flask_request.method, uri=flask_request.url, headers=flask_request.headers)
+        self._params = params
+        self.payload = _ParamsPayload(params)
+        self.confirmed = False
+
+    @property
+    def args(self) -> MultiDict[str, str]:
+        return self._params
+
+    @property
+    def form(self) -> MultiDict[str, str]:
+        return self._params
 
 
 def init_app(app: Flask) -> Server:

@@ -1,7 +1,477 @@
-"""OAuth 2.0 / OpenID Connect endpoints (filled in by the protocol work)."""
+"""OAuth 2.0 / OpenID Connect endpoints: authorize (+ resume, consent), token, userinfo, discovery, JWKS,
+end_session.  The protocol work is Authlib's and :mod:`idp.oauth`; this module decides what the
+browser sees.
+
+Error delivery follows RFC 6749 4.1.2.1: while the client or its redirect URI is not validated the
+person gets an error page (never a redirect); after that every error goes back to the client with
+``error``, ``error_description``, ``state`` and ``iss`` (RFC 9207).
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+import base64
+import binascii
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote
+
+from authlib.common.urls import add_params_to_uri
+from authlib.oauth2 import OAuth2Error
+from authlib.oauth2.rfc6749 import AccessDeniedError, InvalidRequestError
+from authlib.oidc.core.errors import ConsentRequiredError, LoginRequiredError
+from flask import Blueprint, Response, current_app, g, jsonify, redirect, render_template, request, url_for
+from flask_babel import lazy_gettext as _l
+from flask_wtf.csrf import CSRFError, validate_csrf
+from joserfc import jwt
+from sqlalchemy import select
+from werkzeug.datastructures import MultiDict
+from werkzeug.routing import BuildError
+from wtforms.validators import ValidationError
+
+from .. import claims as claims_module
+from .. import session as login_session
+from ..crypto import random_token
+from ..errors import IdpError
+from ..extensions import csrf, db
+from ..i18n import pick_ui_locales
+from ..models import Consent
+from ..oauth import discovery, keys
+from ..oauth.clients import OAuthClient, query_client
+from ..oauth.grants import EndUser
+from ..oauth.server import ParamsRequest, get_server
+from ..oauth.userinfo import BearerError, bearer_token, userinfo_claims
 
 bp = Blueprint("oauth", __name__)
+
+MAX_PARAM_LENGTH = 2048
+PROMPTS = {"none", "login", "consent", "select_account"}
+
+
+@dataclass
+class Target:
+    """A validated place to send the authorization response (or error) to."""
+
+    client: OAuthClient
+    redirect_uri: str
+    state: str | None
+    response_mode: str
+
+
+def _issuer() -> str:
+    return str(current_app.extensions["idp"].config["ISSUER"])
+
+
+def _store() -> Any:
+    return current_app.extensions["idp"].store
+
+
+def _cfg(name: str) -> Any:
+    return current_app.extensions["idp"].config[name]
+
+
+def _single(params: MultiDict[str, str], name: str) -> str | None:
+    values = params.getlist(name)
+    return values[0] if len(values) == 1 else None
+
+
+# --------------------------------------------------------------------------- responses
+def _respond(target: Target, params: list[tuple[str, str]]) -> Response:
+    """Deliver authorization response parameters by the requested response mode, with ``iss``."""
+    params = [*params, ("iss", _issuer())]  # RFC 9207 2: in every authorization response, errors too
+    if target.state is not None:
+        params.append(("state", target.state))
+    if target.response_mode == "form_post":
+        # OAuth 2.0 Form Post Response Mode; the page submits itself via a script file (CSP).
+        body = render_template("oauth/form_post.html", action=target.redirect_uri, params=params)
+        return Response(body, mimetype="text/html")
+    return redirect(add_params_to_uri(target.redirect_uri, params), code=302)  # type: ignore[return-value]
+
+
+def _error(target: Target, error: str, description: str) -> Response:
+    return _respond(target, [("error", error), ("error_description", description)])
+
+
+class PageError(IdpError):
+    """An authorization request that cannot be answered to the client (unknown client or URI)."""
+
+
+# --------------------------------------------------------------------------- id_token_hint
+def verify_id_token_hint(hint: str) -> dict[str, Any]:
+    """Claims of an ID token we issued (signature checked with our keys; expiry is not checked:
+    OpenID Connect Core 3.1.2.1 allows an expired hint).  Raises InvalidRequestError otherwise."""
+    if len(hint) > 8192:
+        raise InvalidRequestError("The 'id_token_hint' is too long.")
+    try:
+        token = jwt.decode(hint, keys.keyring().verify, algorithms=list(keys.ALGORITHMS))
+    except Exception as exc:  # noqa: BLE001 - malformed, forged, alg none, unknown key: all the same
+        raise InvalidRequestError("The 'id_token_hint' is not a valid ID token from this provider.") from exc
+    claims = dict(token.claims)
+    if claims.get("iss") != _issuer() or not isinstance(claims.get("sub"), str):
+        raise InvalidRequestError("The 'id_token_hint' was not issued by this provider.")
+    return claims
+
+
+# --------------------------------------------------------------------------- authorization
+def _target(params: MultiDict[str, str]) -> Target:
+    """Validate the client and the redirect URI; failures are shown, never redirected."""
+    client_id = _single(params, "client_id")
+    if not client_id:
+        raise PageError(_l("The application did not identify itself correctly (client_id is missing or "
+                           "repeated)."), detail="bad client_id")
+    client = query_client(client_id)
+    if client is None:
+        raise PageError(_l("This application is not registered with Banten Single Sign-On."),
+                        code="invalid_client", detail="unknown client")
+    redirect_uri = _single(params, "redirect_uri")
+    if not redirect_uri or not client.check_redirect_uri(redirect_uri):
+        raise PageError(_l("The application asked to return to an address that is not registered for it."),
+                        detail="redirect_uri not registered")
+    mode = _single(params, "response_mode")
+    state = _single(params, "state")
+    return Target(client=client, redirect_uri=redirect_uri, state=state,
+                  response_mode="form_post" if mode == "form_post" else "query")
+
+
+def _authreq(params: MultiDict[str, str], client: OAuthClient, **extra: Any) -> str:
+    """Store a pending authorization request (contracts.md hand-off); returns its id."""
+    req_id = random_token(24)
+    value = {
+        "params": [[k, v] for k, v in params.items(multi=True)],
+        "client_id": client.client_id,
+        "client_name": client.client_name,
+        "login_hint": params.get("login_hint"),
+        "ui_locales": params.get("ui_locales"),
+        "force_login": False,
+        "created": int(time.time()),
+        **extra,
+    }
+    _store().put("authreq", req_id, value, _cfg("AUTH_REQUEST_TTL"))
+    return req_id
+
+
+def _login_url(req_id: str) -> str:
+    try:
+        return url_for("auth.login", req=req_id)
+    except BuildError:  # the sign-in page is not installed (protocol tests)
+        return "/login?req=" + req_id
+
+
+def _consent_covers(person_id: int, client: OAuthClient, scopes: list[str]) -> bool:
+    row = db.session.execute(
+        select(Consent.scopes).where(Consent.person_id == person_id, Consent.client_id == client.pk)
+    ).scalar_one_or_none()
+    return row is not None and set(scopes) <= set(row.split())
+
+
+def _remember_consent(person_id: int, client: OAuthClient, scopes: list[str]) -> None:
+    consent = db.session.execute(
+        select(Consent).where(Consent.person_id == person_id, Consent.client_id == client.pk)
+    ).scalar_one_or_none()
+    if consent is None:
+        db.session.add(Consent(person_id=person_id, client_id=client.pk, scopes=" ".join(scopes)))
+    else:
+        merged = list(dict.fromkeys(consent.scopes.split() + scopes))
+        consent.scopes = " ".join(merged)
+    db.session.commit()
+
+
+def _prompts(params: MultiDict[str, str]) -> set[str]:
+    prompts = set((params.get("prompt") or "").split())
+    if prompts - PROMPTS:
+        raise InvalidRequestError("Unsupported 'prompt' value.")
+    if "none" in prompts and len(prompts) > 1:
+        raise InvalidRequestError("'prompt=none' cannot be combined with other values.")
+    return prompts
+
+
+def _max_age(params: MultiDict[str, str]) -> int | None:
+    raw = params.get("max_age")
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit() or len(raw) > 10:
+        raise InvalidRequestError("'max_age' must be a non-negative number of seconds.")
+    return int(raw)
+
+
+def _check_shape(params: MultiDict[str, str]) -> None:
+    """Refuse repeated or oversized parameters and request objects (RFC 6749 3.1, OIDC Core 6)."""
+    for key in params:
+        values = params.getlist(key)
+        if len(values) > 1:
+            raise InvalidRequestError(f"The parameter '{key[:40]}' is repeated.")
+        if len(values[0]) > MAX_PARAM_LENGTH and key not in {"id_token_hint"}:
+            raise InvalidRequestError(f"The parameter '{key[:40]}' is too long.")
+    if "request" in params or "request_uri" in params:
+        error = InvalidRequestError("Request objects are not supported.")
+        error.error = "request_not_supported" if "request" in params else "request_uri_not_supported"
+        raise error
+
+
+def _process(params: MultiDict[str, str], *, resumed: dict[str, Any] | None = None,
+             decision: str | None = None) -> Response:
+    """Validate an authorization request and answer it: sign-in, consent page, code or error."""
+    picked = pick_ui_locales(_single(params, "ui_locales"))
+    if picked:
+        g.ui_locale = picked  # OIDC Core 3.1.2.1, also for requests resumed from the store
+    target = _target(params)
+    try:
+        return _authorize(target, params, resumed, decision)
+    except OAuth2Error as exc:
+        return _error(target, exc.error, exc.get_error_description() or exc.error)
+
+
+def _authorize(target: Target, params: MultiDict[str, str], resumed: dict[str, Any] | None,
+               decision: str | None) -> Response:
+    client = target.client
+    _check_shape(params)
+    if params.get("response_mode") not in (None, "query", "form_post"):
+        raise InvalidRequestError("Unsupported 'response_mode'.")
+    prompts = _prompts(params)
+    max_age = _max_age(params)
+    hint_sub = verify_id_token_hint(params["id_token_hint"])["sub"] if params.get("id_token_hint") else None
+
+    session = login_session.current()
+    end_user = None
+    if session is not None:
+        end_user = EndUser(person_id=session.person_id, sub=session.sub, sid=session.sid,
+                           auth_time=session.auth_time, acr=session.acr, amr=tuple(session.amr))
+    server = get_server()
+    grant = server.get_consent_grant(ParamsRequest(params), end_user=end_user)
+    scopes = (grant.request.scope or "").split()
+
+    # --- sign-in (OIDC Core 3.1.2.1: prompt, max_age, id_token_hint) ---
+    now = int(time.time())
+    login_done = bool(resumed and session is not None and (
+        session.auth_time >= resumed["created"] or resumed.get("login_sid") == session.sid))
+    need_login = session is None
+    if session is not None and not login_done:
+        if "login" in prompts:
+            need_login = True
+        if max_age is not None and now - session.auth_time > max_age:
+            need_login = True
+    if session is not None and hint_sub is not None and hint_sub != session.sub:
+        need_login = True
+    if need_login:
+        if "none" in prompts or (login_done and session is not None):
+            # prompt=none cannot show the sign-in page; after a fresh sign-in a still-unmatched hint
+            # would loop, so it ends here too.
+            raise LoginRequiredError()
+        req_id = _authreq(params, client, force_login="login" in prompts or max_age is not None)
+        return redirect(_login_url(req_id), code=302)  # type: ignore[return-value]
+    assert session is not None and end_user is not None
+
+    # --- consent ---
+    sensitive = set(scopes) & claims_module.sensitive_scopes()
+    if decision is None:
+        need_consent = "consent" in prompts or (
+            (not client.first_party or sensitive) and not _consent_covers(session.person_id, client, scopes))
+        if need_consent:
+            if "none" in prompts:
+                raise ConsentRequiredError()
+            return _consent_page(params, client, scopes, session, resumed)
+    elif decision != "allow":
+        raise AccessDeniedError("The person declined the request.")
+    else:
+        _remember_consent(session.person_id, client, scopes)
+
+    code = grant.issue_code(end_user)
+    login_session.add_client(session, client.client_id)
+    return _respond(target, [("code", code)])
+
+
+def _consent_page(params: MultiDict[str, str], client: OAuthClient, scopes: list[str],
+                  session: login_session.LoginSession, resumed: dict[str, Any] | None) -> Response:
+    created = resumed["created"] if resumed else int(time.time())
+    req_id = _authreq(params, client, login_sid=session.sid, consent_for=session.sid, created=created)
+    meta = client.client_metadata
+    shown = [claims_module.SCOPE_TEXT.get(s, s) for s in scopes if s in claims_module.SCOPE_TEXT]
+    body = render_template("oauth/consent.html", req=req_id, client_name=client.client_name,
+                           logo_uri=_https(meta.get("logo_uri")), policy_uri=_https(meta.get("policy_uri")),
+                           tos_uri=_https(meta.get("tos_uri")), client_uri=_https(meta.get("client_uri")),
+                           scopes=shown)
+    return Response(body, mimetype="text/html")
+
+
+def _https(value: Any) -> str | None:
+    """Only absolute http(s) links from client metadata reach the page (no javascript: URLs)."""
+    if isinstance(value, str) and value.startswith(("https://", "http://")) and len(value) < 2048:
+        return value
+    return None
+
+
+def _request_params() -> MultiDict[str, str]:
+    source = request.args if request.method == "GET" else request.values
+    return MultiDict(list(source.items(multi=True)))
+
+
+@bp.route("/authorize", methods=["GET", "POST"])
+@csrf.exempt
+def authorize() -> Response:
+    """The authorization endpoint (RFC 6749 3.1, OIDC Core 3.1.2); POST is form-serialised (3.1.2.1)."""
+    return _process(_request_params())
+
+
+def _take_authreq(req_id: str | None) -> dict[str, Any]:
+    data = _store().take("authreq", req_id) if req_id and len(req_id) < 100 else None
+    if not data:
+        raise IdpError(_l("This sign-in request has expired. Please go back to the application and try "
+                          "again."), detail="unknown or expired authreq")
+    return dict(data)
+
+
+@bp.get("/authorize/resume")
+def authorize_resume() -> Response:
+    """Continue a stored request after sign-in; the parameters are validated again from scratch."""
+    stored = _take_authreq(request.args.get("req"))
+    return _process(MultiDict([tuple(p) for p in stored["params"]]), resumed=stored)
+
+
+@bp.post("/authorize/consent")
+def authorize_consent() -> Response:
+    """The consent decision (CSRF-protected form)."""
+    stored = _take_authreq(request.form.get("req"))
+    session = login_session.current()
+    if session is None or stored.get("consent_for") != session.sid:
+        raise IdpError(_l("This sign-in request has expired. Please go back to the application and try "
+                          "again."), detail="consent from another session")
+    decision = "allow" if request.form.get("decision") == "allow" else "deny"
+    return _process(MultiDict([tuple(p) for p in stored["params"]]), resumed=stored, decision=decision)
+
+
+# --------------------------------------------------------------------------- token
+def _basic_header_ok() -> bool:
+    """False when an HTTP Basic header cannot be decoded (Authlib would fail with a 500)."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic":
+        return True
+    try:
+        decoded = base64.b64decode(value.strip().encode("ascii"), validate=True).decode("utf-8")
+        user, _, password = decoded.partition(":")
+        # RFC 6749 2.3.1: both parts are form-urlencoded (openid-client does so); must stay UTF-8.
+        unquote(user, errors="strict")
+        unquote(password, errors="strict")
+    except (binascii.Error, UnicodeError, ValueError):
+        return False
+    return True
+
+
+@bp.post("/token")
+@csrf.exempt
+def token() -> Response:
+    """The token endpoint (RFC 6749 3.2); responses are never cached (5.1)."""
+    if not _basic_header_ok():
+        resp = jsonify(error="invalid_client", error_description="Malformed HTTP Basic credentials.")
+        resp.status_code = 401
+        resp.headers["WWW-Authenticate"] = 'Basic realm="token"'
+    else:
+        resp = get_server().create_token_response()
+    resp.headers["Cache-Control"] = "no-store"
+    resp.headers["Pragma"] = "no-cache"
+    return resp
+
+
+# --------------------------------------------------------------------------- userinfo
+@bp.route("/userinfo", methods=["GET", "POST"])
+@csrf.exempt
+def userinfo() -> Response:
+    """The UserInfo endpoint (OIDC Core 5.3); bearer token in the header or a form body (RFC 6750)."""
+    try:
+        resp = jsonify(userinfo_claims(bearer_token(request)))
+    except BearerError as exc:
+        challenge = "Bearer" if not exc.code else f'Bearer error="{exc.code}", error_description="{exc.description}"'
+        resp = jsonify(error=exc.code or "invalid_request", error_description=exc.description)
+        resp.status_code = exc.status
+        resp.headers["WWW-Authenticate"] = challenge
+    resp.headers["Cache-Control"] = "no-store"
+    resp.headers["Pragma"] = "no-cache"
+    return resp
+
+
+# --------------------------------------------------------------------------- discovery and keys
+def _cached_json(body: bytes, etag: str, max_age: int) -> Response:
+    resp = Response(body, mimetype="application/json")
+    resp.set_etag(etag)
+    resp.headers["Cache-Control"] = f"public, max-age={max_age}"
+    resp.headers["Access-Control-Allow-Origin"] = "*"  # public documents (browser-based clients)
+    resp.make_conditional(request)
+    return resp
+
+
+@bp.get("/.well-known/openid-configuration")
+def openid_configuration() -> Response:
+    body, etag = discovery.document()
+    return _cached_json(body, etag, 3600)
+
+
+@bp.get("/.well-known/oauth-authorization-server")
+def oauth_metadata() -> Response:
+    """RFC 8414 metadata: the same document."""
+    body, etag = discovery.document()
+    return _cached_json(body, etag, 3600)
+
+
+@bp.get("/jwks.json")
+def jwks() -> Response:
+    ring = keys.keyring()
+    return _cached_json(ring.jwks_bytes, ring.jwks_etag, 300)
+
+
+# --------------------------------------------------------------------------- logout
+def _logout_params() -> MultiDict[str, str]:
+    params = _request_params()
+    for key in ("csrf_token", "confirm"):
+        params.pop(key, None)
+    return params
+
+
+@bp.route("/end_session", methods=["GET", "POST"])
+@csrf.exempt  # RPs may POST here (RP-Initiated Logout 2); our own confirmation form is checked below
+def end_session() -> Response:
+    """RP-Initiated Logout 1.0."""
+    confirmed = request.method == "POST" and request.form.get("confirm") == "1"
+    if confirmed:
+        try:
+            validate_csrf(request.form.get("csrf_token"))
+        except ValidationError as exc:
+            raise CSRFError(str(exc)) from None
+    params = _logout_params()
+    for key in params:
+        if len(params.getlist(key)) > 1 or len(params[key]) > 8192:
+            raise IdpError(_l("The sign-out request is not valid."), detail=f"bad parameter {key[:40]}")
+    oreq = ParamsRequest(params)
+    oreq.confirmed = confirmed
+    endpoint = get_server()._endpoints["end_session"][0]
+    try:
+        req = endpoint.validate_request(oreq)
+    except OAuth2Error as exc:
+        raise IdpError(_l("The sign-out request is not valid."), detail=exc.get_error_description()) from None
+    wanted = params.get("post_logout_redirect_uri")
+    if wanted:
+        client = req.client
+        registered = client.client_metadata.get("post_logout_redirect_uris", []) if client else []
+        if wanted not in registered:
+            # RP-Initiated Logout 3: never redirect to an unregistered address.
+            raise IdpError(_l("The application asked to return to an address that is not registered for it."),
+                           detail="post_logout_redirect_uri not registered")
+    if params.get("client_id") and req.client is None:
+        raise IdpError(_l("This application is not registered with Banten Single Sign-On."),
+                       code="invalid_client", detail="unknown client")
+    if req.needs_confirmation and not confirmed:
+        name = req.client.client_name if req.client else None
+        body = render_template("oauth/logout_confirm.html", params=list(params.items(multi=True)),
+                               client_name=name, signed_in=login_session.current() is not None)
+        return Response(body, mimetype="text/html")
+    resp = endpoint.create_response(req)
+    if resp is not None:
+        status, _body, headers = resp
+        return redirect(dict(headers)["Location"], code=302)  # type: ignore[return-value]
+    return redirect(url_for("oauth.logged_out"), code=302)  # type: ignore[return-value]
+
+
+@bp.get("/logged_out")
+def logged_out() -> str:
+    return render_template("oauth/logged_out.html")
+
+

@@ -33,3 +33,17 @@ def test_access_token_lookup_and_family_revocation(app: Flask) -> None:
         assert tokens.lookup_access_token("x" * 500) is None
         tokens.revoke_family(family, "test")
         assert tokens.lookup_access_token(token) is None
+
+
+def test_full_code_flow_with_pkce(rp) -> None:
+    verifier, challenge = helpers.pkce_pair()
+    code, q = rp.get_code(code_challenge=challenge, code_challenge_method="S256")
+    assert q["state"] == "st-123" and q["iss"] == rp.app.extensions["idp"].config["ISSUER"]
+    resp = rp.token(code, verifier=verifier)
+    assert resp.status_code == 200, resp.get_json()
+    assert resp.headers["Cache-Control"] == "no-store" and resp.headers["Pragma"] == "no-cache"
+    body = resp.get_json()
+    assert body["token_type"] == "Bearer" and body["expires_in"] == 900
+    assert set(body) >= {"access_token", "id_token", "scope"} and "refresh_token" not in body
+    info = rp.browser.get("/userinfo", headers={"Authorization": "Bearer " + body["access_token"]})
+    assert info.status_code == 200 and info.get_json()["sub"] == rp.sub

@@ -1,0 +1,63 @@
+"""The OpenID Provider metadata document (OpenID Connect Discovery 1.0, RFC 8414), built once per app."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from flask import current_app
+
+from .. import assurance, claims
+from . import keys
+
+
+def metadata() -> dict[str, Any]:
+    """The metadata as a dict (endpoint paths are fixed by contracts.md)."""
+    issuer = current_app.extensions["idp"].config["ISSUER"]
+    return {
+        "issuer": issuer,
+        "authorization_endpoint": issuer + "/authorize",
+        "token_endpoint": issuer + "/token",
+        "userinfo_endpoint": issuer + "/userinfo",
+        "jwks_uri": issuer + "/jwks.json",
+        "registration_endpoint": issuer + "/register",
+        "end_session_endpoint": issuer + "/end_session",
+        "revocation_endpoint": issuer + "/revoke",
+        "introspection_endpoint": issuer + "/introspect",
+        "scopes_supported": claims.scopes_supported(),
+        "claims_supported": claims.claims_supported(),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query", "form_post"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": list(keys.ALGORITHMS),
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post",
+                                                  "private_key_jwt", "none"],
+        "token_endpoint_auth_signing_alg_values_supported": list(keys.ALGORITHMS),
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post",
+                                                       "private_key_jwt", "none"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post",
+                                                          "private_key_jwt"],
+        "code_challenge_methods_supported": ["S256"],
+        "authorization_response_iss_parameter_supported": True,
+        "claims_parameter_supported": False,
+        "request_parameter_supported": False,
+        "request_uri_parameter_supported": False,
+        "ui_locales_supported": ["id", "en"],
+        "prompt_values_supported": ["none", "login", "consent", "select_account"],
+        "acr_values_supported": list(assurance.LEVELS),
+        "frontchannel_logout_supported": False,
+        "service_documentation": issuer + "/",
+    }
+
+
+def document() -> tuple[bytes, str]:
+    """(JSON bytes, ETag) of the metadata, computed once per app."""
+    extra = current_app.extensions["idp"].extra
+    cached = extra.get("discovery")
+    if cached is None:
+        body = json.dumps(metadata(), separators=(",", ":")).encode()
+        cached = (body, hashlib.sha256(body).hexdigest()[:32])
+        extra["discovery"] = cached
+    return cached
