@@ -133,12 +133,10 @@ def reset() -> None:
 
 def ensure() -> list[str]:
     """Create an active key for every algorithm that has no usable one; returns the new kids."""
-    usable, broken = _load_rows()
+    usable, _broken = _load_rows()
+    # Keys that do not decrypt (other IDP_DATA_KEYS) are left untouched: fixing the setting brings
+    # them back; meanwhile the newest usable active key of each algorithm signs.
     have = {row.alg for row, _ in usable if row.status == "active"}
-    for row in broken:
-        if row.status == "active":
-            row.status = "retired"  # unusable here; keeps the history, stops it shadowing new keys
-            row.retired_at = utcnow()
     created = [create_key(alg).kid for alg in ALGORITHMS if alg not in have]
     db.session.commit()
     reset()
