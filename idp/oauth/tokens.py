@@ -62,6 +62,17 @@ def refresh_token_hash(token: str) -> str:
     return str(_state().crypto.keyed_hash("refresh_token", token))
 
 
+def as_token_user(user: Any) -> TokenUser | None:
+    """The resource owner of a token request as a :class:`TokenUser` (grants may return a Person)."""
+    if user is None or isinstance(user, TokenUser):
+        return user
+    if hasattr(user, "person_id") and hasattr(user, "sub"):
+        return TokenUser(person_id=int(user.person_id), sub=str(user.sub))
+    if hasattr(user, "id") and hasattr(user, "sub"):  # idp.models.Person
+        return TokenUser(person_id=int(user.id), sub=str(user.sub))
+    return None
+
+
 def _context(request: Any) -> dict[str, Any]:
     """Family and login-session facts of this token request (code, refresh or client credentials)."""
     code = getattr(request, "authorization_code", None)
@@ -69,7 +80,7 @@ def _context(request: Any) -> dict[str, Any]:
         return {"family": code.family, "sid": code.sid, "auth_time": code.auth_time, "acr": code.acr,
                 "amr": code.amr, "expires_at": None}
     rt = getattr(request, "refresh_token", None)
-    if isinstance(rt, RefreshToken):
+    if rt is not None and hasattr(rt, "family_id"):
         # Rotation keeps the family and its absolute expiry (RFC 9700 4.14.2).
         return {"family": rt.family_id, "sid": rt.sid, "auth_time": rt.auth_time, "acr": rt.acr,
                 "amr": rt.amr, "expires_at": rt.expires_at}
@@ -85,7 +96,7 @@ def save_token(token: dict[str, Any], request: Any) -> None:
     Commits the request's transaction (one per token request).
     """
     client = request.client
-    user: TokenUser | None = request.user if isinstance(request.user, TokenUser) else None
+    user = as_token_user(request.user)
     ctx = _context(request)
     family = ctx["family"]
     now = int(time.time())
