@@ -7,12 +7,13 @@ kept per application in ``app.extensions["idp"].extra["oauth_server"]``.
 
 from __future__ import annotations
 
+import os
 from collections import defaultdict
 from importlib import import_module
 from typing import Any
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
-from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Request
+from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Payload, FlaskOAuth2Request
 from authlib.oauth2.rfc6749 import OAuth2Payload, OAuth2Request
 from authlib.oauth2.rfc6749.authenticate_client import ClientAuthentication
 from flask import Flask, current_app
@@ -42,7 +43,7 @@ class Server(AuthorizationServer):
         """A request built by the views (stored authorization parameters) is used as it is."""
         if isinstance(request, OAuth2Request):
             return request
-        return FlaskOAuth2Request(flask_request)
+        return _FlaskRequest(flask_request)
 
     def authenticate_client(self, request: Any, methods: list[str], endpoint: str = "token") -> Any:
         """Try only the methods some feature registered (``private_key_jwt`` comes from its module)."""
@@ -51,6 +52,25 @@ class Server(AuthorizationServer):
             auth = self._client_auth = ClientAuthentication(self.query_client)
         known = [m for m in methods if m in auth._methods]
         return auth(request, known, endpoint)
+
+
+def request_uri() -> str:
+    """This request's URL under the configured issuer.
+
+    Authlib refuses non-https request URLs (InsecureTransportError); behind a TLS-terminating proxy
+    the WSGI URL may say http even though clients used https, so the issuer (validated at start-up:
+    https, or http on loopback / with IDP_ALLOW_INSECURE_HTTP) is what counts.
+    """
+    issuer = current_app.extensions["idp"].config["ISSUER"]
+    query = flask_request.query_string.decode("latin-1")
+    return issuer + flask_request.path + ("?" + query if query else "")
+
+
+class _FlaskRequest(FlaskOAuth2Request):
+    def __init__(self, request: Any) -> None:
+        OAuth2Request.__init__(self, method=request.method, uri=request_uri(), headers=request.headers)
+        self._request = request
+        self.payload = FlaskOAuth2Payload(request)
 
 
 class _ParamsPayload(OAuth2Payload):
@@ -73,7 +93,7 @@ class ParamsRequest(OAuth2Request):
     """An OAuth request over given parameters (a fresh request's, or ones stored across sign-in)."""
 
     def __init__(self, params: MultiDict[str, str]) -> None:
-        super().__init__(method=flask_request.method, uri=flask_request.url, headers=flask_request.headers)
+        super().__init__(method=flask_request.method, uri=request_uri(), headers=flask_request.headers)
         self._params = params
         self.payload = _ParamsPayload(params)
         self.confirmed = False
@@ -89,6 +109,9 @@ class ParamsRequest(OAuth2Request):
 
 def init_app(app: Flask) -> Server:
     """Create the server for ``app`` and let every feature module register itself."""
+    if app.extensions["idp"].config["ALLOW_INSECURE_HTTP"]:
+        # DEVELOPMENT ONLY (the setting's own rule): an http issuer outside loopback.
+        os.environ["AUTHLIB_INSECURE_TRANSPORT"] = "1"
     server = Server(app)
     for name in FEATURE_MODULES:
         import_module(name).register(server)

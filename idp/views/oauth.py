@@ -29,6 +29,7 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.routing import BuildError
 from wtforms.validators import ValidationError
 
+from .. import assurance
 from .. import claims as claims_module
 from .. import session as login_session
 from ..crypto import random_token
@@ -229,6 +230,7 @@ def _authorize(target: Target, params: MultiDict[str, str], resumed: dict[str, A
         raise InvalidRequestError("Unsupported 'response_mode'.")
     prompts = _prompts(params)
     max_age = _max_age(params)
+    acr_values = [v for v in (params.get("acr_values") or "").split() if v in assurance.LEVELS]
     hint_sub = verify_id_token_hint(params["id_token_hint"])["sub"] if params.get("id_token_hint") else None
 
     session = login_session.current()
@@ -250,14 +252,17 @@ def _authorize(target: Target, params: MultiDict[str, str], resumed: dict[str, A
             need_login = True
         if max_age is not None and now - session.auth_time > max_age:
             need_login = True
+        if acr_values and not assurance.satisfies(session.acr, acr_values):
+            # acr_values are voluntary (Core 5.5.1.1): ask for a sign-in once, then report what we got.
+            need_login = True
     if session is not None and hint_sub is not None and hint_sub != session.sub:
         need_login = True
     if need_login:
         if "none" in prompts or (login_done and session is not None):
             # prompt=none cannot show the sign-in page; after a fresh sign-in a still-unmatched hint
             # would loop, so it ends here too.
-            raise LoginRequiredError()
-        req_id = _authreq(params, client, force_login="login" in prompts or max_age is not None)
+            raise LoginRequiredError("The person must sign in, which this request does not allow.")
+        req_id = _authreq(params, client, force_login=session is not None)
         return redirect(_login_url(req_id), code=302)  # type: ignore[return-value]
     assert session is not None and end_user is not None
 
@@ -268,7 +273,7 @@ def _authorize(target: Target, params: MultiDict[str, str], resumed: dict[str, A
             (not client.first_party or sensitive) and not _consent_covers(session.person_id, client, scopes))
         if need_consent:
             if "none" in prompts:
-                raise ConsentRequiredError()
+                raise ConsentRequiredError("The person must consent, which this request does not allow.")
             return _consent_page(params, client, scopes, session, resumed)
     elif decision != "allow":
         raise AccessDeniedError("The person declined the request.")

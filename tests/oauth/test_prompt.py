@@ -44,7 +44,7 @@ def test_prompt_login_forces_sign_in_once(rp) -> None:
     rp.sign_in(auth_time=int(time.time()) - 100)
     req = _req_of(rp.authorize(prompt="login"))
     stored = rp.app.extensions["idp"].store.get("authreq", req)
-    assert stored["force_login"] is True
+    assert stored["force_login"] is True  # a session existed but is not good enough
     rp.sign_in()  # the sign-in page starts a new session
     resp = rp.browser.get(f"/authorize/resume?req={req}")
     assert "code" in helpers.query(resp.headers["Location"])  # no loop back to sign-in
@@ -155,3 +155,19 @@ def test_prompt_none_needing_consent(make_rp) -> None:
 
 def test_select_account_is_accepted(rp) -> None:
     assert "code" in helpers.query(rp.authorize(prompt="select_account").headers["Location"])
+
+
+def test_acr_values_above_session_level_asks_for_sign_in_once(rp) -> None:
+    from idp import assurance
+
+    rp.sign_in(acr=assurance.CITIZEN_REVIEW)
+    req = _req_of(rp.authorize(acr_values=assurance.CITIZEN))
+    assert _error(rp.authorize(acr_values=assurance.CITIZEN, prompt="none")) == "login_required"
+    rp.sign_in(acr=assurance.CITIZEN_REVIEW)  # the new sign-in reaches the same level only
+    resp = rp.browser.get(f"/authorize/resume?req={req}")
+    assert "code" in helpers.query(resp.headers["Location"])  # voluntary: the token tells the truth
+
+
+@pytest.mark.parametrize("acr", ["urn:unknown", "' OR 1=1", ""])
+def test_unknown_acr_values_are_ignored(rp, acr) -> None:
+    assert "code" in helpers.query(rp.authorize(acr_values=acr).headers["Location"])
