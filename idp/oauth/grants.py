@@ -21,8 +21,10 @@ from authlib.oidc.core.util import create_half_hash
 from flask import current_app
 from joserfc import jwt
 
+from .. import audit
 from .. import claims as claims_module
 from ..crypto import random_token
+from ..extensions import db
 from . import keys, tokens
 from .tokens import TokenUser
 
@@ -149,8 +151,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         if not store.add("code-used", code, {"client_id": client.client_id, "at": int(time.time())}, gate_ttl):
             # RFC 6749 4.1.2 / RFC 9700 4.5: reuse -> revoke the tokens issued for this code.
             tokens.revoke_family(family, "code_reuse")
-            from ..extensions import db
-
+            audit.record("oauth.code_reuse", outcome="failure", client_id=client.client_id)
             db.session.commit()
             return None
         data = store.take("code", code)

@@ -9,6 +9,7 @@ from authlib.oidc.rpinitiated import EndSessionEndpoint as _EndSessionEndpoint
 from authlib.oidc.rpinitiated.end_session import EndSessionRequest
 from flask import current_app
 
+from .. import audit
 from .. import session as login_session
 from . import keys
 
@@ -43,7 +44,11 @@ class EndSessionEndpoint(_EndSessionEndpoint):
         return bool(getattr(request, "confirmed", False))
 
     def end_session(self, end_session_request: EndSessionRequest) -> None:
-        login_session.end()
+        ended = login_session.end()
+        if ended is not None:
+            client = end_session_request.client
+            audit.record("logout", person_id=ended.person_id, client_id=client.client_id if client else None,
+                         commit=True)
 
 
 def register(server: Any) -> None:

@@ -29,7 +29,7 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.routing import BuildError
 from wtforms.validators import ValidationError
 
-from .. import assurance
+from .. import assurance, audit
 from .. import claims as claims_module
 from .. import session as login_session
 from ..crypto import random_token
@@ -174,6 +174,7 @@ def _remember_consent(person_id: int, client: OAuthClient, scopes: list[str]) ->
     else:
         merged = list(dict.fromkeys(consent.scopes.split() + scopes))
         consent.scopes = " ".join(merged)
+    audit.record("oauth.consent", person_id=person_id, client_id=client.client_id, scopes=scopes)
     db.session.commit()
 
 
@@ -276,6 +277,8 @@ def _authorize(target: Target, params: MultiDict[str, str], resumed: dict[str, A
                 raise ConsentRequiredError("The person must consent, which this request does not allow.")
             return _consent_page(params, client, scopes, session, resumed)
     elif decision != "allow":
+        audit.record("oauth.consent", outcome="denied", person_id=session.person_id, client_id=client.client_id,
+                     commit=True)
         raise AccessDeniedError("The person declined the request.")
     else:
         _remember_consent(session.person_id, client, scopes)
@@ -463,10 +466,14 @@ def end_session() -> Response:
     if params.get("client_id") and req.client is None:
         raise IdpError(_l("This application is not registered with Banten Single Sign-On."),
                        code="invalid_client", detail="unknown client")
-    if req.needs_confirmation and not confirmed:
+    current = login_session.current()
+    # A hint for someone other than the signed-in person: ask before ending their session.
+    other_person = bool(req.id_token_claims and current is not None
+                        and req.id_token_claims.get("sub") != current.sub)
+    if (req.needs_confirmation or other_person) and not confirmed:
         name = req.client.client_name if req.client else None
         body = render_template("oauth/logout_confirm.html", params=list(params.items(multi=True)),
-                               client_name=name, signed_in=login_session.current() is not None)
+                               client_name=name, signed_in=current is not None)
         return Response(body, mimetype="text/html")
     resp = endpoint.create_response(req)
     if resp is not None:

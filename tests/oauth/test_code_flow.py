@@ -72,6 +72,9 @@ def test_reused_code_is_refused_and_revokes_first_tokens(rp) -> None:
     with rp.app.app_context():
         rows = db.session.query(RefreshToken).all()
         assert len(rows) == 1 and rows[0].revoked_at is not None and rows[0].revoked_reason == "code_reuse"
+        from idp.models import AuditEvent
+
+        assert db.session.query(AuditEvent).filter_by(event="oauth.code_reuse", client_id=rp.client_id).count() == 1
 
 
 def test_concurrent_redemption_exactly_one_wins(rp) -> None:

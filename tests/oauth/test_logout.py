@@ -151,3 +151,24 @@ def test_repeated_parameter(rp) -> None:
 def test_ui_locales_on_confirmation(rp) -> None:
     resp = rp.browser.get("/end_session", query_string={"ui_locales": "en"})
     assert '<html lang="en">' in resp.get_data(as_text=True)
+
+
+def test_hint_of_another_person_asks_first(rp) -> None:
+    hint = rp.tokens()["id_token"]
+    other_id, other_sub = helpers.create_person(rp.app, email="o@example.org", nik="3603014501900002")
+    helpers.sign_in(rp.app, rp.browser, other_id, other_sub)
+    resp = rp.browser.get("/end_session", query_string={"id_token_hint": hint,
+                                                         "post_logout_redirect_uri": helpers.LOGOUT_REDIRECT})
+    assert resp.status_code == 200 and 'name="csrf_token"' in resp.get_data(as_text=True)
+    assert not _signed_out(rp)
+
+
+def test_logout_is_audited(rp) -> None:
+    from idp.extensions import db
+    from idp.models import AuditEvent
+
+    hint = rp.tokens()["id_token"]
+    rp.browser.get("/end_session", query_string={"id_token_hint": hint})
+    with rp.app.app_context():
+        event = db.session.query(AuditEvent).filter_by(event="logout").one()
+        assert event.person_id == rp.person_id and event.client_id == rp.client_id
