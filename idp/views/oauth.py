@@ -291,7 +291,9 @@ def _authorize(target: Target, params: MultiDict[str, str], resumed: dict[str, A
 def _consent_page(params: MultiDict[str, str], client: OAuthClient, scopes: list[str],
                   session: login_session.LoginSession, resumed: dict[str, Any] | None) -> Response:
     created = resumed["created"] if resumed else int(time.time())
-    req_id = _authreq(params, client, login_sid=session.sid, consent_for=session.sid, created=created)
+    req_id = _authreq(params, client, login_sid=session.sid, consent_for=session.sid, created=created,
+                      origin_req=g.get("resume_req_id"))
+    g.consent_page_shown = True
     meta = client.client_metadata
     shown = [claims_module.SCOPE_TEXT.get(s, s) for s in scopes if s in claims_module.SCOPE_TEXT]
     body = render_template("oauth/consent.html", req=req_id, client_name=client.client_name,
@@ -320,19 +322,32 @@ def authorize() -> Response:
     return _process(_request_params())
 
 
+_EXPIRED = _l("This sign-in request has expired. Please go back to the application and try again.")
+
+
 def _take_authreq(req_id: str | None) -> dict[str, Any]:
     data = _store().take("authreq", req_id) if req_id and len(req_id) < 100 else None
     if not data:
-        raise IdpError(_l("This sign-in request has expired. Please go back to the application and try "
-                          "again."), detail="unknown or expired authreq")
+        raise IdpError(_EXPIRED, detail="unknown or expired authreq")
     return dict(data)
 
 
 @bp.get("/authorize/resume")
 def authorize_resume() -> Response:
-    """Continue a stored request after sign-in; the parameters are validated again from scratch."""
-    stored = _take_authreq(request.args.get("req"))
-    return _process(MultiDict([tuple(p) for p in stored["params"]]), resumed=stored)
+    """Continue a stored request after sign-in; the parameters are validated again from scratch.
+
+    The stored request stays while the consent page is shown (so that the page's language switch,
+    which reloads this URL, works) and is deleted once the request is answered.
+    """
+    req_id = request.args.get("req")
+    stored = _store().get("authreq", req_id) if req_id and len(req_id) < 100 else None
+    if not stored:
+        raise IdpError(_EXPIRED, detail="unknown or expired authreq")
+    g.resume_req_id = req_id
+    resp = _process(MultiDict([tuple(p) for p in stored["params"]]), resumed=stored)
+    if not g.get("consent_page_shown"):
+        _store().delete("authreq", req_id)
+    return resp
 
 
 @bp.post("/authorize/consent")
@@ -341,8 +356,9 @@ def authorize_consent() -> Response:
     stored = _take_authreq(request.form.get("req"))
     session = login_session.current()
     if session is None or stored.get("consent_for") != session.sid:
-        raise IdpError(_l("This sign-in request has expired. Please go back to the application and try "
-                          "again."), detail="consent from another session")
+        raise IdpError(_EXPIRED, detail="consent from another session")
+    if stored.get("origin_req"):
+        _store().delete("authreq", stored["origin_req"])  # the request is answered now
     decision = "allow" if request.form.get("decision") == "allow" else "deny"
     return _process(MultiDict([tuple(p) for p in stored["params"]]), resumed=stored, decision=decision)
 

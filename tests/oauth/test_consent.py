@@ -112,3 +112,17 @@ def test_hostile_client_metadata_is_escaped(make_rp) -> None:
 def test_sensitive_scope_not_shown_to_unapproved_client(third) -> None:
     html = third.authorize(scope="openid nik", ui_locales="en").get_data(as_text=True)
     assert "NIK" not in html
+
+
+def test_language_switch_on_consent_page_after_sign_in(make_rp) -> None:
+    rp = make_rp(first_party=False, signed_in=False)
+    req = helpers.query(rp.authorize().headers["Location"])["req"]
+    rp.sign_in()
+    page = rp.browser.get(f"/authorize/resume?req={req}", headers={"Accept-Language": "id"})
+    assert page.status_code == 200
+    link = re.search(r'href="(\?[^"]*lang=en[^"]*)"', page.get_data(as_text=True)).group(1).replace("&amp;", "&")
+    english = rp.browser.get("/authorize/resume" + link)
+    assert english.status_code == 200 and '<html lang="en">' in english.get_data(as_text=True)
+    resp = _decide(rp, english, "allow")
+    assert "code" in helpers.query(resp.headers["Location"])
+    assert rp.browser.get(f"/authorize/resume?req={req}").status_code == 400  # answered: gone
