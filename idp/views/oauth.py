@@ -14,7 +14,7 @@ import binascii
 import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import unquote, urlencode
 
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2 import OAuth2Error
@@ -319,7 +319,21 @@ def _request_params() -> MultiDict[str, str]:
 @csrf.exempt
 def authorize() -> Response:
     """The authorization endpoint (RFC 6749 3.1, OIDC Core 3.1.2); POST is form-serialised (3.1.2.1)."""
+    if _cross_site_post():
+        return _as_get("oauth.authorize")
     return _process(_request_params())
+
+
+def _cross_site_post() -> bool:
+    """A POST from another site's page carries no SameSite=Lax session cookie."""
+    return request.method == "POST" and login_session.COOKIE not in request.cookies
+
+
+def _as_get(endpoint: str) -> Response:
+    """Repeat a cross-site form POST as a top-level GET (303), which does carry the session cookie."""
+    params = _request_params()
+    target = url_for(endpoint) + "?" + urlencode(list(params.items(multi=True)))
+    return redirect(target, code=303)  # type: ignore[return-value]
 
 
 _EXPIRED = _l("This sign-in request has expired. Please go back to the application and try again.")
@@ -455,6 +469,8 @@ def _logout_params() -> MultiDict[str, str]:
 def end_session() -> Response:
     """RP-Initiated Logout 1.0."""
     confirmed = request.method == "POST" and request.form.get("confirm") == "1"
+    if not confirmed and _cross_site_post():
+        return _as_get("oauth.end_session")
     if confirmed:
         try:
             validate_csrf(request.form.get("csrf_token"))

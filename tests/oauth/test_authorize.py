@@ -207,3 +207,12 @@ def test_ui_locales_picks_language(make_rp) -> None:
     rp = make_rp(first_party=False)
     resp = rp.authorize(ui_locales="en")
     assert resp.status_code == 200 and '<html lang="en">' in resp.get_data(as_text=True)
+
+
+def test_cross_site_post_authorization_is_repeated_as_get(rp) -> None:
+    other = rp.app.test_client()
+    resp = other.post("/authorize", data=rp.auth_params(state="a b&c"))
+    assert resp.status_code == 303 and resp.headers["Location"].startswith("/authorize?")
+    resp = rp.browser.get(resp.headers["Location"])
+    q = helpers.query(resp.headers["Location"])
+    assert q["code"] and q["state"] == "a b&c"

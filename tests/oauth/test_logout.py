@@ -172,3 +172,14 @@ def test_logout_is_audited(rp) -> None:
     with rp.app.app_context():
         event = db.session.query(AuditEvent).filter_by(event="logout").one()
         assert event.person_id == rp.person_id and event.client_id == rp.client_id
+
+
+def test_cross_site_post_is_repeated_as_get(rp) -> None:
+    hint = rp.tokens()["id_token"]
+    other = rp.app.test_client()  # a POST from another site: no session cookie
+    resp = other.post("/end_session", data={"id_token_hint": hint, "state": "x y",
+                                            "post_logout_redirect_uri": helpers.LOGOUT_REDIRECT})
+    assert resp.status_code == 303 and resp.headers["Location"].startswith("/end_session?")
+    resp = rp.browser.get(resp.headers["Location"])  # the browser follows with its cookie
+    assert resp.status_code == 302 and resp.headers["Location"] == helpers.LOGOUT_REDIRECT + "?state=x+y"
+    assert _signed_out(rp)
