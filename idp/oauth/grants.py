@@ -25,6 +25,7 @@ from .. import audit
 from .. import claims as claims_module
 from ..crypto import random_token
 from ..extensions import db
+from ..models import Person
 from . import keys, tokens
 from .tokens import TokenUser
 
@@ -162,7 +163,11 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     def delete_authorization_code(self, authorization_code: Any) -> None:
         """Nothing to do: :meth:`query_authorization_code` already consumed the code."""
 
-    def authenticate_user(self, authorization_code: CodeData) -> TokenUser:
+    def authenticate_user(self, authorization_code: CodeData) -> TokenUser | None:
+        """The person of the code, if still active (the row is reused for the ID token's claims)."""
+        person = db.session.get(Person, authorization_code.person_id)
+        if person is None or person.status != "active":
+            return None
         return TokenUser(person_id=authorization_code.person_id, sub=authorization_code.sub)
 
 

@@ -36,7 +36,7 @@ from ..crypto import random_token
 from ..errors import IdpError
 from ..extensions import csrf, db
 from ..i18n import pick_ui_locales
-from ..models import Consent
+from ..models import Consent, Person
 from ..oauth import discovery, keys
 from ..oauth.clients import OAuthClient, query_client
 from ..oauth.grants import EndUser
@@ -235,6 +235,11 @@ def _authorize(target: Target, params: MultiDict[str, str], resumed: dict[str, A
     hint_sub = verify_id_token_hint(params["id_token_hint"])["sub"] if params.get("id_token_hint") else None
 
     session = login_session.current()
+    if session is not None:
+        person = db.session.get(Person, session.person_id)
+        if person is None or person.status != "active":
+            login_session.end()  # the account was disabled or removed since the sign-in
+            session = None
     end_user = None
     if session is not None:
         end_user = EndUser(person_id=session.person_id, sub=session.sub, sid=session.sid,

@@ -251,3 +251,17 @@ def test_refresh_token_row_for_offline_access(rp) -> None:
         assert row.token_hash == crypto.keyed_hash("refresh_token", body["refresh_token"])
         assert row.sid and row.acr and row.amr == ["pwd"] and row.revoked_at is None
         assert row.family_id == body["access_token"].rsplit(".", 1)[1]
+
+
+def test_disabled_person_gets_no_tokens_and_no_codes(rp) -> None:
+    from idp.extensions import db
+    from idp.models import Person
+
+    code, verifier = _code(rp)
+    with rp.app.app_context():
+        db.session.query(Person).filter_by(id=rp.person_id).update({"status": "disabled"})
+        db.session.commit()
+    resp = rp.token(code, verifier=verifier)
+    assert resp.status_code == 400 and resp.get_json()["error"] == "invalid_grant"
+    resp = rp.authorize(prompt="none")
+    assert helpers.query(resp.headers["Location"])["error"] == "login_required"
