@@ -265,3 +265,16 @@ def test_disabled_person_gets_no_tokens_and_no_codes(rp) -> None:
     assert resp.status_code == 400 and resp.get_json()["error"] == "invalid_grant"
     resp = rp.authorize(prompt="none")
     assert helpers.query(resp.headers["Location"])["error"] == "login_required"
+
+
+def test_refresh_token_for_clients_registered_for_the_refresh_grant(make_rp) -> None:
+    rp = make_rp(grant_types=["authorization_code", "refresh_token"])
+    assert rp.tokens(scope="openid")["refresh_token"]
+    plain = make_rp()
+    assert "refresh_token" not in plain.tokens(scope="openid")
+
+
+def test_offline_access_is_dropped_for_clients_without_it(make_rp) -> None:
+    rp = make_rp(scope="openid profile")
+    body = rp.tokens(scope="openid offline_access")
+    assert body["scope"] == "openid" and "refresh_token" not in body
