@@ -63,3 +63,54 @@ def test_authlib_client_code_flow_with_pkce(live_server, auth_method, alg) -> No
 
     info = rp.get(meta["userinfo_endpoint"], timeout=5).json()
     assert info["sub"] == sub and info["email"]
+
+
+def test_authlib_flask_client_relying_party(live_server) -> None:
+    """Authlib's Flask OpenID client (discovery, PKCE, nonce, ID token validation) as a real RP app."""
+    import threading
+
+    from authlib.integrations.flask_client import OAuth
+    from flask import Flask, jsonify, url_for
+    from werkzeug.serving import make_server
+
+    from tests import services
+
+    server = live_server(DATA_KEYS=[TEST_DATA_KEY])
+    with server.app.app_context():
+        keys.ensure()
+    port = services.free_port()
+    callback = f"http://127.0.0.1:{port}/callback"
+    client_id, secret = helpers.create_client(server.app, redirect_uris=[callback], first_party=True)
+    person_id, sub = helpers.create_person(server.app)
+
+    rp_app = Flask("rp")
+    rp_app.secret_key = "rp-secret-key-for-tests-only-0123456789"
+    rp_app.config["SESSION_COOKIE_NAME"] = "rp_session"
+    oauth = OAuth(rp_app)
+    oauth.register("idp", client_id=client_id, client_secret=secret,
+                   server_metadata_url=server.url + "/.well-known/openid-configuration",
+                   client_kwargs={"scope": "openid profile email", "code_challenge_method": "S256"})
+
+    @rp_app.get("/login")
+    def login():
+        return oauth.idp.authorize_redirect(url_for("callback", _external=True))
+
+    @rp_app.get("/callback")
+    def callback():
+        token = oauth.idp.authorize_access_token()
+        return jsonify(userinfo=dict(token["userinfo"]), fetched=dict(oauth.idp.userinfo(token=token)))
+
+    rp_server = make_server("127.0.0.1", port, rp_app, threaded=True)
+    thread = threading.Thread(target=rp_server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        browser = requests.Session()
+        helpers.sign_in(server.app, browser, person_id, sub)
+        resp = browser.get(f"http://127.0.0.1:{port}/login", timeout=10)
+        assert resp.status_code == 200, resp.text
+        data = resp.json()
+        assert data["userinfo"]["sub"] == sub and data["userinfo"]["iss"] == server.url
+        assert data["fetched"]["sub"] == sub and data["fetched"]["email"]
+    finally:
+        rp_server.shutdown()
+        thread.join(5)
