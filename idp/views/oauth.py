@@ -432,6 +432,22 @@ def userinfo() -> Response:
     return resp
 
 
+@bp.after_request
+def _cors(resp: Response) -> Response:
+    """Browser-based clients call the token and userinfo endpoints directly; those endpoints never use
+    cookies (client credentials and bearer tokens only), so any origin may read their answers."""
+    if request.endpoint in ("oauth.token", "oauth.userinfo"):
+        resp.headers["Access-Control-Allow-Origin"] = "*"
+        if request.method == "OPTIONS":
+            methods = "GET, POST" if request.endpoint == "oauth.userinfo" else "POST"
+            resp.headers["Access-Control-Allow-Methods"] = methods
+            resp.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
+            resp.headers["Access-Control-Max-Age"] = "600"
+        else:
+            resp.headers["Access-Control-Expose-Headers"] = "WWW-Authenticate"
+    return resp
+
+
 # --------------------------------------------------------------------------- discovery and keys
 def _cached_json(body: bytes, etag: str, max_age: int) -> Response:
     resp = Response(body, mimetype="application/json")

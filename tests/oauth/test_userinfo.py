@@ -129,3 +129,16 @@ def test_nik_stops_when_approval_withdrawn(make_rp) -> None:
         db.session.commit()
     info = rp.browser.get("/userinfo", headers={"Authorization": "Bearer " + body["access_token"]}).get_json()
     assert "nik" not in info
+
+
+def test_cors_for_browser_clients(rp) -> None:
+    pre = rp.browser.options("/userinfo", headers={"Origin": "https://spa.example",
+                                                   "Access-Control-Request-Method": "GET",
+                                                   "Access-Control-Request-Headers": "authorization"})
+    assert pre.status_code == 200 and pre.headers["Access-Control-Allow-Origin"] == "*"
+    assert "Authorization" in pre.headers["Access-Control-Allow-Headers"]
+    body = rp.tokens()
+    resp = rp.browser.get("/userinfo", headers={"Authorization": "Bearer " + body["access_token"],
+                                                "Origin": "https://spa.example"})
+    assert resp.headers["Access-Control-Allow-Origin"] == "*"
+    assert rp.browser.options("/token").headers["Access-Control-Allow-Origin"] == "*"
