@@ -242,5 +242,8 @@ class TokenGenerator(BearerTokenGenerator):
 
 def register(server: Any) -> None:
     """Wire the code grant, PKCE and OpenID Connect into the server."""
+    from .clients import authenticate_client_secret_basic
+
+    server.register_client_auth_method("client_secret_basic", authenticate_client_secret_basic)
     server.register_token_generator("default", TokenGenerator())
     server.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(required=True), OpenIDCode()])

@@ -195,6 +195,19 @@ def test_client_secret_post_and_form_urlencoded_basic(make_rp) -> None:
     assert post.token(code, verifier=verifier).status_code in (400, 401)
 
 
+def test_basic_credentials_are_form_urlencoded(make_rp) -> None:
+    import base64
+    from urllib.parse import quote_plus
+
+    rp = make_rp(client_id="odd id+1", secret="a secret with spaces+plus")
+    code, verifier = _code(rp)
+    raw = f"{quote_plus(rp.client_id)}:{quote_plus(rp.secret)}".encode()  # as openid-client sends them
+    resp = rp.browser.post("/token", data={"grant_type": "authorization_code", "code": code,
+                                           "redirect_uri": rp.redirect_uri, "code_verifier": verifier},
+                           headers={"Authorization": "Basic " + base64.b64encode(raw).decode()})
+    assert resp.status_code == 200, resp.get_json()
+
+
 def test_wrong_secret_is_invalid_client(rp) -> None:
     code, verifier = _code(rp)
     resp = rp.token(code, verifier=verifier, secret="wrong")
@@ -210,6 +223,10 @@ BAD_TOKEN_REQUESTS = [
     ({"grant_type": "authorization_code", "code": "abc"}, {"Authorization": "Basic %%%"}, "invalid_client"),
     ({"grant_type": "authorization_code", "code": "abc"}, {"Authorization": "Basic " + "//79"}, "invalid_client"),
     ({"grant_type": "authorization_code", "code": "abc"}, {"Authorization": "Basic w6k6w6k="}, "invalid_client"),
+    ({"grant_type": "authorization_code", "code": "abc"}, {"Authorization": "Basic JUZGOiVGRg=="}, "invalid_client"),
+    ({"grant_type": "authorization_code", "code": "abc"}, {"Authorization": "Basic bm9ib2R5OnNlY3JldA=="},
+     "invalid_client"),
+    ({"grant_type": "authorization_code", "code": "abc"}, {"Authorization": "Basic"}, "invalid_client"),
     ({"grant_type": "authorization_code", "code": "abc", "client_id": "nobody"}, {}, "invalid_client"),
     ({"grant_type": "authorization_code", "code": "abc", "client_id": "' OR '1'='1"}, {}, "invalid_client"),
     ({"grant_type": "authorization_code", "code": "abc", "client_id": "x" * 10000}, {}, "invalid_client"),
