@@ -18,6 +18,7 @@ from joserfc.jwk import ECKey, KeySet, RSAKey
 from sqlalchemy import select
 
 from ..crypto import DecryptError
+from ..errors import ServiceUnavailable
 from ..extensions import db
 from ..models import SigningKey, utcnow
 
@@ -120,8 +121,13 @@ def keyring(app: Flask | None = None) -> Keyring:
     ring = extra.get("keyring")
     if ring is None or not ring.signing:
         ring = load()
+        if DEFAULT_ALG not in ring.signing and app.extensions["idp"].config["ENV"] == "development":
+            log.warning("DEVELOPMENT ONLY: no usable signing key; creating one (production: `idp keys ensure`)")
+            ensure()
+            ring = load()
         if DEFAULT_ALG not in ring.signing:
-            raise RuntimeError("no usable signing key: run `idp keys ensure`")
+            log.error("no usable signing key: run `idp keys ensure` (or check IDP_DATA_KEYS)")
+            raise ServiceUnavailable(detail="no signing key")
         extra["keyring"] = ring
     return ring
 

@@ -103,3 +103,18 @@ def test_private_key_is_encrypted_at_rest(app: Flask) -> None:
     with app.app_context():
         for row in db.session.query(SigningKey).all():
             assert "PRIVATE KEY" not in row.private_enc
+
+
+def test_missing_keys_in_production_mode_is_503(make_app) -> None:
+    from idp.extensions import db
+    from idp.models import SigningKey
+
+    app = make_app(DATA_KEYS=["other1:" + "A" * 43 + "="])  # no stored key decrypts with this one
+    app.extensions["idp"].config.values["ENV"] = "production"
+    resp = app.test_client().get("/jwks.json")
+    assert resp.status_code == 503 and resp.get_json()["error"] == "temporarily_unavailable"
+    app.extensions["idp"].config.values["ENV"] = "development"
+    resp = app.test_client().get("/jwks.json")  # development: created on first use
+    assert resp.status_code == 200 and len(resp.get_json()["keys"]) == 2
+    with app.app_context():
+        assert db.session.query(SigningKey).count() >= 2
