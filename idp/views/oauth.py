@@ -227,6 +227,10 @@ def _authorize(target: Target, params: MultiDict[str, str], resumed: dict[str, A
     _check_shape(params)
     if params.get("response_mode") not in (None, "query", "form_post"):
         raise InvalidRequestError("Unsupported 'response_mode'.")
+    if target.response_mode == "form_post" and not target.redirect_uri.startswith(("https://", "http://")):
+        # A form posted to a javascript: or app-scheme URI would run or go nowhere (Authlib does the same).
+        target.response_mode = "query"
+        raise InvalidRequestError("'response_mode=form_post' needs an http(s) redirect URI.")
     prompts = _prompts(params)
     max_age = _max_age(params)
     acr_values = [v for v in (params.get("acr_values") or "").split() if v in assurance.LEVELS]

@@ -216,3 +216,13 @@ def test_cross_site_post_authorization_is_repeated_as_get(rp) -> None:
     resp = rp.browser.get(resp.headers["Location"])
     q = helpers.query(resp.headers["Location"])
     assert q["code"] and q["state"] == "a b&c"
+
+
+def test_form_post_needs_http_redirect_uri(make_rp) -> None:
+    rp = make_rp(redirect_uris=["com.example.app:/cb"])
+    rp.redirect_uri = "com.example.app:/cb"
+    resp = rp.authorize(response_mode="form_post")
+    assert resp.status_code == 302 and resp.headers["Location"].startswith("com.example.app:/cb?")
+    assert helpers.query(resp.headers["Location"])["error"] == "invalid_request"
+    code, _ = rp.get_code()  # the app scheme itself works with the query mode
+    assert code
