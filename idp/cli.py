@@ -12,6 +12,7 @@ from flask.cli import FlaskGroup
 COMMAND_MODULES = (
     "idp.commands.config",
     "idp.commands.keys",
+    "idp.commands.clients",
 )
 
 

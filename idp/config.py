@@ -129,6 +129,13 @@ SETTINGS: tuple[Setting, ...] = (
       choices=("id", "en")),
     S("SENSITIVE_SCOPES", ["nik"], _list, "Scopes a client may obtain only when allowed by an operator."),
     S("ALLOW_INSECURE_HTTP", False, _bool, "DEVELOPMENT ONLY: allow an http issuer outside loopback."),
+    S("JWKS_URI_ALLOW_LOOPBACK", False, _bool, "DEVELOPMENT/TEST ONLY: let clients register an http "
+      "`jwks_uri` on loopback and let the provider fetch keys from loopback or private addresses "
+      "(otherwise refused as a server-side request forgery guard)."),
+    S("JWKS_URI_TIMEOUT", 3, _int, "Timeout for fetching a client's `jwks_uri` (private_key_jwt).",
+      minimum=1, maximum=15),
+    S("JWKS_URI_CACHE_TTL", 300, _int, "How long a client's fetched `jwks_uri` keys are cached.",
+      minimum=0, maximum=86400),
 )
 
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}

@@ -24,6 +24,11 @@ from werkzeug.datastructures import MultiDict
 FEATURE_MODULES: tuple[str, ...] = (
     "idp.oauth.grants",
     "idp.oauth.logout",
+    "idp.oauth.client_auth",
+    "idp.oauth.refresh",
+    "idp.oauth.client_credentials",
+    "idp.oauth.revocation",
+    "idp.oauth.introspection",
 )
 
 

@@ -1,0 +1,161 @@
+"""``private_key_jwt`` client authentication (RFC 7523 2.2 and 3, OpenID Connect Core 9).
+
+The client signs a short-lived JWT with ``iss`` = ``sub`` = its client_id and ``aud`` naming this
+provider (the issuer, or the URL of the endpoint being called).  We check the signature against the
+client's registered ``jwks`` (or keys fetched from its ``jwks_uri``), accept only RS256/ES256/PS256,
+require ``exp`` no more than :data:`MAX_LIFETIME` seconds ahead, and accept each ``jti`` once
+(RFC 7523 3 item 7) through the store's atomic ``add``.
+
+Fetching ``jwks_uri`` is a server-side request to a client-chosen URL: https only, no redirects, a short
+timeout, a size limit, and refused for loopback, private and link-local addresses unless
+``IDP_JWKS_URI_ALLOW_LOOPBACK`` is set (tests and development only).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import socket
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from authlib.oauth2.rfc6749 import InvalidClientError
+from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
+from flask import current_app, g
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+
+from .registration import ASSERTION_ALGS, MetadataError, parse_jwks
+
+METHOD = "private_key_jwt"
+MAX_LIFETIME = 600  # seconds an assertion may live (its exp from now)
+MAX_ASSERTION_LENGTH = 8192
+MAX_JWKS_BYTES = 65536
+
+
+def _state() -> Any:
+    return current_app.extensions["idp"]
+
+
+def _cfg(name: str) -> Any:
+    return _state().config[name]
+
+
+def _address_allowed(host: str) -> bool:
+    """False when ``host`` resolves to a loopback, private, link-local or otherwise internal address."""
+    if _cfg("JWKS_URI_ALLOW_LOOPBACK"):
+        return True
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except (OSError, UnicodeError):
+        return False
+    for info in infos:
+        addr = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
+        if not addr.is_global or addr.is_multicast:
+            return False
+    return True
+
+
+def fetch_jwks(uri: str) -> dict[str, Any]:
+    """The client's JWK Set from ``jwks_uri``, cached per process for ``JWKS_URI_CACHE_TTL`` seconds."""
+    cache: dict[str, tuple[float, dict[str, Any]]] = _state().extra.setdefault("jwks_uri_cache", {})
+    hit = cache.get(uri)
+    now = time.monotonic()
+    if hit and hit[0] > now:
+        return hit[1]
+    parts = urlsplit(uri)
+    if parts.scheme != "https" and not _cfg("JWKS_URI_ALLOW_LOOPBACK"):
+        raise InvalidClientError(description="The client's jwks_uri must use https.")
+    if not parts.hostname or not _address_allowed(parts.hostname):
+        raise InvalidClientError(description="The client's jwks_uri points to an address that is not allowed.")
+    try:
+        with requests.get(uri, timeout=_cfg("JWKS_URI_TIMEOUT"), allow_redirects=False, stream=True,
+                          headers={"Accept": "application/json"}) as resp:
+            if resp.status_code != 200:
+                raise InvalidClientError(description="The client's jwks_uri did not answer with its keys.")
+            body = resp.raw.read(MAX_JWKS_BYTES + 1, decode_content=True)
+        if len(body) > MAX_JWKS_BYTES:
+            raise InvalidClientError(description="The client's JWK Set is too large.")
+        keys = parse_jwks(json.loads(body), "jwks_uri")
+    except (requests.RequestException, ValueError, MetadataError):
+        raise InvalidClientError(description="The client's jwks_uri could not be read.") from None
+    cache[uri] = (now + _cfg("JWKS_URI_CACHE_TTL"), keys)
+    return keys
+
+
+class PrivateKeyJWT(JWTBearerClientAssertion):
+    """Authlib's client assertion checks with our audiences, algorithms, lifetime and replay cache."""
+
+    CLIENT_AUTH_METHOD = METHOD
+
+    def __init__(self) -> None:
+        super().__init__(validate_jti=True, leeway=30)
+
+    def __call__(self, query_client: Any, request: Any) -> Any:
+        assertion = request.form.get("client_assertion")
+        if isinstance(assertion, str) and len(assertion) > MAX_ASSERTION_LENGTH:
+            raise InvalidClientError(description="The client assertion is too long.")
+        return super().__call__(query_client, request)
+
+    def get_audiences(self) -> list[str]:
+        issuer = _cfg("ISSUER")
+        return [issuer, issuer + "/", issuer + "/token", issuer + "/revoke", issuer + "/introspect"]
+
+    def resolve_client_public_key(self, client: Any) -> KeySet:
+        g.idp_assertion_client = client
+        if client.token_endpoint_auth_method != METHOD:
+            raise InvalidClientError(description=f"The client cannot authenticate with method: {METHOD}")
+        meta = client.client_metadata
+        try:
+            if meta.get("jwks"):
+                return KeySet.import_key_set(meta["jwks"])
+            if meta.get("jwks_uri"):
+                return KeySet.import_key_set(fetch_jwks(meta["jwks_uri"]))  # type: ignore[arg-type]
+        except (JoseError, ValueError, TypeError):
+            pass
+        raise InvalidClientError(description="The client has no usable public keys.")
+
+    def process_assertion_claims(self, assertion: str, resolve_key: Any) -> Any:
+        algorithms = list(ASSERTION_ALGS)
+        try:
+            token = jwt.decode(assertion, resolve_key, algorithms=algorithms)
+        except JoseError as exc:
+            raise InvalidClientError(description="The client assertion is not validly signed.") from exc
+        except Exception as exc:  # noqa: BLE001 - malformed input inside the JOSE library
+            raise InvalidClientError(description="The client assertion is malformed.") from exc
+        client = g.get("idp_assertion_client")
+        wanted = client.client_metadata.get("token_endpoint_auth_signing_alg") if client else None
+        if wanted and token.header.get("alg") != wanted:
+            # OIDC Registration 2: assertions MUST be signed with the registered algorithm.
+            raise InvalidClientError(description=f"The client assertion must be signed with {wanted}.")
+        self.verify_claims(token.claims)
+        return token.claims
+
+    def verify_claims(self, claims: Any) -> None:
+        exp = claims.get("exp")
+        if not isinstance(exp, int) or isinstance(exp, bool):
+            raise InvalidClientError(description="The client assertion needs a numeric 'exp'.")
+        if exp > time.time() + MAX_LIFETIME + self.leeway:
+            raise InvalidClientError(description=f"The client assertion may live at most {MAX_LIFETIME} s.")
+        if claims.get("iss") != claims.get("sub"):
+            raise InvalidClientError(description="Issuer and Subject MUST match.")
+        jti = claims.get("jti")
+        if jti is not None and (not isinstance(jti, str) or not jti or len(jti) > 256):
+            raise InvalidClientError(description="The client assertion has an invalid 'jti'.")
+        super().verify_claims(claims)
+
+    def validate_jti(self, claims: Any, jti: str) -> bool:
+        ttl = max(int(claims["exp"] - time.time()) + self.leeway, 1)
+        return bool(_state().store.add("jti", f"{claims['sub']}:{jti}", 1, ttl))
+
+    def authenticate_client(self, client: Any) -> Any:
+        if client.check_endpoint_auth_method(METHOD, "token"):
+            return client
+        raise InvalidClientError(description=f"The client cannot authenticate with method: {METHOD}")
+
+
+def register(server: Any) -> None:
+    server.register_client_auth_method(METHOD, PrivateKeyJWT())

@@ -1,0 +1,164 @@
+"""The refresh token grant (RFC 6749 6) with rotation and reuse detection (RFC 9700 4.14.2).
+
+Every use returns a new refresh token of the same family and marks the presented row ``rotated_at``.
+Presenting a token that was already rotated out or revoked is treated as theft: the whole family
+(refresh tokens and the access tokens issued from them) is revoked and the answer is ``invalid_grant``.
+The rotation itself is a conditional UPDATE, so two concurrent uses of one token cannot both succeed.
+The lookup is a single indexed query (token hash, joined with the person's subject and status).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from authlib.oauth2.rfc6749 import InvalidGrantError, grants, scope_to_list
+from authlib.oidc.core.grants.util import is_openid_scope
+from sqlalchemy import select, update
+
+from .. import audit
+from ..extensions import db
+from ..models import Person, RefreshToken, utcnow
+from . import tokens
+from .tokens import TokenUser
+
+MAX_REFRESH_TOKEN_LENGTH = 200
+
+
+@dataclass
+class RefreshRecord:
+    """A refresh token row with the person facts read in the same query (what Authlib and save_token use)."""
+
+    row: RefreshToken
+    sub: str
+    person_status: str
+    client_pk: int
+
+    # tokens._context reads these to keep the family, session facts and absolute expiry.
+    @property
+    def family_id(self) -> str:
+        return self.row.family_id
+
+    @property
+    def sid(self) -> str | None:
+        return self.row.sid
+
+    @property
+    def auth_time(self) -> int | None:
+        return self.row.auth_time
+
+    @property
+    def acr(self) -> str | None:
+        return self.row.acr
+
+    @property
+    def amr(self) -> list[str] | None:
+        return self.row.amr
+
+    @property
+    def expires_at(self) -> Any:
+        return self.row.expires_at
+
+    def check_client(self, client: Any) -> bool:
+        return bool(self.client_pk == client.pk)
+
+    def get_scope(self) -> str:
+        return self.row.scope or ""
+
+
+class RefreshTokenGrant(grants.RefreshTokenGrant):
+    """``grant_type=refresh_token`` with rotation; public clients (PKCE) may refresh too."""
+
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
+    INCLUDE_NEW_REFRESH_TOKEN = True
+
+    def authenticate_refresh_token(self, refresh_token: Any) -> RefreshRecord | None:
+        if (not isinstance(refresh_token, str) or not refresh_token
+                or len(refresh_token) > MAX_REFRESH_TOKEN_LENGTH or not refresh_token.isprintable()):
+            return None
+        found = db.session.execute(
+            select(RefreshToken, Person.sub, Person.status)
+            .join(Person, Person.id == RefreshToken.person_id)
+            .where(RefreshToken.token_hash == tokens.refresh_token_hash(refresh_token))
+        ).first()
+        if found is None:
+            return None
+        row, sub, status = found
+        record = RefreshRecord(row=row, sub=sub, person_status=status, client_pk=row.client_id)
+        if row.client_id != self.request.client.pk:
+            return None  # another client's token (RFC 6749 6): invalid_grant, nothing revealed
+        if row.rotated_at is not None or row.revoked_at is not None:
+            self._reuse(row, "refresh_reuse")
+            return None
+        if row.expires_at <= utcnow() or status != "active" or tokens.family_revoked(row.family_id):
+            return None
+        return record
+
+    def _reuse(self, row: RefreshToken, reason: str) -> None:
+        """A rotated-out or revoked token came back: revoke the family (RFC 9700 4.14.2)."""
+        tokens.revoke_family(row.family_id, reason)
+        audit.record("oauth.refresh_reuse", outcome="failure", person_id=row.person_id,
+                     client_id=self.request.client.client_id)
+        db.session.commit()
+
+    def validate_token_request(self) -> None:
+        super().validate_token_request()
+        record: RefreshRecord = self.request.refresh_token
+        # The rotation gate: only one request can move this row from current to rotated.
+        result = db.session.execute(
+            update(RefreshToken)
+            .where(RefreshToken.id == record.row.id, RefreshToken.rotated_at.is_(None),
+                   RefreshToken.revoked_at.is_(None))
+            .values(rotated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+        if getattr(result, "rowcount", 0) != 1:
+            db.session.rollback()
+            self._reuse(record.row, "refresh_race")
+            raise InvalidGrantError()
+
+    def issue_token(self, user: TokenUser, refresh_token: RefreshRecord) -> dict[str, Any]:
+        # Scope may only narrow (checked by Authlib); sensitive scopes whose approval an operator
+        # withdrew since are dropped (RFC 6749 3.3).
+        scope = self.request.payload.scope or refresh_token.get_scope()
+        scope = self.request.client.get_allowed_scope(scope)
+        return dict(self.generate_token(user=user, scope=scope, include_refresh_token=True))
+
+    def authenticate_user(self, refresh_token: RefreshRecord) -> TokenUser:
+        return TokenUser(person_id=refresh_token.row.person_id, sub=refresh_token.sub)
+
+    def save_token(self, token: dict[str, Any]) -> None:
+        super().save_token(token)
+        record: RefreshRecord = self.request.refresh_token
+        original = record.get_scope()
+        if token.get("refresh_token") and token.get("scope", "") != original:
+            # RFC 6749 6: the new refresh token keeps the scope of the one presented, even when the
+            # access token was narrowed.
+            db.session.execute(
+                update(RefreshToken)
+                .where(RefreshToken.token_hash == tokens.refresh_token_hash(token["refresh_token"]))
+                .values(scope=original)
+                .execution_options(synchronize_session=False)
+            )
+            db.session.commit()
+
+    def revoke_old_credential(self, refresh_token: RefreshRecord) -> None:
+        """Nothing left to do: :meth:`validate_token_request` marked the row rotated."""
+
+    def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
+        status, token, headers = super().create_token_response()
+        record: RefreshRecord = self.request.refresh_token
+        if is_openid_scope(token.get("scope")) and "openid" in scope_to_list(record.get_scope()):
+            # OpenID Connect Core 12.2: a new ID token keeps the original authentication's facts.
+            from .grants import issue_id_token
+
+            token["id_token"] = issue_id_token(
+                client=self.request.client, user=self.request.user, scope=token.get("scope", ""),
+                access_token=token.get("access_token"), nonce=None, auth_time=record.auth_time,
+                acr=record.acr, amr=record.amr, sid=record.sid)
+        return status, token, headers
+
+
+def register(server: Any) -> None:
+    server.register_grant(RefreshTokenGrant)
+
