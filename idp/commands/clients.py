@@ -76,12 +76,7 @@ def create_command(name: str, redirect_uris: tuple[str, ...], logout_uris: tuple
     if public and auth_method not in (None, "none"):
         _fail("--public clients use --auth-method none")
     method = "none" if public else (auth_method or "client_secret_basic")
-    if grant_types:
-        grants = list(grant_types)
-    elif method == "none" or redirect_uris:  # noqa: S105 - a method name
-        grants = ["authorization_code", "refresh_token"]
-    else:
-        grants = ["client_credentials"]
+    grants = list(grant_types) or ["authorization_code", "refresh_token"]
     metadata: dict[str, Any] = {"client_name": name, "redirect_uris": list(redirect_uris),
                                 "token_endpoint_auth_method": method, "grant_types": grants}
     if logout_uris:
