@@ -12,6 +12,7 @@ from typing import Any
 
 from authlib.oauth2.rfc6749 import grants, list_to_scope, scope_to_list
 
+from .refresh import refuse_repeated
 from .registration import KNOWN_SCOPES
 from .tokens import TokenUser
 
@@ -27,6 +28,10 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
     """``grant_type=client_credentials``; public clients cannot authenticate here (no ``none``)."""
 
     TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
+
+    def validate_token_request(self) -> None:
+        refuse_repeated(self.request, ("scope", "client_id", "client_secret", "client_assertion"))
+        super().validate_token_request()
 
     def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
         requested = scope_to_list(self.request.payload.scope or "")

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from authlib.oauth2.rfc6749 import InvalidGrantError, grants, scope_to_list
+from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidRequestError, grants, scope_to_list
 from authlib.oidc.core.grants.util import is_openid_scope
 from sqlalchemy import select, update
 
@@ -23,6 +23,14 @@ from . import tokens
 from .tokens import TokenUser
 
 MAX_REFRESH_TOKEN_LENGTH = 200
+
+
+def refuse_repeated(request: Any, names: tuple[str, ...]) -> None:
+    """RFC 6749 3.2: request parameters MUST NOT be included more than once."""
+    datalist = request.payload.datalist
+    for name in names:
+        if len(datalist.get(name) or ()) > 1:
+            raise InvalidRequestError(f"The parameter '{name}' is repeated.")
 
 
 @dataclass
@@ -102,6 +110,8 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         db.session.commit()
 
     def validate_token_request(self) -> None:
+        refuse_repeated(self.request, ("refresh_token", "scope", "client_id", "client_secret",
+                                       "client_assertion"))
         super().validate_token_request()
         record: RefreshRecord = self.request.refresh_token
         # The rotation gate: only one request can move this row from current to rotated.
