@@ -15,7 +15,7 @@ from authlib.oauth2.rfc7662 import IntrospectionEndpoint as _IntrospectionEndpoi
 from flask import current_app
 
 from .clients import query_client
-from .revocation import FoundToken, find_token
+from .revocation import FoundToken, check_token_param, find_token
 
 
 def _epoch(value: Any) -> int:
@@ -26,6 +26,10 @@ class IntrospectionEndpoint(_IntrospectionEndpoint):
     """RFC 7662 over our token kinds."""
 
     CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
+
+    def check_params(self, request: Any, client: Any) -> None:
+        # RFC 7662 2.1: the hint only orders the search, so an unknown hint is not an error.
+        check_token_param(request)
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> FoundToken | None:
         return find_token(token_string, token_type_hint)

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from authlib.oauth2 import OAuth2Error
+from authlib.oauth2.rfc6749 import InvalidRequestError
 from authlib.oauth2.rfc7009 import RevocationEndpoint as _RevocationEndpoint
 from sqlalchemy import select
 
@@ -84,11 +86,33 @@ def find_token(value: Any, hint: str | None) -> FoundToken | None:
     return None
 
 
+class UnsupportedTokenTypeError(OAuth2Error):
+    """RFC 7009 2.2.1, an error response of RFC 6749 5.2 (so 400; Authlib's own class answers 401)."""
+
+    error = "unsupported_token_type"
+    status_code = 400
+
+
+def check_token_param(request: Any) -> None:
+    """Exactly one ``token`` parameter (RFC 6749 3.2: parameters MUST NOT repeat)."""
+    values = request.payload.datalist.get("token") or []
+    if len(values) != 1 or not values[0]:
+        raise InvalidRequestError("Exactly one 'token' parameter is required.")
+    if len(request.payload.datalist.get("token_type_hint") or []) > 1:
+        raise InvalidRequestError("The parameter 'token_type_hint' is repeated.")
+
+
 class RevocationEndpoint(_RevocationEndpoint):
     """RFC 7009 with access tokens in the store and refresh token families in the database."""
 
     # Public clients may revoke their own tokens too (RFC 7009 5), identified by client_id.
     CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
+
+    def check_params(self, request: Any, client: Any) -> None:
+        check_token_param(request)
+        hint = request.form.get("token_type_hint")
+        if hint and hint not in self.SUPPORTED_TOKEN_TYPES:
+            raise UnsupportedTokenTypeError(description="Only access and refresh tokens can be revoked.")
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> FoundToken | None:
         return find_token(token_string, token_type_hint)
