@@ -124,6 +124,52 @@ SETTINGS: tuple[Setting, ...] = (
       "certificate (empty: the system's trusted authorities)."),
     S("MAIL_FROM", "SSO Provinsi Banten <no-reply@bantenprov.go.id>", _str, "Sender of the mails."),
     S("OUTBOX_DIR", "", _str, "Folder for mails when no SMTP host is set. Empty: `<instance>/outbox`."),
+    # --- staff directory (LDAP / Active Directory); empty IDP_LDAP_* names take the preset's value ---
+    S("LDAP_URLS", [], _list, "Directory servers, tried in this order (`ldaps://host:636`, `ldap://host:389`); "
+      "when one does not answer the next is tried within the same sign-in. Empty: staff sign-in is off."),
+    S("LDAP_PRESET", "openldap", _str, "Defaults for the directory kind: `openldap` (uid, entryUUID, memberOf, "
+      "ppolicy) or `activedirectory` (sAMAccountName, objectGUID, userAccountControl, nested groups). Every "
+      "`IDP_LDAP_*` setting overrides the preset.", choices=("openldap", "activedirectory")),
+    S("LDAP_START_TLS", False, _bool, "Upgrade `ldap://` connections with StartTLS before any bind."),
+    S("LDAP_CA_FILE", "", _str, "PEM file of the authority that signed the directory's certificate (empty: the "
+      "system's trusted authorities). Certificate and host name are always verified."),
+    S("LDAP_ALLOW_PLAINTEXT", False, _bool, "DEVELOPMENT/TEST ONLY: allow `ldap://` without StartTLS "
+      "(passwords cross the network in clear; a warning is logged at start-up)."),
+    S("LDAP_BIND_DN", "", _str, "DN of the service account that searches for people (empty: anonymous search)."),
+    S("LDAP_BIND_PASSWORD", "", _str, "Password of the service account.", secret=True),
+    S("LDAP_USER_BASE", "", _str, "Search base for people, e.g. `ou=people,dc=bantenprov,dc=go,dc=id`."),
+    S("LDAP_USER_FILTER", "", _str, "Search filter; `{username}` is replaced by the typed user name, escaped "
+      "(RFC 4515). Preset: `(&(objectClass=inetOrgPerson)(uid={username}))` / "
+      "`(&(objectCategory=person)(objectClass=user)(sAMAccountName={username}))`."),
+    S("LDAP_GROUP_BASE", "", _str, "Search base for the nested group search (Active Directory; empty: the user "
+      "base)."),
+    S("LDAP_NESTED_GROUPS", "auto", _str, "Resolve nested groups with the `1.2.840.113556.1.4.1941` matching "
+      "rule (`auto`: only for Active Directory).", choices=("auto", "true", "false")),
+    S("LDAP_CONNECT_TIMEOUT", 3, _int, "Seconds to wait for a directory server to accept a connection.",
+      minimum=1, maximum=30),
+    S("LDAP_RECEIVE_TIMEOUT", 5, _int, "Seconds to wait for a directory server's answer.", minimum=1, maximum=60),
+    S("LDAP_POOL_SIZE", 4, _int, "Service connections kept open and reused across sign-ins.", minimum=1,
+      maximum=64),
+    S("LDAP_ATTR_ID", "", _str, "Stable identifier attribute (never the DN). Preset: `entryUUID` / `objectGUID`."),
+    S("LDAP_ATTR_USERNAME", "", _str, "User name attribute. Preset: `uid` / `sAMAccountName` (or "
+      "`userPrincipalName`)."),
+    S("LDAP_ATTR_NAME", "", _str, "Full name attribute. Preset: `cn` / `displayName`."),
+    S("LDAP_ATTR_EMAIL", "", _str, "E-mail attribute. Preset: `mail`."),
+    S("LDAP_ATTR_NIP", "", _str, "NIP (18-digit civil servant number) attribute. Preset: `employeeNumber` / "
+      "`employeeID`."),
+    S("LDAP_ATTR_NIK", "", _str, "NIK attribute (a custom schema; never logged). Preset: `nik`."),
+    S("LDAP_ATTR_UNIT", "", _str, "Work unit (OPD) attribute. Preset: `ou` / `department`."),
+    S("LDAP_ATTR_TITLE", "", _str, "Job title attribute. Preset: `title`."),
+    S("LDAP_ATTR_GROUPS", "", _str, "Group membership attribute. Preset: `memberOf`."),
+    S("LDAP_ATTR_DISABLED", "", _str, "Attribute whose value (one of IDP_LDAP_DISABLED_VALUES) marks a disabled "
+      "account, e.g. `employeeType`. Always checked as well: ppolicy's administrative lock (OpenLDAP) and "
+      "`userAccountControl` bit 0x2 (Active Directory)."),
+    S("LDAP_DISABLED_VALUES", ["disabled"], _list, "Values of IDP_LDAP_ATTR_DISABLED that mean disabled "
+      "(compared case-insensitively)."),
+    S("LDAP_GROUP_ROLES", "", _str, "Roles granted by group membership: `group DN=role` items separated by `;`, "
+      "e.g. `cn=idp-admins,ou=groups,dc=bantenprov,dc=go,dc=id=admin`."),
+    S("LDAP_SYNC_PAGE_SIZE", 500, _int, "Entries per page (RFC 2696 simple paged results) for `idp ldap sync`.",
+      minimum=10, maximum=5000),
     # --- protocol ---
     S("DEFAULT_LOCALE", "id", _str, "Language of the pages when the browser does not choose.",
       choices=("id", "en")),
@@ -277,6 +323,11 @@ def _validate(values: dict[str, Any]) -> None:
         raise ConfigError("IDP_SESSION_IDLE_TTL: must not exceed IDP_SESSION_ABSOLUTE_TTL")
     if values["SMTP_HOST"] and values["SMTP_USER"] and values["SMTP_TLS"] == "none" and production:
         raise ConfigError("IDP_SMTP_TLS: refusing to send SMTP credentials without TLS in production")
+    values["LDAP"] = None
+    if values["LDAP_URLS"]:
+        from .connectors.ldap import resolve_settings
+
+        values["LDAP"] = resolve_settings(values)
 
 
 def reference_markdown() -> str:
