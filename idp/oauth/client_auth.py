@@ -86,6 +86,23 @@ def fetch_jwks(uri: str) -> dict[str, Any]:
     return keys
 
 
+def _key_picker(keys: Any) -> Any:
+    """Without a ``kid`` in the assertion, use the client's only key of the algorithm's type."""
+    if not isinstance(keys, KeySet):
+        return keys
+
+    def pick(obj: Any) -> Any:
+        header = obj.headers()
+        if header.get("kid"):
+            return keys
+        kty = "EC" if str(header.get("alg", "")).startswith("ES") else "RSA"
+        candidates = [k for k in keys.keys if k.key_type == kty
+                      and k.get("alg") in (None, header.get("alg"))]
+        return candidates[0] if len(candidates) == 1 else keys
+
+    return pick
+
+
 class PrivateKeyJWT(JWTBearerClientAssertion):
     """Authlib's client assertion checks with our audiences, algorithms, lifetime and replay cache."""
 
@@ -121,7 +138,7 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
     def process_assertion_claims(self, assertion: str, resolve_key: Any) -> Any:
         algorithms = list(ASSERTION_ALGS)
         try:
-            token = jwt.decode(assertion, resolve_key, algorithms=algorithms)
+            token = jwt.decode(assertion, _key_picker(resolve_key), algorithms=algorithms)
         except JoseError as exc:
             raise InvalidClientError(description="The client assertion is not validly signed.") from exc
         except Exception as exc:  # noqa: BLE001 - malformed input inside the JOSE library

@@ -81,6 +81,14 @@ def test_es256_and_ps256(app: Flask) -> None:
     assert token_request(app, assertion(cid, RSA, "PS256")).status_code == 200
 
 
+def test_assertion_without_kid(app: Flask) -> None:
+    bare_rsa = RSAKey.import_key({k: v for k, v in RSA.as_dict(private=True).items() if k != "kid"})
+    bare_ec = ECKey.import_key({k: v for k, v in EC.as_dict(private=True).items() if k != "kid"})
+    cid = pkjwt_client(app, RSA, EC)
+    assert token_request(app, assertion(cid, bare_rsa)).status_code == 200
+    assert token_request(app, assertion(cid, bare_ec, "ES256")).status_code == 200
+
+
 def test_registered_signing_alg_is_enforced(app: Flask) -> None:
     cid = pkjwt_client(app, RSA, EC, token_endpoint_auth_signing_alg="ES256")
     assert token_request(app, assertion(cid, EC, "ES256")).status_code == 200
