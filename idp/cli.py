@@ -13,6 +13,7 @@ COMMAND_MODULES = (
     "idp.commands.config",
     "idp.commands.keys",
     "idp.commands.clients",
+    "idp.commands.ldap",
 )
 
 

@@ -193,3 +193,36 @@ class AuditEvent(db.Model):  # type: ignore[name-defined]
     ip: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(256))
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class StaffAccount(db.Model):  # type: ignore[name-defined]
+    """The latest directory (LDAP) attributes of a civil servant, refreshed at sign-in and by ``idp ldap sync``.
+
+    ``entry_uuid`` is the directory's stable identifier (entryUUID / objectGUID), the same value as the
+    ``IdentityLink.subject`` of source ``ldap``; the DN is only informative (entries move).
+    """
+
+    __tablename__ = "staff_accounts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), nullable=False,
+                                           index=True)
+    entry_uuid: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    dn: Mapped[str] = mapped_column(Text, nullable=False)
+    username: Mapped[str | None] = mapped_column(String(256))
+    nip: Mapped[str | None] = mapped_column(String(18), index=True)
+    nik_hash: Mapped[str | None] = mapped_column(String(64), index=True)  # keyed_hash("nik", nik)
+    nik_enc: Mapped[str | None] = mapped_column(Text)  # crypto.encrypt(nik, "staff.nik")
+    unit: Mapped[str | None] = mapped_column(String(200))
+    title: Mapped[str | None] = mapped_column(String(200))
+    groups: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
+    roles: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
+    # active | disabled (in the directory) | deleted (entry gone); set at sign-in and by the sync
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="active")
+    last_seen_at: Mapped[dt.datetime | None] = mapped_column(DateTime)  # last sign-in
+    last_synced_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow,
+                                                    onupdate=utcnow)
+
+    person: Mapped[Person] = relationship()
