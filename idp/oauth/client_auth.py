@@ -3,7 +3,7 @@
 The client signs a short-lived JWT with ``iss`` = ``sub`` = its client_id and ``aud`` naming this
 provider (the issuer, or the URL of the endpoint being called).  We check the signature against the
 client's registered ``jwks`` (or keys fetched from its ``jwks_uri``), accept only RS256/ES256/PS256,
-require ``exp`` no more than :data:`MAX_LIFETIME` seconds ahead, and accept each ``jti`` once
+require ``exp`` at most :data:`MAX_LIFETIME` (one hour) ahead, and accept each ``jti`` once
 (RFC 7523 3 item 7) through the store's atomic ``add``.
 
 Fetching ``jwks_uri`` is a server-side request to a client-chosen URL: https only, no redirects, a short
@@ -31,7 +31,10 @@ from joserfc.jwk import KeySet
 from .registration import ASSERTION_ALGS, MetadataError, parse_jwks
 
 METHOD = "private_key_jwt"
-MAX_LIFETIME = 600  # seconds an assertion may live (its exp from now)
+# Seconds an assertion may still live (its exp from now).  Shorter would be nicer, but Authlib's own
+# client signs assertions for one hour and unmodified relying parties must work; the jti cache keeps
+# each assertion single-use for its whole life anyway.
+MAX_LIFETIME = 3600
 MAX_ASSERTION_LENGTH = 8192
 MAX_JWKS_BYTES = 65536
 

@@ -130,7 +130,8 @@ def _hs256(cid: str) -> str:
 BAD: list[tuple[str, Callable[[str], str]]] = [
     ("other key", lambda cid: assertion(cid, OTHER_RSA)),
     ("expired", lambda cid: assertion(cid, lifetime=-300)),
-    ("too long-lived", lambda cid: assertion(cid, lifetime=3600)),
+    ("too long-lived", lambda cid: assertion(cid, lifetime=4000)),
+    ("a day", lambda cid: assertion(cid, lifetime=86400)),
     ("no exp", lambda cid: assertion(cid, omit=("exp",))),
     ("string exp", lambda cid: assertion(cid, exp="9999999999")),
     ("no jti", lambda cid: assertion(cid, omit=("jti",))),
@@ -259,3 +260,18 @@ def test_unreachable_jwks_uri(oauth_app: Callable[..., Flask]) -> None:
     app = oauth_app(JWKS_URI_ALLOW_LOOPBACK=True, JWKS_URI_TIMEOUT=1)
     cid = pkjwt_client(app, jwks=None, jwks_uri=f"http://127.0.0.1:{services.free_port()}/jwks")
     assert token_request(app, assertion(cid)).get_json()["error"] == "invalid_client"
+
+
+def test_authlib_private_key_jwt_client(live_server: Callable[..., Any]) -> None:
+    """Authlib's own PrivateKeyJWT client authentication works unmodified against a real server."""
+    from authlib.integrations.requests_client import OAuth2Session
+    from authlib.oauth2.rfc7523 import PrivateKeyJWT
+
+    from .conftest import TEST_DATA_KEY
+
+    server = live_server(DATA_KEYS=[TEST_DATA_KEY])
+    cid = pkjwt_client(server.app, RSA)
+    token_url = server.url + "/token"
+    session = OAuth2Session(cid, RSA.as_dict(private=True), token_endpoint_auth_method=PrivateKeyJWT(token_url))
+    token = session.fetch_token(token_url, grant_type="client_credentials")
+    assert token["access_token"] and "refresh_token" not in token

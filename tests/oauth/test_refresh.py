@@ -215,3 +215,43 @@ def test_missing_or_repeated_refresh_token(rrp: RP) -> None:
                                             "refresh_token": [first["refresh_token"], "other"]},
                             headers=helpers.basic(rrp.client_id, rrp.secret or ""))
     assert resp.status_code == 400
+
+
+def test_authlib_client_refresh_revoke_introspect(live_server: Callable[..., Any]) -> None:
+    """An unmodified Authlib OAuth2Session refreshes, introspects and revokes against a real server."""
+    import requests
+    from authlib.common.security import generate_token
+    from authlib.integrations.requests_client import OAuth2Session
+
+    from .conftest import TEST_DATA_KEY
+
+    server = live_server(DATA_KEYS=[TEST_DATA_KEY])
+    app = server.app
+    with app.app_context():
+        keys.ensure()
+    callback = "http://127.0.0.1:9/callback"
+    client_id, secret = helpers.create_client(app, redirect_uris=[callback], first_party=True,
+                                              grant_types=REFRESH_GRANTS)
+    person_id, sub = helpers.create_person(app)
+    browser = requests.Session()
+    helpers.sign_in(app, browser, person_id, sub)
+    meta = requests.get(server.url + "/.well-known/openid-configuration", timeout=5).json()
+    rp = OAuth2Session(client_id, secret, scope=SCOPE, redirect_uri=callback, code_challenge_method="S256")
+    verifier = generate_token(48)
+    uri, _ = rp.create_authorization_url(meta["authorization_endpoint"], code_verifier=verifier,
+                                         nonce=generate_token(20))
+    location = browser.get(uri, allow_redirects=False, timeout=5).headers["Location"]
+    first = rp.fetch_token(meta["token_endpoint"], authorization_response=location, code_verifier=verifier)
+    assert first["refresh_token"]
+
+    second = rp.refresh_token(meta["token_endpoint"])
+    assert second["refresh_token"] != first["refresh_token"]
+    assert rp.get(meta["userinfo_endpoint"], timeout=5).json()["sub"] == sub
+
+    info = rp.introspect_token(meta["introspection_endpoint"], token=second["access_token"]).json()
+    assert info["active"] is True and info["sub"] == sub
+    resp = rp.revoke_token(meta["revocation_endpoint"], token=second["refresh_token"],
+                           token_type_hint="refresh_token")
+    assert resp.status_code == 200
+    info = rp.introspect_token(meta["introspection_endpoint"], token=second["access_token"]).json()
+    assert info == {"active": False}
