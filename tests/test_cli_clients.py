@@ -53,6 +53,14 @@ def test_create_confidential_client(app: Flask) -> None:
     assert info["client_id"] in listed.output and info["client_secret"] not in listed.output
 
 
+def test_approved_scope_is_added_to_the_requestable_scopes(app: Flask) -> None:
+    info = create(app, "--name", "Dukcapil", "--redirect-uri", "https://d.example.org/cb", "--approve-scope", "nik")
+    assert info["scope"].split() == ["openid", "profile", "email", "offline_access", "nik"]
+    result = run(app, "clients", "create", "--name", "X", "--redirect-uri", "https://d.example.org/cb",
+                 "--scope", "openid", "--approve-scope", "nik")
+    assert result.exit_code == 2 and "not in --scope" in result.output
+
+
 def test_create_plain_output_prints_secret_once(app: Flask) -> None:
     result = run(app, "clients", "create", "--name", "X", "--redirect-uri", "https://x.example.org/cb")
     assert result.exit_code == 0

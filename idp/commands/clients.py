@@ -15,6 +15,7 @@ from sqlalchemy import select
 from .. import audit
 from ..extensions import db
 from ..models import Client
+from ..oauth.clients import DEFAULT_SCOPES
 
 
 def _fail(message: str) -> None:
@@ -83,6 +84,12 @@ def create_command(name: str, redirect_uris: tuple[str, ...], logout_uris: tuple
         metadata["post_logout_redirect_uris"] = list(logout_uris)
     if scope is not None:
         metadata["scope"] = scope
+        missing = [s for s in approved if s not in scope.split()]
+        if missing:
+            _fail(f"--approve-scope {missing[0]} is not in --scope")
+    elif approved:
+        # An approved sensitive scope is useless unless the client may also request it.
+        metadata["scope"] = " ".join(dict.fromkeys([*DEFAULT_SCOPES, *approved]))
     if id_token_alg:
         metadata["id_token_signed_response_alg"] = id_token_alg
     if jwks_uri:
