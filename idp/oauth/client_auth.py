@@ -23,12 +23,13 @@ from urllib.parse import urlsplit
 import requests
 from authlib.oauth2.rfc6749 import InvalidClientError
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
-from flask import current_app, g
+from flask import current_app, g, has_request_context
+from flask import request as flask_request
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
-from .registration import ASSERTION_ALGS, MetadataError, parse_jwks
+from .registration import ASSERTION_ALGS, MetadataError, loopback_allowed, parse_jwks
 
 METHOD = "private_key_jwt"
 # Seconds an assertion may still live (its exp from now).  Shorter would be nicer, but Authlib's own
@@ -36,6 +37,7 @@ METHOD = "private_key_jwt"
 # each assertion single-use for its whole life anyway.
 MAX_LIFETIME = 3600
 MAX_ASSERTION_LENGTH = 8192
+ENDPOINT_PATHS = ("/token", "/revoke", "/introspect")
 MAX_JWKS_BYTES = 65536
 
 
@@ -49,7 +51,7 @@ def _cfg(name: str) -> Any:
 
 def _address_allowed(host: str) -> bool:
     """False when ``host`` resolves to a loopback, private, link-local or otherwise internal address."""
-    if _cfg("JWKS_URI_ALLOW_LOOPBACK"):
+    if loopback_allowed():
         return True
     try:
         infos = socket.getaddrinfo(host, None)
@@ -70,7 +72,7 @@ def fetch_jwks(uri: str) -> dict[str, Any]:
     if hit and hit[0] > now:
         return hit[1]
     parts = urlsplit(uri)
-    if parts.scheme != "https" and not _cfg("JWKS_URI_ALLOW_LOOPBACK"):
+    if parts.scheme != "https" and not loopback_allowed():
         raise InvalidClientError(description="The client's jwks_uri must use https.")
     if not parts.hostname or not _address_allowed(parts.hostname):
         raise InvalidClientError(description="The client's jwks_uri points to an address that is not allowed.")
@@ -121,8 +123,12 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         return super().__call__(query_client, request)
 
     def get_audiences(self) -> list[str]:
+        """The issuer, or the URL of the endpoint being called (RFC 7523 3 item 3, OIDC Core 9)."""
         issuer = _cfg("ISSUER")
-        return [issuer, issuer + "/", issuer + "/token", issuer + "/revoke", issuer + "/introspect"]
+        audiences = [issuer, issuer + "/", issuer + "/token"]
+        if has_request_context() and flask_request.path in ENDPOINT_PATHS:
+            audiences.append(issuer + flask_request.path)
+        return audiences
 
     def resolve_client_public_key(self, client: Any) -> KeySet:
         g.idp_assertion_client = client

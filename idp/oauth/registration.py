@@ -171,8 +171,11 @@ def parse_jwks(value: Any, field: str = "jwks") -> dict[str, Any]:
     return {"keys": [dict(item) for item in value["keys"]]}
 
 
-def _jwks_uri_loopback_allowed() -> bool:
-    return bool(current_app.extensions["idp"].config["JWKS_URI_ALLOW_LOOPBACK"])
+def loopback_allowed() -> bool:
+    """True when ``jwks_uri`` may name loopback/private hosts: the test/development setting, never in
+    production (server-side request forgery guard)."""
+    config = current_app.extensions["idp"].config
+    return bool(config["JWKS_URI_ALLOW_LOOPBACK"]) and config["ENV"] != "production"
 
 
 def validate_metadata(metadata: Any, *, dynamic: bool = False) -> dict[str, Any]:
@@ -232,7 +235,7 @@ def validate_metadata(metadata: Any, *, dynamic: bool = False) -> dict[str, Any]
         out["jwks"] = parse_jwks(metadata["jwks"])
     if metadata.get("jwks_uri") is not None:
         out["jwks_uri"] = check_uri(metadata["jwks_uri"], "jwks_uri",
-                                    allow_loopback_http=_jwks_uri_loopback_allowed())
+                                    allow_loopback_http=loopback_allowed())
     if method == "private_key_jwt" and "jwks" not in out and "jwks_uri" not in out:
         raise _bad("jwks", "'private_key_jwt' requires 'jwks' or 'jwks_uri'.")
     if method == "private_key_jwt" and metadata.get("token_endpoint_auth_signing_alg") is not None:

@@ -183,6 +183,14 @@ def test_other_endpoints_accept_their_url_as_audience(app: Flask, path: str) -> 
     assert resp.status_code == 200, resp.get_json()
 
 
+@pytest.mark.parametrize("aud,path", [(ISSUER + "/introspect", "/revoke"), (ISSUER + "/revoke", "/token"),
+                                      (ISSUER + "/revoke", "/introspect")])
+def test_another_endpoints_url_is_not_an_audience(app: Flask, aud: str, path: str) -> None:
+    cid = pkjwt_client(app, RSA)
+    resp = token_request(app, assertion(cid, aud=aud), path=path, token="unknown")
+    assert resp.get_json()["error"] == "invalid_client"
+
+
 def test_code_flow_with_private_key_jwt(make_rp: Callable[..., Any]) -> None:
     rp = make_rp(secret=None, auth_method="private_key_jwt", jwks=jwks(RSA))
     verifier, challenge = helpers.pkce_pair()

@@ -383,3 +383,13 @@ def test_es256_key_is_accepted(app: Flask) -> None:
     resp = register(app.test_client(), iat(app), with_(token_endpoint_auth_method="private_key_jwt",
                                                        jwks={"keys": [key]}, token_endpoint_auth_signing_alg="ES256"))
     assert resp.status_code == 201, resp.get_json()
+
+
+def test_loopback_jwks_uri_never_in_production(oauth_app: Any) -> None:
+    import base64
+
+    app = oauth_app(ENV="production", ISSUER="https://sso.example.org", SECRET_KEY="s" * 40,
+                    HASH_KEY=base64.urlsafe_b64encode(b"h" * 32).decode(), JWKS_URI_ALLOW_LOOPBACK=True)
+    resp = register(app.test_client(), iat(app), with_(token_endpoint_auth_method="private_key_jwt",
+                                                       jwks_uri="http://127.0.0.1:9/jwks"))
+    assert resp.status_code == 400 and "jwks_uri" in resp.get_json()["error_description"]
