@@ -6,9 +6,10 @@ client's registered ``jwks`` (or keys fetched from its ``jwks_uri``), accept onl
 require ``exp`` at most :data:`MAX_LIFETIME` (one hour) ahead, and accept each ``jti`` once
 (RFC 7523 3 item 7) through the store's atomic ``add``.
 
-Fetching ``jwks_uri`` is a server-side request to a client-chosen URL: https only, no redirects, a short
-timeout, a size limit, and refused for loopback, private and link-local addresses unless
-``IDP_JWKS_URI_ALLOW_LOOPBACK`` is set (tests and development only).
+Fetching ``jwks_uri`` is a server-side request to a client-chosen URL: https only, no redirects, proxies
+or retries, a short timeout, a size limit, and refused for loopback, private and link-local addresses
+unless ``IDP_JWKS_URI_ALLOW_LOOPBACK`` is set (tests and development only, never in production).  The
+connection goes to the very address that was checked (no second DNS lookup).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
-import requests
+import urllib3
 from authlib.oauth2.rfc6749 import InvalidClientError
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from flask import current_app, g, has_request_context
@@ -49,19 +50,54 @@ def _cfg(name: str) -> Any:
     return _state().config[name]
 
 
-def _address_allowed(host: str) -> bool:
-    """False when ``host`` resolves to a loopback, private, link-local or otherwise internal address."""
-    if loopback_allowed():
-        return True
+def _pinned_address(host: str, port: int) -> str:
+    """One address of ``host`` to connect to; refused when any address is loopback, private, link-local
+    or otherwise not global (unless allowed for tests).  The connection then goes to exactly this
+    address, so a second DNS answer cannot redirect it (DNS rebinding)."""
     try:
-        infos = socket.getaddrinfo(host, None)
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError):
-        return False
-    for info in infos:
-        addr = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
-        if not addr.is_global or addr.is_multicast:
-            return False
-    return True
+        raise InvalidClientError(description="The client's jwks_uri host does not resolve.") from None
+    addresses = [str(info[4][0]) for info in infos]
+    if not addresses:
+        raise InvalidClientError(description="The client's jwks_uri host does not resolve.")
+    if not loopback_allowed():
+        for address in addresses:
+            ip = ipaddress.ip_address(address.split("%", 1)[0])
+            if not ip.is_global or ip.is_multicast:
+                raise InvalidClientError(
+                    description="The client's jwks_uri points to an address that is not allowed.")
+    return addresses[0]
+
+
+def _get(uri: str) -> bytes:
+    """GET ``uri`` without redirects, proxies or retries, at most MAX_JWKS_BYTES + 1 bytes."""
+    parts = urlsplit(uri)
+    if parts.scheme != "https" and not (parts.scheme == "http" and loopback_allowed()):
+        raise InvalidClientError(description="The client's jwks_uri must use https.")
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    address = _pinned_address(host, port)
+    timeout = urllib3.Timeout(total=_cfg("JWKS_URI_TIMEOUT"))
+    pool: urllib3.HTTPConnectionPool
+    if parts.scheme == "https":
+        # TLS is checked against the host name while the socket goes to the pinned address.
+        pool = urllib3.HTTPSConnectionPool(address, port, timeout=timeout, retries=False,
+                                           server_hostname=host, assert_hostname=host,
+                                           cert_reqs="CERT_REQUIRED")
+    else:
+        pool = urllib3.HTTPConnectionPool(address, port, timeout=timeout, retries=False)
+    path = (parts.path or "/") + ("?" + parts.query if parts.query else "")
+    with pool:
+        resp = pool.urlopen("GET", path, headers={"Host": parts.netloc.rpartition("@")[2],
+                                                  "Accept": "application/json"},
+                            redirect=False, preload_content=False)
+        try:
+            if resp.status != 200:
+                raise InvalidClientError(description="The client's jwks_uri did not answer with its keys.")
+            return bytes(resp.read(MAX_JWKS_BYTES + 1))
+        finally:
+            resp.release_conn()
 
 
 def fetch_jwks(uri: str) -> dict[str, Any]:
@@ -71,21 +107,12 @@ def fetch_jwks(uri: str) -> dict[str, Any]:
     now = time.monotonic()
     if hit and hit[0] > now:
         return hit[1]
-    parts = urlsplit(uri)
-    if parts.scheme != "https" and not loopback_allowed():
-        raise InvalidClientError(description="The client's jwks_uri must use https.")
-    if not parts.hostname or not _address_allowed(parts.hostname):
-        raise InvalidClientError(description="The client's jwks_uri points to an address that is not allowed.")
     try:
-        with requests.get(uri, timeout=_cfg("JWKS_URI_TIMEOUT"), allow_redirects=False, stream=True,
-                          headers={"Accept": "application/json"}) as resp:
-            if resp.status_code != 200:
-                raise InvalidClientError(description="The client's jwks_uri did not answer with its keys.")
-            body = resp.raw.read(MAX_JWKS_BYTES + 1, decode_content=True)
+        body = _get(uri)
         if len(body) > MAX_JWKS_BYTES:
             raise InvalidClientError(description="The client's JWK Set is too large.")
         keys = parse_jwks(json.loads(body), "jwks_uri")
-    except (requests.RequestException, ValueError, MetadataError):
+    except (urllib3.exceptions.HTTPError, OSError, ValueError, MetadataError):
         raise InvalidClientError(description="The client's jwks_uri could not be read.") from None
     cache[uri] = (now + _cfg("JWKS_URI_CACHE_TTL"), keys)
     return keys

@@ -249,6 +249,16 @@ def test_jwks_uri_on_loopback_refused_by_default(app: Flask, jwks_server: tuple[
     assert handler.hits == 0  # the SSRF guard never sent the request
 
 
+@pytest.mark.parametrize("uri", ["https://169.254.169.254/latest/meta-data", "https://10.0.0.1/jwks",
+                                 "https://localhost/jwks", "https://[::1]/jwks", "https://0.0.0.0/jwks",
+                                 "https://192.168.1.1:8443/jwks", "http://example.org/jwks",
+                                 "https://no-such-host.invalid/jwks", "file:///etc/passwd"])
+def test_jwks_uri_ssrf_guard(app: Flask, uri: str) -> None:
+    cid = pkjwt_client(app, jwks=None, jwks_uri=uri)  # as if stored before the rules tightened
+    resp = token_request(app, assertion(cid))
+    assert resp.status_code == 400 and resp.get_json()["error"] == "invalid_client"
+
+
 @pytest.mark.parametrize("body", [b"not json", b"[]", json.dumps({"keys": []}).encode(),
                                   json.dumps({"keys": [RSA.as_dict(private=True)]}).encode(),
                                   b"x" * 70000])
