@@ -24,16 +24,21 @@ import ssl
 import threading
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-import ldap3
-from ldap3 import FIRST, NONE, SUBTREE, Connection, Server, ServerPool, Tls
-from ldap3.core import exceptions as lexc
-from ldap3.utils.conv import escape_filter_chars
-from ldap3.utils.dn import parse_dn
+with warnings.catch_warnings():
+    # ldap3 2.9.1 imports names that pyasn1 0.6 renamed (tagMap -> TAG_MAP): a DeprecationWarning at
+    # import time only, which the test suite (filterwarnings = error) would turn into an error.
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import ldap3
+    from ldap3 import FIRST, NONE, SUBTREE, Connection, Server, ServerPool, Tls
+    from ldap3.core import exceptions as lexc
+    from ldap3.utils.conv import escape_filter_chars
+    from ldap3.utils.dn import parse_dn
 
 from .. import assurance
 from ..config import ConfigError
@@ -151,7 +156,7 @@ def parse_group_roles(raw: str) -> tuple[tuple[str, str], ...]:
             raise ConfigError(f"IDP_LDAP_GROUP_ROLES: items are `group DN=role` (role: letters, digits, _.:-); "
                               f"got {item!r}")
         try:
-            parse_dn(dn.strip())
+            parse_dn(dn.strip(), strip=True)
         except (lexc.LDAPInvalidDnError, ValueError, IndexError, TypeError):
             raise ConfigError(f"IDP_LDAP_GROUP_ROLES: {dn.strip()!r} is not a DN") from None
         pairs.append((normalize_dn(dn), role))
@@ -182,7 +187,7 @@ def resolve_settings(values: Mapping[str, Any]) -> LdapSettings:
     for name in ("LDAP_USER_BASE", "LDAP_GROUP_BASE", "LDAP_BIND_DN"):
         if values[name]:
             try:
-                parse_dn(values[name])
+                parse_dn(values[name], strip=True)
             except (lexc.LDAPInvalidDnError, ValueError, IndexError, TypeError):
                 raise ConfigError(f"IDP_{name}: {values[name]!r} is not a DN") from None
     if values["LDAP_BIND_DN"] and not values["LDAP_BIND_PASSWORD"]:
@@ -274,6 +279,20 @@ def _ppolicy_error(result: Mapping[str, Any]) -> int | None:
 T = TypeVar("T")
 
 
+def _close(conn: Connection) -> None:
+    """Unbind and close the socket, also after a failed open (ldap3 then leaves the socket to the GC)."""
+    try:
+        conn.unbind()
+    except Exception:  # noqa: S110 - closing a broken connection
+        pass
+    sock = getattr(conn, "socket", None)
+    if sock is not None:
+        try:
+            sock.close()
+        except OSError:
+            pass
+
+
 class LdapConnector:
     """Authenticates staff against the directory; one instance per app, shared by threads."""
 
@@ -313,10 +332,7 @@ class LdapConnector:
         return conn
 
     def _discard(self, conn: Connection) -> None:
-        try:
-            conn.unbind()
-        except Exception:  # noqa: S110 - closing a broken socket
-            pass
+        _close(conn)
         self.pool.pool_states.pop(conn, None)  # ldap3 keeps every connection of a pool in this dict
 
     def _mark_down(self, server: Server | None) -> None:
@@ -459,10 +475,7 @@ class LdapConnector:
                 last = exc
                 log.warning("LDAP server %s failed during a user bind (%s: %s)", server, type(exc).__name__, exc)
             finally:
-                try:
-                    conn.unbind()
-                except Exception:  # noqa: S110 - closing a broken socket
-                    pass
+                _close(conn)
         raise SourceUnavailable(f"no directory server answered the bind: {type(last).__name__}: {last}")
 
     def _dummy_bind(self, password: str) -> None:

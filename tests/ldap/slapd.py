@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import ldap3
-
+# ldap3 as imported by the connector (which silences pyasn1's import-time deprecation warnings).
+from idp.connectors.ldap import _close, ldap3
 from tests.services import free_port
 
 HERE = Path(__file__).resolve().parent
@@ -100,10 +101,11 @@ class Slapd:
         urls = self.url + "/"
         if self.tls_port is not None:
             urls += " " + self.ldaps_url + "/"
-        self.proc = subprocess.Popen(
-            [SLAPD, "-d", "0", "-f", str(self.workdir / "slapd.conf"), "-h", urls],
-            stdout=subprocess.DEVNULL, stderr=open(self.workdir / "slapd.log", "ab"),  # noqa: SIM115
-        )
+        with open(self.workdir / "slapd.log", "ab") as log:  # the child keeps its own descriptor
+            self.proc = subprocess.Popen(
+                [SLAPD, "-d", "0", "-f", str(self.workdir / "slapd.conf"), "-h", urls],
+                stdout=subprocess.DEVNULL, stderr=log,
+            )
         self.started_at = time.monotonic()
         self.wait_ready()
 
@@ -114,14 +116,21 @@ class Slapd:
                 log = (self.workdir / "slapd.log").read_text(errors="replace")[-2000:]
                 raise RuntimeError(f"slapd exited with {self.proc.returncode}: {log}")
             try:
-                # A new Server object on each try: ldap3 caches a server's failed state.
-                conn = ldap3.Connection(ldap3.Server(self.url, connect_timeout=1, get_info=ldap3.NONE),
-                                        ADMIN_DN, ADMIN_PASSWORD, receive_timeout=2)
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    pass
+            except OSError:
+                time.sleep(0.05)
+                continue
+            # A new Server object on each try: ldap3 caches a server's failed state.
+            conn = ldap3.Connection(ldap3.Server(self.url, connect_timeout=1, get_info=ldap3.NONE),
+                                    ADMIN_DN, ADMIN_PASSWORD, receive_timeout=2)
+            try:
                 if conn.bind():
-                    conn.unbind()
                     return
             except ldap3.core.exceptions.LDAPException:
                 pass
+            finally:
+                _close(conn)
             time.sleep(0.05)
         raise RuntimeError(f"slapd on port {self.port} not ready after {timeout}s")
 
@@ -174,3 +183,27 @@ def start_slapd(*, allow_bind_anon_dn: bool = False, certs: Certs | None = None,
         server.destroy()
         raise
     return server
+
+
+def add_user(server: Slapd, uid: str, password: str, *, ou: str = "diskominfo", **attrs: str | list[str]) -> str:
+    """Add a person entry as the administrator (through the overlays); returns its DN."""
+    dn = f"uid={ldap3.utils.dn.escape_rdn(uid)},ou={ou},{PEOPLE}"
+    values: dict[str, object] = {"uid": uid, "cn": attrs.pop("cn", uid.title()), "sn": attrs.pop("sn", uid),
+                                 "userPassword": password, **attrs}
+    conn = server.admin()
+    try:
+        if not conn.add(dn, ["inetOrgPerson"], values):
+            raise RuntimeError(f"add {dn}: {conn.result}")
+    finally:
+        conn.unbind()
+    return dn
+
+
+def admin_do(server: Slapd, action: str, *args: object, **kwargs: object) -> None:
+    """Run one administrator operation (``modify``, ``modify_dn``, ``delete`` ...) and check its result."""
+    conn = server.admin()
+    try:
+        if not getattr(conn, action)(*args, **kwargs):
+            raise RuntimeError(f"{action}{args}: {conn.result}")
+    finally:
+        conn.unbind()
