@@ -36,6 +36,14 @@ SUBJECT_TYPES = ("public",)
 KNOWN_SCOPES = ("openid", "profile", "email", "nik", "offline_access")
 LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
 
+# Known metadata this provider cannot honour (anything else unknown is ignored, RFC 7591 2).
+UNSUPPORTED = ("id_token_encrypted_response_alg", "id_token_encrypted_response_enc",
+               "userinfo_signed_response_alg", "userinfo_encrypted_response_alg",
+               "userinfo_encrypted_response_enc", "request_object_encryption_alg",
+               "request_object_encryption_enc", "default_max_age", "sector_identifier_uri",
+               "tls_client_certificate_bound_access_tokens", "dpop_bound_access_tokens",
+               "authorization_encrypted_response_alg", "authorization_signed_response_alg")
+
 MAX_URIS = 20
 MAX_URI_LENGTH = 2000
 MAX_NAME_LENGTH = 200
@@ -188,6 +196,11 @@ def validate_metadata(metadata: Any, *, dynamic: bool = False) -> dict[str, Any]
     if not isinstance(metadata, dict):
         raise MetadataError("invalid_client_metadata", "The client metadata must be a JSON object.")
     out: dict[str, Any] = {}
+    for field in UNSUPPORTED:
+        if metadata.get(field) not in (None, False):
+            # Ignoring these would silently break what the client relies on (encrypted or signed
+            # responses, a default max_age, bound tokens), so they are refused (OIDC Registration 3.3).
+            raise _bad(field, "is not supported by this provider.")
 
     name = _text(metadata, "client_name", MAX_NAME_LENGTH)
     if name:
