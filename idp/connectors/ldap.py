@@ -326,6 +326,16 @@ class LdapConnector:
                 log.error("LDAP service bind as %r on %s refused: %s %s", self.settings.bind_dn, conn.server,
                           code, desc)
                 raise SourceUnavailable(f"service bind refused ({desc})")
+        except (lexc.LDAPServerPoolExhaustedError, SourceUnavailable):
+            self._discard(conn)
+            raise
+        except (lexc.LDAPException, OSError) as exc:
+            # Accepted the connection but failed (TLS, a hung server's receive timeout ...): skip it for a while.
+            log.warning("LDAP server %s failed (%s: %s); trying the next server", conn.server, type(exc).__name__,
+                        exc)
+            self._mark_down(conn.server)
+            self._discard(conn)
+            raise
         except BaseException:
             self._discard(conn)
             raise
@@ -369,13 +379,12 @@ class LdapConnector:
                 continue
             except (lexc.LDAPException, OSError) as exc:
                 last = exc
-                server = conn.server if conn is not None else None
-                if conn is not None:
+                if conn is not None:  # failed during the operation (opening failures are handled there)
                     self._discard(conn)
-                if not reused:
-                    self._mark_down(server)
-                log.warning("LDAP server %s failed (%s: %s)%s", server, type(exc).__name__, exc,
-                            "; reconnecting" if reused else "; trying the next server")
+                    if not reused:
+                        self._mark_down(conn.server)
+                    log.warning("LDAP server %s failed (%s: %s)%s", conn.server, type(exc).__name__, exc,
+                                "; reconnecting" if reused else "; trying the next server")
                 continue
             except BaseException:
                 if conn is not None:
