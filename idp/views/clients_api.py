@@ -139,6 +139,18 @@ def _managed_client(client_id: str) -> Client | None:
     return row
 
 
+def _rotate_registration_token(row: Client) -> str:
+    """A new registration access token for ``row`` (the caller commits).
+
+    RFC 7592 3 requires the token in every client information response, and only its hash is kept,
+    so each read or update issues a new one (RFC 7592 3 allows this; the client MUST then discard
+    the old one).
+    """
+    token = random_token(32)
+    row.registration_token_hash = _crypto().keyed_hash("registration_token", token)
+    return token
+
+
 @bp.route("/register/<client_id>", methods=["GET", "PUT", "DELETE"])
 @csrf.exempt
 def configure(client_id: str) -> Response:
@@ -148,7 +160,9 @@ def configure(client_id: str) -> Response:
         # RFC 7592 2.1: unknown client or bad token -> 401, nothing revealed.
         return _invalid_token()
     if request.method == "GET":
-        return _registration_response(row, 200)
+        token = _rotate_registration_token(row)
+        db.session.commit()
+        return _registration_response(row, 200, registration_access_token=token)
     if request.method == "DELETE":
         registration.delete_client(row)
         audit.record("client.delete", client_id=client_id, via="rfc7592")
@@ -189,9 +203,10 @@ def _update(row: Client) -> Response:
         row.client_secret_hash = None
     row.client_metadata = clean
     row.updated_at = utcnow()
+    token = _rotate_registration_token(row)
     audit.record("client.update", client_id=row.client_id, via="rfc7592")
     db.session.commit()
-    return _registration_response(row, 200, client_secret=new_secret)
+    return _registration_response(row, 200, client_secret=new_secret, registration_access_token=token)
 
 
 # --------------------------------------------------------------------------- RFC 7009 / RFC 7662

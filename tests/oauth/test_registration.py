@@ -83,6 +83,11 @@ def test_register_read_update_delete(app: Flask) -> None:
     assert read.status_code == 200
     assert read.get_json()["client_name"] == "Dinas Contoh"
     assert "client_secret" not in read.get_json()
+    # RFC 7592 3: the response carries a registration access token; only hashes are kept, so it is new
+    # and the old one is void.
+    assert read.get_json()["registration_client_uri"] == body["registration_client_uri"]
+    assert http.get(uri, headers=rat).status_code == 401
+    rat = {"Authorization": f"Bearer {read.get_json()['registration_access_token']}"}
 
     # The registered client works at the token endpoint (client_credentials not allowed: unauthorized).
     tok = http.post("/token", data={"grant_type": "client_credentials"},
@@ -96,6 +101,7 @@ def test_register_read_update_delete(app: Flask) -> None:
     assert resp.get_json()["redirect_uris"] == ["https://rp.example.org/cb2"]
     assert resp.get_json()["client_name"] == "Renamed"
     assert "client_secret" not in resp.get_json()  # unchanged secret is not re-sent
+    rat = {"Authorization": f"Bearer {resp.get_json()['registration_access_token']}"}
 
     resp = http.delete(uri, headers=rat)
     assert resp.status_code == 204
@@ -367,6 +373,7 @@ def test_update_with_matching_secret_and_array_body(app: Flask) -> None:
     ok = http.put(f"/register/{body['client_id']}", headers=rat,
                   json=dict(GOOD, client_id=body["client_id"], client_secret=body["client_secret"]))
     assert ok.status_code == 200
+    rat = {"Authorization": f"Bearer {ok.get_json()['registration_access_token']}"}
     bad = http.put(f"/register/{body['client_id']}", headers=rat, json=[GOOD])
     assert bad.status_code == 400 and bad.get_json()["error"] == "invalid_client_metadata"
 
