@@ -162,3 +162,17 @@ def test_iat_bad_options(app: Flask, args: list[str]) -> None:
     result = run(app, "iat", "create", *args)
     assert result.exit_code == 2
     assert "Traceback" not in result.output
+
+
+def test_iat_list_and_revoke(app: Flask) -> None:
+    token = run(app, "iat", "create", "--note", "for Dinas Y").output.strip()
+    listed = run(app, "iat", "list")
+    assert listed.exit_code == 0 and "0/1" in listed.output and "for Dinas Y" in listed.output
+    assert token not in listed.output
+    token_id = listed.output.split()[0]
+    assert run(app, "iat", "revoke", token_id).exit_code == 0
+    resp = app.test_client().post("/register", headers={"Authorization": f"Bearer {token}"},
+                                  json={"redirect_uris": ["https://x.example.org/cb"]})
+    assert resp.status_code == 401
+    assert run(app, "iat", "revoke", token_id).exit_code == 2
+    assert run(app, "iat", "revoke", "abc").exit_code == 2

@@ -215,4 +215,30 @@ def iat_create_command(expires_in: int, max_uses: int, note: str | None) -> None
     click.echo(token)
 
 
+@iat_group.command("list")
+@with_appcontext
+def iat_list_command() -> None:
+    """List initial access tokens (id, uses, expiry, note); never the tokens themselves."""
+    from ..models import InitialAccessToken
+
+    for item in db.session.execute(select(InitialAccessToken).order_by(InitialAccessToken.id)).scalars():
+        click.echo(f"{item.id}  {item.uses}/{item.max_uses}  expires {item.expires_at:%Y-%m-%d %H:%M} UTC  "
+                   f"{item.note or ''}".rstrip())
+
+
+@iat_group.command("revoke")
+@click.argument("token_id", type=int)
+@with_appcontext
+def iat_revoke_command(token_id: int) -> None:
+    """Revoke an initial access token by its id (from ``idp iat list``)."""
+    from ..models import InitialAccessToken
+
+    item = db.session.get(InitialAccessToken, token_id)
+    if item is None:
+        _fail(f"no initial access token with id {token_id}")
+    db.session.delete(item)
+    db.session.commit()
+    click.echo(f"initial access token {token_id} revoked")
+
+
 commands = [clients_group, iat_group]
