@@ -47,6 +47,8 @@ def create_person(identity: Identity) -> Person:
 def person_for(identity: Identity) -> Person:
     """The person behind ``identity``, created on first sign-in; profile attributes are refreshed."""
     link = link_for(identity.source, identity.subject)
+    if link is None and identity.source == "citizen":
+        link = _link_citizen_account(identity)
     if link is None:
         person = create_person(identity)
         link = link_for(identity.source, identity.subject)
@@ -57,6 +59,21 @@ def person_for(identity: Identity) -> Person:
         link.last_login_at = utcnow()
     db.session.flush()
     return person
+
+
+def _link_citizen_account(identity: Identity) -> IdentityLink | None:
+    """A citizen account always belongs to a person already (made at registration): link to it."""
+    from .models import CitizenAccount
+
+    account = db.session.execute(
+        select(CitizenAccount).where(CitizenAccount.public_id == identity.subject)
+    ).scalar_one_or_none()
+    if account is None:
+        return None
+    link = IdentityLink(person_id=account.person_id, source=identity.source, subject=identity.subject)
+    db.session.add(link)
+    db.session.flush()
+    return link
 
 
 def apply_profile(person: Person, attributes: dict[str, Any]) -> None:

@@ -1,12 +1,363 @@
-"""Sign-in, registration, e-mail verification (filled in by the citizen-accounts work)."""
+"""Sign-in, citizen self-registration, e-mail verification and the start page (thin: the work is in
+:mod:`idp.connectors.citizen`).
+
+Every form is POST with a CSRF token; the NIK never appears in a URL, a redirect or a log line.
+``req`` (a pending authorization request, contracts.md) travels along registration, verification and
+sign-in so that the person ends up back at the application.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+import datetime as dt
+import logging
+import re
+import unicodedata
+from collections.abc import Callable
+from typing import Any
+
+from email_validator import EmailNotValidError, validate_email
+from flask import Blueprint, Response, current_app, flash, g, redirect, render_template, request, session, url_for
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from werkzeug.routing import BuildError
+from wtforms import HiddenField, PasswordField, RadioField, StringField
+from wtforms.validators import ValidationError
+
+from .. import audit, identity, mail, nik, passwords, ratelimit
+from .. import session as login_session
+from ..connectors import citizen
+from ..connectors.base import BadCredentials, Connector, SourceUnavailable
+from ..extensions import db
+from ..i18n import pick_ui_locales
+from ..models import CitizenAccount, Person
+from ..nik import Nik
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint("auth", __name__)
 
+REQ_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+NAME_RE = re.compile(r"^[^\W\d_]+(?:[ .,'\-][^\W\d_]*)*\.?$")
+MAX_FIELD = 254
 
+
+# --- login kinds: "Warga" now; "Pegawai" (LDAP, idp.connectors.ldap) is added as one more row -----
+def _citizen() -> Connector:
+    return citizen.CitizenConnector()
+
+
+# (value, label, connector factory).  The radio group lists them in this order; the first is the default.
+LOGIN_KINDS: list[tuple[str, Any, Callable[[], Connector]]] = [
+    ("citizen", _l("Citizen (Warga)"), _citizen),
+]
+
+
+def _kind_choices() -> list[tuple[str, Any]]:
+    return [(value, label) for value, label, _ in LOGIN_KINDS]
+
+
+# --- forms ---------------------------------------------------------------------------------------
+def _no_control(value: str) -> bool:
+    return not any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co") for ch in value)
+
+
+class LoginForm(FlaskForm):
+    kind = RadioField(_l("Sign in as"), default="citizen", validate_choice=False)
+    identifier = StringField(_l("NIK or e-mail address"))
+    password = PasswordField(_l("Password"))
+    req = HiddenField()
+
+
+class RegisterForm(FlaskForm):
+    nik = StringField(_l("NIK (16 digits)"), description=_l("The number on your KTP or family card (KK)."))
+    full_name = StringField(_l("Full name"), description=_l("As written on your KTP."))
+    birthdate = StringField(_l("Date of birth"), description=_l("For example 1990-05-17."))
+    email = StringField(_l("E-mail address"), description=_l("We send a link to confirm it."))
+    password = PasswordField(_l("Password"), description=_l("At least %(n)d characters. A few unrelated words "
+                                                            "are easy to remember and hard to guess.", n=10))
+    password_confirm = PasswordField(_l("Repeat the password"))
+    req = HiddenField()
+
+    parsed_nik: Nik | None = None
+    parsed_birthdate: dt.date | None = None
+    normalized_email: str = ""
+
+    def validate_nik(self, field: StringField) -> None:
+        result = nik.parse(field.data or "")
+        if isinstance(result, list):
+            raise ValidationError(" ".join(str(f.message) for f in result))
+        self.parsed_nik = result
+
+    def validate_full_name(self, field: StringField) -> None:
+        value = " ".join((field.data or "").split())
+        if not value:
+            raise ValidationError(_l("Enter your full name."))
+        if len(value) > 200:
+            raise ValidationError(_l("The name is too long (at most 200 characters)."))
+        if not _no_control(value) or not NAME_RE.match(value):
+            raise ValidationError(_l("Use letters, spaces and the characters . , ' - only."))
+        field.data = value
+
+    def validate_birthdate(self, field: StringField) -> None:
+        raw = (field.data or "").strip()
+        if not raw:
+            raise ValidationError(_l("Enter your date of birth."))
+        try:
+            value = dt.date.fromisoformat(raw) if len(raw) == 10 else None
+        except ValueError:
+            value = None
+        if value is None:
+            raise ValidationError(_l("Enter a real date as year-month-day, for example 1990-05-17."))
+        if value > dt.date.today() or value.year < 1900:
+            raise ValidationError(_l("The date of birth must be in the past (after 1900)."))
+        self.parsed_birthdate = value
+
+    def validate_email(self, field: StringField) -> None:
+        raw = (field.data or "").strip()
+        if not raw:
+            raise ValidationError(_l("Enter your e-mail address."))
+        try:
+            if len(raw) > MAX_FIELD or not _no_control(raw):
+                raise EmailNotValidError("bad")
+            checked = validate_email(raw, check_deliverability=False, allow_smtputf8=False)
+        except EmailNotValidError:
+            raise ValidationError(_l("Enter an e-mail address like name@example.com.")) from None
+        self.normalized_email = citizen.normalize_email(checked.normalized)
+
+    def validate_password(self, field: PasswordField) -> None:
+        found = passwords.problems(field.data or "", nik=nik.normalize(self.nik.data or ""),
+                                   email=(self.email.data or "").strip(), name=self.full_name.data or "")
+        if found:
+            raise ValidationError(str(found[0]))
+
+    def validate_password_confirm(self, field: PasswordField) -> None:
+        if not field.data:
+            raise ValidationError(_l("Repeat the password."))
+        if field.data != self.password.data:
+            raise ValidationError(_l("The two passwords are not the same."))
+
+
+class ResendForm(FlaskForm):
+    email = StringField(_l("E-mail address"))
+    req = HiddenField()
+
+
+class ConfirmForm(FlaskForm):
+    token = HiddenField()
+
+
+# --- helpers -------------------------------------------------------------------------------------
+def _state() -> Any:
+    return current_app.extensions["idp"]
+
+
+def clean_req(value: Any) -> str | None:
+    """A syntactically possible request id, or None (never trusted beyond that)."""
+    return value if isinstance(value, str) and REQ_RE.match(value) else None
+
+
+def pending_request(req: str | None) -> dict[str, Any] | None:
+    """The stored authorization request ``req`` names, and use its ``ui_locales`` for the page."""
+    if not req:
+        return None
+    value = _state().store.get("authreq", req)
+    if not isinstance(value, dict):
+        return None
+    picked = pick_ui_locales(value.get("ui_locales"))
+    if picked and not g.get("ui_locale"):
+        g.ui_locale = picked
+    return value
+
+
+def _resume_url(req: str) -> str:
+    try:
+        return url_for("oauth.authorize_resume", req=req)
+    except BuildError:  # the protocol blueprint is not installed
+        return "/authorize/resume?req=" + req
+
+
+def _client_ip() -> str | None:
+    return request.remote_addr
+
+
+def _page(template: str, http_status: int = 200, **context: Any) -> Response:
+    return Response(render_template(template, **context), status=http_status, mimetype="text/html")
+
+
+# --- start page ----------------------------------------------------------------------------------
 @bp.get("/")
-def home() -> str:
-    return render_template("error.html", message="", code=None, ref=None, status=200)
+def home() -> Response:
+    """The signed-in person's masked NIK, name and e-mail with a sign-out link; else sign-in links."""
+    current = login_session.current()
+    person = account = None
+    if current is not None:
+        person = db.session.get(Person, current.person_id)
+        account = db.session.execute(
+            select(CitizenAccount).where(CitizenAccount.person_id == current.person_id)
+        ).scalar_one_or_none()
+    return _page("auth/home.html", signed_in=current, person=person, account=account)
+
+
+# --- sign-in -------------------------------------------------------------------------------------
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Response:
+    form = LoginForm()
+    form.kind.choices = _kind_choices()
+    req = clean_req(request.values.get("req"))
+    pending = pending_request(req)
+    expired = bool(request.values.get("req")) and pending is None
+    if request.method == "GET":
+        form.req.data = req or ""
+        hint = (pending or {}).get("login_hint")
+        if isinstance(hint, str) and len(hint) <= MAX_FIELD and _no_control(hint):
+            form.identifier.data = hint
+        return _page("auth/login.html", form=form, pending=pending, expired=expired, req=req)
+
+    kinds = {value: factory for value, _, factory in LOGIN_KINDS}
+    form.kind.data = form.kind.data or LOGIN_KINDS[0][0]
+    if not form.validate() or form.kind.data not in kinds:  # CSRF token, then the choice of kind
+        form.kind.data = LOGIN_KINDS[0][0]
+        return _page("auth/login.html", 400, form=form, pending=pending, expired=expired, req=req,
+                     error=_l("Choose how you sign in."))
+    factory = kinds[form.kind.data]
+    identifier = (form.identifier.data or "").strip()
+    password = form.password.data or ""
+    ident_key = ratelimit.identifier_key(f"{form.kind.data}:{_normalized_identifier(identifier)}")
+    ip = _client_ip()
+    generic = _l("The NIK/e-mail or the password is wrong.")
+
+    def refuse(status: int, **extra: Any) -> Response:
+        form.password.data = ""
+        return _page("auth/login.html", status, form=form, pending=pending, expired=expired, req=req, **extra)
+
+    wait = ratelimit.locked_for(ident_key, ip)
+    if wait:
+        return refuse(429, error=generic, locked_minutes=ratelimit.minutes(wait))
+    try:
+        proved = factory().authenticate(identifier, password)
+    except SourceUnavailable:
+        log.warning("sign-in source %s unavailable", form.kind.data)
+        return refuse(503, error=_l("The sign-in service is temporarily unavailable. Please try again in a "
+                                    "moment."))
+    except BadCredentials as exc:
+        person_id = exc.context.get("person_id")
+        if exc.reason in ("invalid", "locked"):
+            locked = ratelimit.record_failure(ident_key, ip)
+            audit.record("login", outcome="failure", person_id=person_id, reason="invalid", source=form.kind.data)
+            db.session.commit()
+            return refuse(429 if locked else 401, error=generic,
+                          locked_minutes=ratelimit.minutes(locked) if locked else None)
+        ratelimit.record_success(ident_key)
+        audit.record("login", outcome="failure", person_id=person_id, reason=exc.reason, source=form.kind.data)
+        db.session.commit()  # keeps a rehashed password
+        if exc.reason == "unverified":
+            resend = ResendForm(formdata=None, email=exc.context.get("email", ""), req=req or "")
+            return refuse(403, unverified=True, resend_form=resend)
+        if exc.reason == "disabled":
+            return refuse(403, error=_l("This account has been disabled. Please contact the help desk."))
+        return refuse(403, error=_l("You cannot sign in with this account right now. Please contact the "
+                                    "help desk."))
+
+    person = identity.person_for(proved)
+    if person.status != "active":
+        db.session.rollback()
+        return refuse(403, error=_l("This account has been disabled. Please contact the help desk."))
+    ratelimit.record_success(ident_key)
+    login_session.begin(person_id=person.id, sub=person.sub, acr=proved.acr, amr=proved.amr, source=proved.source)
+    audit.record("login", person_id=person.id, client_id=(pending or {}).get("client_id"), source=proved.source,
+                 acr=proved.acr)
+    db.session.commit()
+    if req and pending is not None:
+        return redirect(_resume_url(req), 303)  # type: ignore[return-value]
+    if expired:
+        flash(_l("You are signed in, but the application's sign-in request has expired. Go back to the "
+                 "application and start again."), "info")
+    return redirect(url_for("auth.home"), 303)  # type: ignore[return-value]
+
+
+def _normalized_identifier(identifier: str) -> str:
+    if nik.looks_like_nik(identifier):
+        return nik.normalize(identifier) or ""
+    return identifier[:MAX_FIELD].strip().lower()
+
+
+# --- registration --------------------------------------------------------------------------------
+@bp.route("/register-account", methods=["GET", "POST"])
+def register() -> Response:
+    form = RegisterForm()
+    form.password.description = _l("At least %(n)d characters. A few unrelated words are easy to remember "
+                                   "and hard to guess.", n=_state().config["PASSWORD_MIN_LENGTH"])
+    req = clean_req(request.values.get("req"))
+    pending = pending_request(req)
+    if request.method == "GET":
+        form.req.data = req or ""
+        return _page("auth/register.html", form=form, pending=pending, req=req)
+    if not form.validate():
+        form.password.data = form.password_confirm.data = ""
+        return _page("auth/register.html", 400, form=form, pending=pending, req=req)
+    assert form.parsed_nik is not None and form.parsed_birthdate is not None
+    reg = citizen.Registration(nik=form.parsed_nik, full_name=form.full_name.data or "",
+                               birthdate=form.parsed_birthdate, email=form.normalized_email,
+                               password=form.password.data or "", req=req,
+                               locale=str(g.get("ui_locale") or "") or None)
+    try:
+        citizen.register(reg)
+    except mail.MailError:
+        db.session.rollback()
+        return _page("error.html", 503, status=503, code="temporarily_unavailable", ref=None,
+                     message=_l("We could not send the confirmation e-mail right now. Nothing was saved; "
+                                "please try again in a few minutes."))
+    # The same page for new accounts and duplicates (no enumeration): Post/Redirect/Get.
+    session["registered"] = {"review": citizen.needs_review(reg)}
+    return redirect(url_for("auth.registered", req=req) if req else url_for("auth.registered"),
+                    303)  # type: ignore[return-value]
+
+
+@bp.get("/register-account/sent")
+def registered() -> Response:
+    info = session.get("registered") or {}
+    req = clean_req(request.args.get("req"))
+    return _page("auth/registered.html", review=bool(info.get("review")), req=req,
+                 resend_form=ResendForm(formdata=None, req=req or ""))
+
+
+# --- e-mail verification ------------------------------------------------------------------------
+@bp.route("/verify-email", methods=["GET", "POST"])
+def verify_email() -> Response:
+    """GET shows a button; POST consumes the token.  Mail scanners that follow links (GET) therefore
+    cannot use up the single-use link before the person does."""
+    form = ConfirmForm()
+    if request.method == "GET":
+        token = request.args.get("token", "")
+        if citizen.peek_verification(token) is None:
+            return _page("auth/verify_invalid.html", 400, resend_form=ResendForm(formdata=None))
+        form.token.data = token
+        return _page("auth/verify.html", form=form)
+    if not form.validate():
+        return _page("auth/verify_invalid.html", 400, resend_form=ResendForm(formdata=None))
+    account, req = citizen.confirm_email(form.token.data or "")
+    if account is None:
+        return _page("auth/verify_invalid.html", 400, resend_form=ResendForm(formdata=None))
+    flash(_l("Your e-mail address is confirmed. You can sign in now."), "success")
+    req = clean_req(req)
+    return redirect(url_for("auth.login", req=req) if req else url_for("auth.login"), 303)  # type: ignore[return-value]
+
+
+@bp.route("/verify-email/resend", methods=["GET", "POST"])
+def resend_verification() -> Response:
+    """Send the link again; the answer is the same whether or not the address has an account."""
+    form = ResendForm()
+    req = clean_req(request.values.get("req"))
+    if request.method == "GET":
+        form.req.data = req or ""
+        return _page("auth/resend.html", form=form, req=req)
+    if not form.validate():
+        return _page("auth/resend.html", 400, form=form, req=req)
+    email = (form.email.data or "").strip()
+    if email and len(email) <= MAX_FIELD and _no_control(email):
+        try:
+            citizen.resend_verification(citizen.normalize_email(email), req)
+        except mail.MailError:
+            pass  # logged in idp.mail; the answer must not differ
+    return _page("auth/resend_sent.html", req=req)

@@ -1,0 +1,131 @@
+"""Helpers to walk through the citizen pages like a browser (registration, e-mail link, sign-in).
+
+Other test packages import them (``from tests.citizen.helpers import register_and_verify, sign_in``).
+They drive the real HTTP pages through a Flask test client (CSRF included) and read the verification
+mail from the outbox folder (the app must have no ``SMTP_HOST``, the fixtures' default).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email
+import email.policy
+import re
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from flask import Flask
+from flask.testing import FlaskClient
+
+PASSWORD = "kopi tubruk di pagi hari"  # noqa: S105 - a test password (not in the common list)
+CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+TOKEN_RE = re.compile(r'name="token" type="hidden" value="([^"]+)"')
+
+
+def make_nik(*, birthdate: dt.date = dt.date(1990, 5, 12), female: bool = False, province: str = "36") -> str:
+    """A structurally valid NIK with random regency, district and serial (unique enough per test)."""
+    day = birthdate.day + (40 if female else 0)
+    return (f"{province}{secrets.randbelow(79) + 1:02d}{secrets.randbelow(89) + 1:02d}"
+            f"{day:02d}{birthdate.month:02d}{birthdate.year % 100:02d}{secrets.randbelow(9998) + 1:04d}")
+
+
+def csrf(html: str | bytes) -> str:
+    text = html.decode() if isinstance(html, bytes) else html
+    found = CSRF_RE.search(text)
+    assert found, "no CSRF token in the page"
+    return found.group(1)
+
+
+def form_post(client: FlaskClient, page: str, data: dict[str, Any], action: str | None = None) -> Any:
+    """GET ``page``, take its CSRF token and POST ``data`` to ``action`` (default: the same path)."""
+    got = client.get(page)
+    assert got.status_code == 200, got.status_code
+    return client.post(action or urlsplit(page).path, data={"csrf_token": csrf(got.data), **data})
+
+
+def outbox(app: Flask) -> list[email.message.EmailMessage]:
+    """Every mail written to the app's outbox folder, oldest first."""
+    folder = Path(app.extensions["idp"].config["OUTBOX_DIR"])
+    if not folder.is_dir():
+        return []
+    mails = []
+    for path in sorted(folder.glob("*.eml")):
+        mails.append(email.message_from_bytes(path.read_bytes(), policy=email.policy.default))
+    return mails  # type: ignore[return-value]
+
+
+def mails_to(app: Flask, address: str) -> list[email.message.EmailMessage]:
+    return [m for m in outbox(app) if m["To"].lower() == address.lower()]
+
+
+def body(msg: email.message.EmailMessage) -> str:
+    return str(msg.get_content())
+
+
+def verification_link(app: Flask, address: str) -> str:
+    """The path + query of the newest verification link mailed to ``address``."""
+    for msg in reversed(mails_to(app, address)):
+        found = re.search(r"https?://\S+/verify-email\?token=\S+", body(msg))
+        if found:
+            parts = urlsplit(found.group(0))
+            return f"{parts.path}?{parts.query}"
+    raise AssertionError(f"no verification mail to {address}")
+
+
+def confirm(client: FlaskClient, link: str) -> Any:
+    """Open the link (a page with a button) and press the button."""
+    page = client.get(link)
+    assert page.status_code == 200, page.status_code
+    token = TOKEN_RE.search(page.data.decode())
+    assert token
+    return client.post("/verify-email", data={"csrf_token": csrf(page.data), "token": token.group(1)})
+
+
+@dataclass
+class Citizen:
+    nik: str
+    email: str
+    password: str
+    name: str
+    birthdate: dt.date
+
+
+def register(client: FlaskClient, *, nik: str | None = None, name: str = "Budi Santoso",
+             birthdate: dt.date | None = None, email_address: str | None = None, password: str = PASSWORD,
+             req: str | None = None, **extra: Any) -> tuple[Citizen, Any]:
+    """Fill in the registration form; returns the citizen and the POST response (a 303 on success)."""
+    birthdate = birthdate or dt.date(1990, 5, 12)
+    nik = nik or make_nik(birthdate=birthdate)
+    email_address = email_address or f"warga-{secrets.token_hex(5)}@example.org"
+    page = "/register-account" + (f"?req={req}" if req else "")
+    data = {"nik": nik, "full_name": name, "birthdate": birthdate.isoformat(), "email": email_address,
+            "password": password, "password_confirm": password, "req": req or "", **extra}
+    resp = form_post(client, page, data, action="/register-account")
+    return Citizen(nik=nik, email=email_address, password=password, name=name, birthdate=birthdate), resp
+
+
+def register_and_verify(client: FlaskClient, **kwargs: Any) -> Citizen:
+    """Register through the pages and confirm the e-mail through the mailed link."""
+    citizen, resp = register(client, **kwargs)
+    assert resp.status_code == 303, resp.data[:2000]
+    confirmed = confirm(client, verification_link(client.application, citizen.email))
+    assert confirmed.status_code == 303, confirmed.data[:2000]
+    return citizen
+
+
+def sign_in(client: FlaskClient, identifier: str | Citizen, password: str | None = None, *,
+            req: str | None = None, kind: str = "citizen") -> Any:
+    """Post the sign-in form; a 303 to ``/authorize/resume?req=`` (or ``/``) on success."""
+    if isinstance(identifier, Citizen):
+        password = identifier.password if password is None else password
+        identifier = identifier.nik
+    page = "/login" + (f"?req={req}" if req else "")
+    return form_post(client, page, {"kind": kind, "identifier": identifier, "password": password or "",
+                                    "req": req or ""}, action="/login")
+
+
+def query(location: str) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}

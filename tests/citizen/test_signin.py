@@ -1,0 +1,191 @@
+"""Sign-in with NIK or e-mail: success, the same answer for every failure, unverified and disabled
+accounts, rehash on login, the hand-off back to a pending authorization request."""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import pytest
+from sqlalchemy import select
+
+from idp import assurance
+from idp.extensions import db
+from idp.models import AuditEvent, CitizenAccount, Person
+
+from .helpers import PASSWORD, make_nik, register, register_and_verify, sign_in
+
+GENERIC = b"The NIK/e-mail or the password is wrong."
+
+
+def test_sign_in_with_nik_then_home_shows_masked_nik(client):
+    citizen = register_and_verify(client)
+    resp = sign_in(client, citizen)
+    assert resp.status_code == 303
+    assert resp.headers["Location"] == "/"
+    assert client.get_cookie("idp_session") is not None
+    home = client.get("/")
+    text = home.data.decode()
+    assert citizen.nik[:4] + "********" + citizen.nik[-4:] in text
+    assert citizen.nik not in text
+    assert citizen.email in text and "Budi Santoso" in text
+    assert 'href="/end_session"' in text
+
+
+def test_sign_in_with_email_any_case(client, app):
+    citizen = register_and_verify(client)
+    resp = sign_in(client, citizen.email.upper(), citizen.password)
+    assert resp.status_code == 303
+    with app.app_context():
+        event = db.session.execute(select(AuditEvent).where(AuditEvent.event == "login",
+                                                            AuditEvent.outcome == "success")).scalar_one()
+        assert citizen.nik not in str(event.detail)
+        assert event.detail["acr"] == assurance.CITIZEN
+
+
+def test_sign_in_with_separators_in_nik(client):
+    citizen = register_and_verify(client)
+    spaced = " ".join([citizen.nik[:4], citizen.nik[4:8], citizen.nik[8:12], citizen.nik[12:]])
+    assert sign_in(client, spaced, citizen.password).status_code == 303
+
+
+@pytest.mark.parametrize("identifier", [
+    "wrong-password", "unknown-nik", "unknown-email", "budi", "", "' OR 1=1 --", "x" * 10_000, "3603\x00",
+    "<script>alert(1)</script>", "٣٦٠٣٠١١٢٠٥٩٠٠٠٠١",
+])
+def test_every_failure_gives_the_same_message(client, identifier):
+    citizen = register_and_verify(client)
+    password = "not the password at all"
+    if identifier == "wrong-password":
+        identifier = citizen.nik
+    elif identifier == "unknown-nik":
+        identifier = make_nik()
+    elif identifier == "unknown-email":
+        identifier = "nobody@example.org"
+    resp = sign_in(client, identifier, password)
+    assert resp.status_code == 401
+    assert GENERIC in resp.data
+    assert b"Traceback" not in resp.data
+    assert client.get_cookie("idp_session") is None
+
+
+@pytest.mark.parametrize("password", ["", "x" * 10_000, "\x00", "' OR '1'='1", "<b>x</b>"])
+def test_hostile_passwords_are_refused_cleanly(client, password):
+    citizen = register_and_verify(client)
+    resp = sign_in(client, citizen.nik, password)
+    assert resp.status_code == 401
+    assert GENERIC in resp.data
+
+
+def test_unverified_account_is_told_after_the_password_only(client, app):
+    citizen, resp = register(client)
+    assert resp.status_code == 303
+    wrong = sign_in(client, citizen.nik, "not the password at all")
+    assert wrong.status_code == 401 and GENERIC in wrong.data
+    right = sign_in(client, citizen.nik, citizen.password)
+    assert right.status_code == 403
+    assert b"not confirmed yet" in right.data
+    assert b'id="resend-verification"' in right.data
+
+
+def test_disabled_account_is_told_after_the_password(client, app):
+    citizen = register_and_verify(client)
+    with app.app_context():
+        account = db.session.execute(select(CitizenAccount)).scalar_one()
+        account.status = "disabled"
+        db.session.commit()
+    assert sign_in(client, citizen.nik, "not the password at all").status_code == 401
+    resp = sign_in(client, citizen.nik, citizen.password)
+    assert resp.status_code == 403
+    assert b"disabled" in resp.data
+
+
+def test_disabled_person_cannot_sign_in(client, app):
+    citizen = register_and_verify(client)
+    with app.app_context():
+        db.session.execute(select(Person)).scalar_one().status = "disabled"
+        db.session.commit()
+    assert sign_in(client, citizen.nik, citizen.password).status_code == 403
+
+
+def test_password_is_rehashed_when_parameters_change(make_app):
+    app = make_app()
+    client = app.test_client()
+    citizen = register_and_verify(client)
+    with app.app_context():
+        old = db.session.execute(select(CitizenAccount.password_hash)).scalar_one()
+    assert "t=1" in old
+    stronger = make_app(ARGON2_TIME_COST=2, INSTANCE_DIR=app.extensions["idp"].config["INSTANCE_DIR"])
+    # make_app empties the tables: register again on the first app, then sign in on the stronger one.
+    citizen = register_and_verify(client)
+    other = stronger.test_client()
+    assert sign_in(other, citizen).status_code == 303
+    with stronger.app_context():
+        new = db.session.execute(select(CitizenAccount.password_hash)).scalar_one()
+    assert new != old and "t=2" in new
+
+
+def test_review_account_signs_in_at_the_lower_level(client, app):
+    import datetime as dt
+
+    nik = make_nik(birthdate=dt.date(1990, 5, 12))
+    citizen = register_and_verify(client, nik=nik, birthdate=dt.date(1991, 5, 12))
+    assert sign_in(client, citizen).status_code == 303
+    data = app.extensions["idp"].store.get("sid", client.get_cookie("idp_session").value)
+    assert data["acr"] == assurance.CITIZEN_REVIEW
+    assert data["amr"] == ["pwd"]
+
+
+def test_success_continues_a_pending_authorization_request(client, app):
+    citizen = register_and_verify(client)
+    req = "r" * 32
+    app.extensions["idp"].store.put("authreq", req, {"params": [], "client_id": "c1", "client_name": "Portal Pajak",
+                                                     "login_hint": citizen.email, "ui_locales": "en",
+                                                     "force_login": False, "created": int(time.time())}, 600)
+    page = client.get(f"/login?req={req}")
+    assert b"Portal Pajak" in page.data
+    assert f'value="{citizen.email}"'.encode() in page.data
+    assert b'lang="en"' in page.data
+    resp = sign_in(client, citizen, req=req)
+    assert resp.status_code == 303
+    assert resp.headers["Location"] == f"/authorize/resume?req={req}"
+
+
+def test_unknown_req_still_signs_in_and_explains(client):
+    citizen = register_and_verify(client)
+    page = client.get("/login?req=" + "u" * 32)
+    assert b"expired" in page.data
+    resp = sign_in(client, citizen, req="u" * 32)
+    assert resp.status_code == 303 and resp.headers["Location"] == "/"
+
+
+def test_login_page_is_accessible(client):
+    text = client.get("/login").data.decode()
+    assert 'autocomplete="username"' in text and 'autocomplete="current-password"' in text
+    assert '<label for="identifier">' in text and '<label for="password">' in text
+    assert 'type="radio"' in text and 'value="citizen"' in text and "checked" in text
+    assert "<legend>" in text
+
+
+def test_unknown_and_wrong_password_take_similar_time(client):
+    citizen = register_and_verify(client)
+
+    def median(identifier: str) -> float:
+        times = []
+        for _ in range(20):
+            started = time.perf_counter()
+            assert sign_in(client, identifier, "not the password at all").status_code in (401, 429)
+            times.append(time.perf_counter() - started)
+        return statistics.median(times)
+
+    unknown = median(make_nik())
+    wrong = median(citizen.nik)
+    malformed = median("budi")
+    assert 1 / 3 < unknown / wrong < 3
+    assert 1 / 3 < malformed / wrong < 3
+
+
+def test_home_without_session_offers_sign_in_and_registration(client):
+    text = client.get("/").data.decode()
+    assert 'href="/login"' in text and 'href="/register-account"' in text
+    assert PASSWORD not in text
