@@ -291,3 +291,20 @@ def test_no_server_answers(make_connector):
     with pytest.raises(SourceUnavailable):
         connector.authenticate(*BUDI)
     assert time.monotonic() - started < 2
+
+
+def test_iter_people_pages_through_the_directory(make_connector, slapd_main):
+    """RFC 2696 simple paged results: more people than one page, each exactly once."""
+    for _ in range(3):
+        add_user(slapd_main, unique("halaman"), "Halaman-Pass-2026")
+    connector = make_connector([slapd_main.url], LDAP_SYNC_PAGE_SIZE=10)
+    entries = list(connector.iter_people())
+    admin = slapd_main.admin()
+    try:
+        admin.search(PEOPLE, "(&(objectClass=inetOrgPerson)(uid=*))", attributes=["1.1"])
+        expected = {e.entry_dn for e in admin.entries}
+    finally:
+        admin.unbind()
+    assert len(entries) > 10
+    assert sorted(e.dn for e in entries) == sorted(expected)
+    assert all(connector.subject_of(e) for e in entries)
