@@ -441,25 +441,30 @@ class LdapConnector:
         return list(seen.values())
 
     def iter_people(self) -> Iterator[Entry]:
-        """Every person (the user filter with ``*``), page by page (RFC 2696 simple paged results)."""
-        cookie: bytes | None = None
-        while True:
-            def page(conn: Connection, cookie: bytes | None = cookie) -> tuple[list[Entry], bytes | None]:
+        """Every person (the user filter with ``*``), read page by page (RFC 2696 simple paged results)."""
+
+        def read_all(conn: Connection) -> list[Entry]:
+            # All pages on ONE connection (a paged-results cookie is only valid on its connection); when
+            # the server fails mid-way, with_service starts the listing again on the next server.
+            found: list[Entry] = []
+            cookie: bytes | None = None
+            while True:
                 ok = conn.search(self.settings.user_base, self.settings.everyone_filter, SUBTREE,
                                  attributes=self.settings.fetch_attributes, paged_size=self.settings.page_size,
                                  paged_cookie=cookie)
-                if not ok and conn.result.get("result") not in (0,):
-                    raise SourceUnavailable(f"paged search failed on {conn.server}: "
-                                            f"{conn.result.get('result')} {conn.result.get('description')}")
+                code = conn.result.get("result")
+                if not ok and code in _UNAVAILABLE_CODES:
+                    raise lexc.LDAPSessionTerminatedByServerError(f"paged search answered {code}")
+                if not ok and code != 0:
+                    raise SourceUnavailable(f"paged search failed on {conn.server}: {code} "
+                                            f"{conn.result.get('description')}")
+                found += _entries(conn.response, conn.server)
                 control = (conn.result.get("controls") or {}).get("1.2.840.113556.1.4.319") or {}
-                return _entries(conn.response, conn.server), (control.get("value") or {}).get("cookie") or None
+                cookie = (control.get("value") or {}).get("cookie") or None
+                if not cookie:
+                    return found
 
-            # A paged search continues on the connection that started it: failover restarts nothing
-            # mid-way; a failure aborts the whole sync instead (the caller changes nothing then).
-            entries, cookie = self.with_service(page)
-            yield from entries
-            if not cookie:
-                return
+        yield from self.with_service(read_all)
 
     # --- the user's own bind -----------------------------------------------------------------------
     def _bind_as(self, first: Server | None, dn: str, password: str) -> tuple[bool, dict[str, Any], str | None]:
