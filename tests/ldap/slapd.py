@@ -26,6 +26,7 @@ SUFFIX = "dc=bantenprov,dc=go,dc=id"
 ADMIN_DN = f"cn=admin,{SUFFIX}"
 ADMIN_PASSWORD = "admin-secret-1"  # noqa: S105 - a throwaway test directory
 SERVICE_DN = f"cn=idp-service,ou=services,{SUFFIX}"
+LOCKOUT_POLICY = f"cn=lockout,ou=policies,{SUFFIX}"
 SERVICE_PASSWORD = "service-secret-1"  # noqa: S105
 PEOPLE = f"ou=people,{SUFFIX}"
 GROUPS = f"ou=groups,{SUFFIX}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import statistics
 import subprocess
 import threading
 import time
@@ -15,7 +16,7 @@ from idp.connectors.base import BadCredentials, Identity
 from idp.connectors.ldap import ldap3
 
 from .conftest import ADMINS_GROUP, BUDI, SITI, STAFF_GROUP, closed_port_url, unique, wait_since
-from .slapd import PEOPLE, add_user, admin_do
+from .slapd import LOCKOUT_POLICY, PEOPLE, add_user, admin_do
 
 
 def refused(connector, username, password) -> str:
@@ -63,6 +64,22 @@ def test_wrong_password_and_unknown_user_get_the_same_reason(connector):
     assert refused(connector, "budi", BUDI[1].lower()) == "invalid"
     assert refused(connector, "no-such-person", "whatever-1") == "invalid"
     assert refused(connector, "no-such-person", BUDI[1]) == "invalid"
+
+
+def test_unknown_user_costs_about_what_a_wrong_password_costs(connector, slapd_main):
+    """No user enumeration by timing: an unknown name also pays for a (dummy) bind on a new connection."""
+    uid = unique("waktu")
+    add_user(slapd_main, uid, "Waktu-Pass-2026")
+    wrong: list[float] = []
+    unknown: list[float] = []
+    for _ in range(25):  # interleaved, so that load changes affect both alike
+        for name, samples in ((uid, wrong), ("no-such-" + uid, unknown)):
+            started = time.perf_counter()
+            with pytest.raises(BadCredentials):
+                connector.authenticate(name, "wrong-password")
+            samples.append(time.perf_counter() - started)
+    ratio = statistics.median(unknown) / statistics.median(wrong)
+    assert 0.5 < ratio < 2.0, ratio
 
 
 def test_invalid_nip_and_missing_attributes_are_left_out(connector):
@@ -203,7 +220,7 @@ def test_expired_password(connector, slapd_main):
 def test_lockout_after_failures(connector, slapd_main):
     """pwdMaxFailure 3: after three wrong passwords even the right one is refused as locked."""
     uid = unique("kunci")
-    dn = add_user(slapd_main, uid, "Kunci-Pass-2026")
+    dn = add_user(slapd_main, uid, "Kunci-Pass-2026", pwdPolicySubentry=LOCKOUT_POLICY)
     assert connector.authenticate(uid, "Kunci-Pass-2026").attributes["dn"] == dn
     for _ in range(3):
         assert refused(connector, uid, "wrong-password") == "invalid"
