@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from joserfc.jwk import ECKey, OctKey, RSAKey
 from sqlalchemy import select
 
@@ -405,3 +407,26 @@ def test_loopback_jwks_uri_never_in_production(oauth_app: Any) -> None:
     resp = register(app.test_client(), iat(app), with_(token_endpoint_auth_method="private_key_jwt",
                                                        jwks_uri="http://127.0.0.1:9/jwks"))
     assert resp.status_code == 400 and "jwks_uri" in resp.get_json()["error_description"]
+
+
+_JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=30),
+                     lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=10), c, max_size=4),
+                     max_leaves=10)
+_FIELDS = st.sampled_from(["redirect_uris", "post_logout_redirect_uris", "grant_types", "response_types",
+                           "token_endpoint_auth_method", "jwks", "jwks_uri", "scope", "client_name", "contacts",
+                           "logo_uri", "id_token_signed_response_alg", "subject_type", "application_type",
+                           "token_endpoint_auth_signing_alg", "software_id"])
+_URIS = st.lists(st.text(max_size=40).map(lambda t: "https://" + t), max_size=3)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(meta=st.dictionaries(_FIELDS, _JSON | _URIS, max_size=8))
+def test_validator_property(app: Flask, meta: dict[str, Any]) -> None:
+    """Any JSON object either fails with MetadataError or yields metadata that validates to itself."""
+    with app.app_context():
+        try:
+            clean = registration.validate_metadata(meta, dynamic=True)
+        except registration.MetadataError as exc:
+            assert exc.error in {"invalid_client_metadata", "invalid_redirect_uri"} and exc.description
+            return
+        assert registration.validate_metadata(clean, dynamic=True) == clean
