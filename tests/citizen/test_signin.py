@@ -189,3 +189,30 @@ def test_home_without_session_offers_sign_in_and_registration(client):
     text = client.get("/").data.decode()
     assert 'href="/login"' in text and 'href="/register-account"' in text
     assert PASSWORD not in text
+
+
+@pytest.mark.parametrize("kind", ["ldap-not-installed", "<script>", "x" * 10_000, "\x00", "' OR 1=1 --"])
+def test_unknown_kind_is_a_clear_error(client, kind):
+    citizen = register_and_verify(client)
+    resp = sign_in(client, citizen.nik, citizen.password, kind=kind)
+    assert resp.status_code == 400
+    assert b"Choose how you sign in." in resp.data
+    assert b"<script>" not in resp.data.split(b"</header>")[1]
+    assert client.get_cookie("idp_session") is None
+
+
+def test_sign_in_without_csrf_token_is_refused(client):
+    citizen = register_and_verify(client)
+    resp = client.post("/login", data={"kind": "citizen", "identifier": citizen.nik, "password": citizen.password})
+    assert resp.status_code == 400
+    assert client.get_cookie("idp_session") is None
+
+
+def test_signed_in_person_linked_to_the_registered_person(client, app):
+    citizen = register_and_verify(client)
+    sign_in(client, citizen)
+    data = app.extensions["idp"].store.get("sid", client.get_cookie("idp_session").value)
+    with app.app_context():
+        person = db.session.get(Person, data["person_id"])
+        assert person.sub == data["sub"] and person.email_verified is True
+        assert db.session.execute(select(Person)).scalars().all() == [person]
