@@ -295,3 +295,26 @@ def test_offline_access_is_dropped_for_clients_without_it(make_rp) -> None:
     rp = make_rp(scope="openid profile")
     body = rp.tokens(scope="openid offline_access")
     assert body["scope"] == "openid" and "refresh_token" not in body
+
+
+def test_code_flow_through_the_real_sign_in_page(app) -> None:
+    """No shortcut: register, verify, and sign in through B's pages, then finish the code flow."""
+    from tests.citizen import helpers as citizen_helpers
+
+    browser = app.test_client()
+    citizen = citizen_helpers.register_and_verify(browser)
+    client_id, secret = helpers.create_client(app, first_party=True)
+    verifier, challenge = helpers.pkce_pair()
+    resp = browser.get("/authorize", query_string={
+        "response_type": "code", "client_id": client_id, "redirect_uri": helpers.REDIRECT, "scope": "openid",
+        "state": "s1", "nonce": "n1", "code_challenge": challenge, "code_challenge_method": "S256"})
+    req = helpers.query(resp.headers["Location"])["req"]
+    resp = citizen_helpers.sign_in(browser, citizen, req=req)
+    assert resp.status_code == 303 and "/authorize/resume" in resp.headers["Location"]
+    resp = browser.get(resp.headers["Location"])
+    q = helpers.query(resp.headers["Location"])
+    assert q["state"] == "s1"
+    resp = browser.post("/token", data={"grant_type": "authorization_code", "code": q["code"],
+                                        "redirect_uri": helpers.REDIRECT, "code_verifier": verifier},
+                        headers=helpers.basic(client_id, secret))
+    assert resp.status_code == 200 and resp.get_json()["id_token"]
