@@ -1,0 +1,121 @@
+"""One conformance suite for both store backends: in-process and Redis."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from idp.store.base import Store, StoreUnavailable
+from idp.store.memory import MemoryStore, MultiProcessError
+from idp.store.redis import RedisStore
+from tests import services
+
+
+@pytest.fixture(params=["memory", "redis"])
+def store(request: pytest.FixtureRequest, redis_url: str) -> Iterator[Store]:
+    """Each test gets a fresh store with its own namespace."""
+    ns = "t" + secrets.token_hex(6)
+    if request.param == "memory":
+        s: Store = MemoryStore(ns)
+    else:
+        s = RedisStore.from_url(redis_url, ns)
+    yield s
+    s.close()
+
+
+def test_put_get_overwrite(store: Store) -> None:
+    store.put("k", "a", {"x": 1}, 30)
+    assert store.get("k", "a") == {"x": 1}
+    store.put("k", "a", [1, "two"], 30)
+    assert store.get("k", "a") == [1, "two"]
+    assert store.get("k", "missing") is None
+    assert store.get("other", "a") is None
+
+
+def test_ttl_honoured(store: Store) -> None:
+    store.put("k", "short", 1, 1)
+    store.put("k", "long", 1, 100)
+    assert store.ttl("k", "long") in range(98, 101)
+    time.sleep(1.2)
+    assert store.get("k", "short") is None
+    assert store.get("k", "long") == 1
+
+
+def test_add_is_set_if_absent(store: Store) -> None:
+    assert store.add("k", "a", 1, 30) is True
+    assert store.add("k", "a", 2, 30) is False
+    assert store.get("k", "a") == 1
+
+
+def test_take_is_single_use(store: Store) -> None:
+    store.put("code", "c", {"v": 1}, 30)
+    assert store.take("code", "c") == {"v": 1}
+    assert store.take("code", "c") is None
+    assert store.get("code", "c") is None
+
+
+def test_concurrent_take_has_one_winner(store: Store) -> None:
+    for round_ in range(5):
+        store.put("code", f"c{round_}", "prize", 30)
+        results: list[object] = []
+        barrier = threading.Barrier(16)
+
+        def grab(key: str = f"c{round_}") -> None:
+            barrier.wait()
+            results.append(store.take("code", key))
+
+        threads = [threading.Thread(target=grab) for _ in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert results.count("prize") == 1
+        assert results.count(None) == 15
+
+
+def test_incr_window_starts_at_first_increment(store: Store) -> None:
+    assert store.incr("rl", "ip", 1) == 1
+    assert store.incr("rl", "ip", 1) == 2
+    time.sleep(1.2)
+    assert store.incr("rl", "ip", 1) == 1
+
+
+def test_sets_and_get_many(store: Store) -> None:
+    store.set_add("s", "p", "a", 30)
+    store.set_add("s", "p", "b", 30)
+    store.set_remove("s", "p", "a")
+    assert store.set_members("s", "p") == {"b"}
+    store.put("a", "1", "one", 30)
+    assert store.get_many([("a", "1"), ("a", "2")]) == ["one", None]
+
+
+def test_redis_keys_are_hashes(redis_url: str) -> None:
+    ns = "t" + secrets.token_hex(6)
+    s = RedisStore.from_url(redis_url, ns)
+    secret = secrets.token_urlsafe(24)
+    s.put("code", secret, 1, 30)
+    keys = [k.decode() for k in s.r.scan_iter(f"{ns}:*")]
+    assert len(keys) == 1
+    assert secret not in keys[0]
+    s.close()
+
+
+def test_store_unavailable_when_redis_stops() -> None:
+    svc = services.start_redis()
+    s = RedisStore.from_url(svc.url, "t")
+    s.put("k", "a", 1, 30)
+    svc.stop()
+    with pytest.raises(StoreUnavailable):
+        s.get("k", "a")
+    s.close()
+
+
+def test_memory_store_second_instance_on_lock_dir_refused(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    first = MemoryStore("x", str(tmp_path))
+    with pytest.raises(MultiProcessError):
+        MemoryStore("x", str(tmp_path))
+    first.close()
