@@ -119,3 +119,46 @@ def test_memory_store_second_instance_on_lock_dir_refused(tmp_path) -> None:  # 
     with pytest.raises(MultiProcessError):
         MemoryStore("x", str(tmp_path))
     first.close()
+
+
+def test_memory_store_refuses_forked_process() -> None:
+    """A worker forked after the store was made (gunicorn --preload) gets a clear refusal."""
+    import os
+
+    s = MemoryStore("fork")
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: report what happened through the pipe, then leave without cleanup
+        try:
+            s.get("k", "a")
+            msg = b"no error"
+        except MultiProcessError as exc:
+            msg = str(exc).encode()[:200]
+        os.write(write, msg)
+        os._exit(0)
+    os.close(write)
+    _, status = os.waitpid(pid, 0)
+    got = os.read(read, 400).decode()
+    os.close(read)
+    assert status == 0
+    assert "single worker" in got
+
+
+def _take_in_process(url: str, ns: str, key: str, queue) -> None:  # type: ignore[no-untyped-def]
+    queue.put(RedisStore.from_url(url, ns).take("code", key))
+
+
+def test_redis_concurrent_take_across_processes(redis_url: str) -> None:
+    import multiprocessing
+
+    ns = "t" + secrets.token_hex(6)
+    RedisStore.from_url(redis_url, ns).put("code", "c", "prize", 30)
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    procs = [ctx.Process(target=_take_in_process, args=(redis_url, ns, "c", queue)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    results = [queue.get(timeout=30) for _ in procs]
+    for p in procs:
+        p.join(timeout=10)
+    assert results.count("prize") == 1
