@@ -1,0 +1,64 @@
+"""gunicorn with the in-process store: refused with several workers, serves with one."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from idp.store.memory import MULTI_PROCESS_MESSAGE
+
+GUNICORN = str(Path(sys.executable).parent / "gunicorn")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IDP_")}
+    env["IDP_INSTANCE_DIR"] = str(tmp_path / "instance")
+    return env
+
+
+def _start(tmp_path: Path, workers: int, port: int) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [GUNICORN, "-w", str(workers), "-b", f"127.0.0.1:{port}", "--timeout", "10",
+         "idp:create_app()"],
+        env=_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+
+
+def test_two_workers_refused(tmp_path: Path) -> None:
+    proc = _start(tmp_path, 2, _free_port())
+    try:
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode != 0
+    assert MULTI_PROCESS_MESSAGE[:60] in out
+
+
+def test_one_worker_serves(tmp_path: Path) -> None:
+    port = _free_port()
+    proc = _start(tmp_path, 1, port)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as resp:
+                    assert resp.status == 200
+                    break
+            except OSError:
+                assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
