@@ -17,7 +17,6 @@ from tests import services
 
 
 # migrations/env.py (lead) still calls Flask-SQLAlchemy's deprecated get_engine(); tolerated until fixed.
-@pytest.mark.filterwarnings("ignore:'get_engine' is deprecated:DeprecationWarning")
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_upgrade_matches_models_and_downgrade(backend: str, tmp_path: Path, postgres_admin_url: str) -> None:
     if backend == "sqlite":
