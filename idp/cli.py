@@ -14,6 +14,7 @@ COMMAND_MODULES = (
     "idp.commands.keys",
     "idp.commands.clients",
     "idp.commands.ldap",
+    "idp.commands.demo",
 )
 
 
