@@ -8,7 +8,7 @@ PORT ?= 5000
 OS_PACKAGES := redis-server postgresql slapd ldap-utils chromium chromium-driver
 export IDP_INSTANCE_DIR ?= $(CURDIR)/instance
 
-.PHONY: run test venv os-packages lint fmt bench clean
+.PHONY: run test venv os-packages lint fmt bench clean i18n
 
 $(BIN)/.installed: pyproject.toml setup.py requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -58,3 +58,10 @@ fmt: venv
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache
+
+## make i18n: extract strings, merge into the Indonesian catalogue, compile
+i18n: venv
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o /tmp/idp-messages.pot .
+	test -f idp/translations/id/LC_MESSAGES/messages.po || $(BIN)/pybabel init -i /tmp/idp-messages.pot -d idp/translations -l id
+	$(BIN)/pybabel update -i /tmp/idp-messages.pot -d idp/translations -l id --no-fuzzy-matching
+	$(BIN)/pybabel compile -d idp/translations -l id
