@@ -27,7 +27,7 @@ run: venv
 
 ## make test: OS packages (apt-get when root), venv, then the whole suite against real services
 test: os-packages venv
-	$(BIN)/ruff check idp tests clients bench
+	$(BIN)/ruff check idp tests clients
 	$(BIN)/mypy idp
 	$(BIN)/python -m pytest
 
@@ -50,7 +50,7 @@ os-packages:
 	fi
 
 lint: venv
-	$(BIN)/ruff check idp tests clients bench
+	$(BIN)/ruff check idp tests clients
 	$(BIN)/mypy idp
 
 fmt: venv
