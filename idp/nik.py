@@ -65,9 +65,9 @@ class Nik:
 
 @dataclass(frozen=True)
 class Failure:
-    """One faulty part of a NIK: ``field`` names the part, ``message`` is shown to the person."""
+    """One faulty part of a NIK or NIP: ``field`` names the part, ``message`` is shown to the person."""
 
-    field: str  # nik | province | regency | district | day | month | date | serial
+    field: str  # NIK: nik province regency district day month date serial; NIP: nip birthdate appointment sex serial
     code: str
     message: Any  # a lazy translated string
 

@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
 
 from flask_babel import lazy_gettext as _l
 
+# One failure type and one digit normaliser for both national numbers (same separators, same limits).
+from .nik import MAX_INPUT, Failure, normalize
+
 LENGTH = 18
-SEPARATORS = frozenset(" \t.-")
-ASCII_DIGITS = frozenset("0123456789")
-MAX_INPUT = 64
 EARLIEST_YEAR = 1900
 
 MALE = "male"  # OIDC Core 5.1 ``gender`` values
@@ -51,31 +50,6 @@ class Nip:
         """The usual written form ``YYYYMMDD YYYYMM S NNN``."""
         v = self.value
         return f"{v[:8]} {v[8:14]} {v[14]} {v[15:]}"
-
-
-@dataclass(frozen=True)
-class Failure:
-    """One faulty part of a NIP: ``field`` names the part, ``message`` is shown to the person."""
-
-    field: str  # nip | birthdate | appointment | sex | serial
-    code: str
-    message: Any  # a lazy translated string
-
-    def __str__(self) -> str:
-        return str(self.message)
-
-
-def normalize(raw: object) -> str | None:
-    """The ASCII digits of ``raw`` without separators; None if anything else is in it."""
-    if not isinstance(raw, str) or len(raw) > MAX_INPUT:
-        return None
-    digits = []
-    for ch in raw.strip():
-        if ch in ASCII_DIGITS:
-            digits.append(ch)
-        elif ch not in SEPARATORS:
-            return None
-    return "".join(digits)
 
 
 def parse(raw: object, *, today: dt.date | None = None) -> Nip | list[Failure]:
