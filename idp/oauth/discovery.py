@@ -10,6 +10,7 @@ from flask import current_app
 
 from .. import assurance, claims
 from . import keys
+from .registration import ASSERTION_ALGS
 
 
 def metadata() -> dict[str, Any]:
@@ -34,7 +35,7 @@ def metadata() -> dict[str, Any]:
         "id_token_signing_alg_values_supported": list(keys.ALGORITHMS),
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post",
                                                   "private_key_jwt", "none"],
-        "token_endpoint_auth_signing_alg_values_supported": list(keys.ALGORITHMS),
+        "token_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGS),
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post",
                                                        "private_key_jwt", "none"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post",

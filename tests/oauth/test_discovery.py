@@ -26,6 +26,8 @@ def test_discovery_document(client) -> None:
     assert doc["token_endpoint_auth_methods_supported"] == ["client_secret_basic", "client_secret_post",
                                                             "private_key_jwt", "none"]
     assert doc["token_endpoint_auth_signing_alg_values_supported"]
+    # Every algorithm private_key_jwt accepts is advertised (OIDC Discovery 3).
+    assert set(doc["token_endpoint_auth_signing_alg_values_supported"]) == {"RS256", "ES256", "PS256"}
     assert doc["id_token_signing_alg_values_supported"] == ["RS256", "ES256"]
     assert doc["response_types_supported"] == ["code"]
     assert doc["response_modes_supported"] == ["query", "form_post"]
