@@ -86,14 +86,19 @@ class RP:
                                 "redirect_uri": redirect_uri or self.redirect_uri, **extra}
         if verifier:
             data["code_verifier"] = verifier
+        return self.client_post("/token", data, client_id=client_id, secret=secret)
+
+    def client_post(self, path: str, data: dict[str, Any], *, client_id: str | None = None,
+                    secret: str | None = None) -> Any:
+        """POST as this client: HTTP Basic with a secret, else ``client_id`` in the body (public client)."""
         cid = client_id or self.client_id
         sec = secret if secret is not None else self.secret
-        headers = {}
         if sec:
-            headers = helpers.basic(cid, sec)
-        else:
-            data["client_id"] = cid
-        return self.browser.post("/token", data=data, headers=headers)
+            return self.browser.post(path, data=data, headers=helpers.basic(cid, sec))
+        return self.browser.post(path, data={**data, "client_id": cid})
+
+    def userinfo_status(self, access_token: str) -> int:
+        return int(self.browser.get("/userinfo", headers={"Authorization": f"Bearer {access_token}"}).status_code)
 
     def tokens(self, **params: Any) -> dict[str, Any]:
         verifier, challenge = helpers.pkce_pair()

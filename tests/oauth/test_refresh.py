@@ -31,15 +31,11 @@ def rrp(make_rp: Callable[..., RP]) -> RP:
 def refresh(rp: RP, token: str, *, secret: str | None = None, client_id: str | None = None,
             **extra: Any) -> Any:
     data = {"grant_type": "refresh_token", "refresh_token": token, **extra}
-    cid = client_id or rp.client_id
-    sec = secret if secret is not None else rp.secret
-    if sec:
-        return rp.browser.post("/token", data=data, headers=helpers.basic(cid, sec))
-    return rp.browser.post("/token", data={**data, "client_id": cid})
+    return rp.client_post("/token", data, client_id=client_id, secret=secret)
 
 
 def userinfo_status(rp: RP, access_token: str) -> int:
-    return int(rp.browser.get("/userinfo", headers={"Authorization": f"Bearer {access_token}"}).status_code)
+    return rp.userinfo_status(access_token)
 
 
 def rows(app: Flask) -> list[RefreshToken]:

@@ -25,15 +25,11 @@ def rrp(make_rp: Callable[..., RP]) -> RP:
 def revoke(rp: RP, token: str, *, secret: str | None = None, client_id: str | None = None,
            **extra: Any) -> Any:
     data = {"token": token, **extra}
-    cid = client_id or rp.client_id
-    sec = secret if secret is not None else rp.secret
-    if sec:
-        return rp.browser.post("/revoke", data=data, headers=helpers.basic(cid, sec))
-    return rp.browser.post("/revoke", data={**data, "client_id": cid})
+    return rp.client_post("/revoke", data, client_id=client_id, secret=secret)
 
 
 def userinfo(rp: RP, access_token: str) -> int:
-    return int(rp.browser.get("/userinfo", headers={"Authorization": f"Bearer {access_token}"}).status_code)
+    return rp.userinfo_status(access_token)
 
 
 def refresh(rp: RP, token: str) -> Any:
