@@ -36,6 +36,18 @@ def wait_port(port: int, timeout: float = 20.0, proc: subprocess.Popen[Any] | No
     raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
 
 
+def stop_process(proc: subprocess.Popen[Any], timeout: float = 10) -> None:
+    """Terminate a child process, killing it when it does not exit within ``timeout`` seconds."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
 @dataclass
 class Service:
     url: str
@@ -48,12 +60,8 @@ class Service:
     def stop(self) -> None:
         if self.stopper:
             self.stopper()
-        elif self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+        elif self.proc is not None:
+            stop_process(self.proc)
         if self.workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
 

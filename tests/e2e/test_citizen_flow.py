@@ -60,12 +60,7 @@ def provider_and_rp(live_server: Callable[..., Any]) -> Iterator[tuple[Any, str,
         services.wait_port(rp_port, timeout=20, proc=proc)
         yield server, rp, client_id
     finally:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        services.stop_process(proc, 5)
 
 
 def newest_mail(outbox: Path, address: str, timeout: float = 10) -> email.message.EmailMessage:

@@ -54,12 +54,7 @@ def node_rp() -> Iterator[Callable[[str, str, str, int, str], str]]:
 
     yield start
     for proc in procs:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        services.stop_process(proc, 10)
 
 
 def _field(regex: re.Pattern[str], html: str, name: str) -> str:
