@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -96,6 +97,19 @@ class RP:
         if sec:
             return self.browser.post(path, data=data, headers=helpers.basic(cid, sec))
         return self.browser.post(path, data={**data, "client_id": cid})
+
+    def expired_id_token_hint(self, alg: str) -> str:
+        """An ID token for this person signed with the provider's own key, expired an hour ago."""
+        from joserfc import jwt
+
+        from idp.oauth import keys
+
+        with self.app.app_context():
+            kid, key = keys.keyring().signing_key(alg)
+        now = int(time.time())
+        claims = {"iss": self.app.extensions["idp"].config["ISSUER"], "sub": self.sub, "aud": self.client_id,
+                  "iat": now - 7200, "exp": now - 3600}
+        return str(jwt.encode({"alg": alg, "kid": kid}, claims, key))
 
     def userinfo_status(self, access_token: str) -> int:
         return int(self.browser.get("/userinfo", headers={"Authorization": f"Bearer {access_token}"}).status_code)

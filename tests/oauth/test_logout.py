@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 from joserfc import jwt
@@ -48,13 +47,7 @@ def test_logout_with_hint_and_no_redirect_shows_signed_out_page(rp) -> None:
 
 
 def test_expired_hint_is_accepted(rp) -> None:
-    from idp.oauth import keys
-
-    with rp.app.app_context():
-        kid, key = keys.keyring().signing_key("ES256")
-    now = int(time.time())
-    hint = jwt.encode({"alg": "ES256", "kid": kid}, {"iss": ISS, "sub": rp.sub, "aud": rp.client_id,
-                                                     "iat": now - 7200, "exp": now - 3600}, key)
+    hint = rp.expired_id_token_hint("ES256")
     resp = rp.browser.get("/end_session", query_string={"id_token_hint": hint,
                                                          "post_logout_redirect_uri": helpers.LOGOUT_REDIRECT})
     assert resp.status_code == 302 and resp.headers["Location"] == helpers.LOGOUT_REDIRECT

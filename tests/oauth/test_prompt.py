@@ -100,13 +100,7 @@ def test_id_token_hint_of_another_user(make_rp) -> None:
 
 
 def test_expired_id_token_hint_is_accepted(rp) -> None:
-    from idp.oauth import keys
-
-    with rp.app.app_context():
-        kid, key = keys.keyring().signing_key("RS256")
-    now = int(time.time())
-    hint = jwt.encode({"alg": "RS256", "kid": kid}, {"iss": ISS, "sub": rp.sub, "aud": rp.client_id,
-                                                     "iat": now - 7200, "exp": now - 3600}, key)
+    hint = rp.expired_id_token_hint("RS256")
     assert "code" in helpers.query(rp.authorize(id_token_hint=hint).headers["Location"])
 
 
