@@ -1,8 +1,9 @@
 """Scopes and the claims they release (OpenID Connect Core 5.4), read from the person's record.
 
-``nik`` is sensitive: it is released only when the client is approved for it by an operator
-(``Client.approved_scopes``) AND the person consented to it (``Consent``); both are checked again
-every time the claim is read, so withdrawing either stops the release at once.
+``nik`` and ``staff`` are sensitive (``IDP_SENSITIVE_SCOPES``): they are released only when the client
+is approved for them by an operator (``Client.approved_scopes``) AND the person consented to them
+(``Consent``); both are checked again every time the claims are read, so withdrawing either stops the
+release at once.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ SCOPE_CLAIMS: dict[str, tuple[str, ...]] = {
     "profile": ("name", "birthdate", "gender", "locale", "updated_at"),
     "email": ("email", "email_verified"),
     "nik": ("nik",),
+    # Civil servants (from the directory, idp.staff): NIP, work unit (OPD), job title, groups and roles.
+    "staff": ("name", "email", "nip", "unit", "title", "groups", "roles"),
     "offline_access": (),
 }
 
@@ -30,6 +33,7 @@ SCOPE_TEXT: dict[str, Any] = {
     "profile": _l("Your name, date of birth, gender and language"),
     "email": _l("Your e-mail address"),
     "nik": _l("Your NIK (national identity number)"),
+    "staff": _l("Your civil-servant details: name, e-mail, NIP, work unit, job title and roles"),
     "offline_access": _l("Stay connected to your account when you are not using the application"),
 }
 
@@ -66,17 +70,22 @@ def _profile_claims(person: Person) -> dict[str, Any]:
     return out
 
 
-def nik_released(person_id: int, client_id: str) -> bool:
-    """True when the client is still approved for ``nik`` and the person's consent still covers it."""
+def released_sensitive(person_id: int, client_id: str, wanted: set[str]) -> set[str]:
+    """Of the sensitive scopes ``wanted``, those the client is still approved for and the person consented to."""
     row = db.session.execute(
         select(Client.approved_scopes, Consent.scopes)
         .join(Consent, (Consent.client_id == Client.id) & (Consent.person_id == person_id))
         .where(Client.client_id == client_id, Client.disabled.is_(False))
     ).first()
     if row is None:
-        return False
+        return set()
     approved, consented = row
-    return "nik" in (approved or "").split() and "nik" in (consented or "").split()
+    return wanted & set((approved or "").split()) & set((consented or "").split())
+
+
+def nik_released(person_id: int, client_id: str) -> bool:
+    """True when the client is still approved for ``nik`` and the person's consent still covers it."""
+    return bool(released_sensitive(person_id, client_id, {"nik"}))
 
 
 def claims_for(person_id: int, sub: str, scope: str, client_id: str, *, with_nik: bool = True) -> dict[str, Any]:
@@ -86,7 +95,9 @@ def claims_for(person_id: int, sub: str, scope: str, client_id: str, *, with_nik
     """
     scopes = set((scope or "").split())
     claims: dict[str, Any] = {"sub": sub}
-    if not scopes & {"profile", "email", "nik"}:
+    if not with_nik:
+        scopes.discard("nik")
+    if not scopes & {"profile", "email", "nik", "staff"}:
         return claims
     person = db.session.get(Person, person_id)
     if person is None or person.status != "active":
@@ -96,7 +107,13 @@ def claims_for(person_id: int, sub: str, scope: str, client_id: str, *, with_nik
     if "email" in scopes and person.email:
         claims["email"] = person.email
         claims["email_verified"] = bool(person.email_verified)
-    if with_nik and "nik" in scopes and nik_released(person_id, client_id):
+    wanted = scopes & (sensitive_scopes() | {"nik"})  # the NIK needs approval whatever the settings say
+    released = released_sensitive(person_id, client_id, wanted) if wanted else set()
+    if "staff" in scopes and ("staff" in released or "staff" not in wanted):
+        from .staff import staff_claims
+
+        claims.update(staff_claims(person))
+    if "nik" in scopes and ("nik" in released or "nik" not in wanted):
         account = db.session.execute(
             select(CitizenAccount).where(CitizenAccount.person_id == person_id)
         ).scalar_one_or_none()

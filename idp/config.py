@@ -173,7 +173,8 @@ SETTINGS: tuple[Setting, ...] = (
     # --- protocol ---
     S("DEFAULT_LOCALE", "id", _str, "Language of the pages when the browser does not choose.",
       choices=("id", "en")),
-    S("SENSITIVE_SCOPES", ["nik"], _list, "Scopes a client may obtain only when allowed by an operator."),
+    S("SENSITIVE_SCOPES", ["nik", "staff"], _list, "Scopes a client may obtain only when allowed by an operator "
+      "(`nik`: the citizen's NIK; `staff`: NIP, unit, title, groups and roles of civil servants)."),
     S("ALLOW_INSECURE_HTTP", False, _bool, "DEVELOPMENT ONLY: allow an http issuer outside loopback."),
     S("JWKS_URI_ALLOW_LOOPBACK", False, _bool, "DEVELOPMENT/TEST ONLY: let clients register an http "
       "`jwks_uri` on loopback and let the provider fetch keys from loopback or private addresses "

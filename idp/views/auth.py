@@ -27,7 +27,7 @@ from wtforms.validators import ValidationError
 from .. import audit, identity, mail, nik, passwords, ratelimit
 from .. import session as login_session
 from ..connectors import citizen
-from ..connectors.base import BadCredentials, Connector, SourceUnavailable
+from ..connectors.base import BadCredentials, Connector, Identity, SourceUnavailable
 from ..extensions import db
 from ..i18n import pick_ui_locales
 from ..models import CitizenAccount, Person
@@ -42,19 +42,72 @@ NAME_RE = re.compile(r"^[^\W\d_]+(?:[ .,'\-][^\W\d_]*)*\.?$")
 MAX_FIELD = 254
 
 
-# --- login kinds: "Warga" now; "Pegawai" (LDAP, idp.connectors.ldap) is added as one more row -----
+# --- login kinds ------------------------------------------------------------------------------------
 def _citizen() -> Connector:
     return citizen.CitizenConnector()
 
 
-# (value, label, connector factory).  The radio group lists them in this order; the first is the default.
-LOGIN_KINDS: list[tuple[str, Any, Callable[[], Connector]]] = [
-    ("citizen", _l("Citizen (Warga)"), _citizen),
+def _staff() -> Connector:
+    from ..connectors.ldap import get_connector
+
+    connector = get_connector()
+    if connector is None:  # not configured: the kind is not offered (see login_kinds)
+        raise SourceUnavailable("LDAP is not configured")
+    return connector
+
+
+# (value, label, connector factory, available?).  The radio group lists the available ones in this order.
+LOGIN_KINDS: list[tuple[str, Any, Callable[[], Connector], Callable[[], bool]]] = [
+    ("citizen", _l("Citizen (Warga)"), _citizen, lambda: True),
+    ("ldap", _l("Staff (Pegawai)"), _staff, lambda: _state().config["LDAP"] is not None),
 ]
+AUTO = "auto"
+# Separators people type inside a NIK ("3603 0155 0190 0001", "3603.0155..."): the auto rule ignores them.
+_NIK_SEPARATORS = re.compile(r"[\s.\-]")
+
+
+def login_kinds() -> list[tuple[str, Any, Callable[[], Connector]]]:
+    """The kinds of sign-in this provider offers now (staff only when a directory is configured)."""
+    return [(value, label, factory) for value, label, factory, available in LOGIN_KINDS if available()]
 
 
 def _kind_choices() -> list[tuple[str, Any]]:
-    return [(value, label) for value, label, _ in LOGIN_KINDS]
+    return [(value, label) for value, label, _ in login_kinds()]
+
+
+def auto_kind(identifier: str, offered: list[str]) -> str:
+    """The kind for a sign-in where the person chose none (the rule documented in the README).
+
+    16 digits (spaces, dots and dashes ignored) is a NIK and anything with "@" an e-mail address: a
+    citizen.  Anything else is a staff user name when a directory is configured.  An explicit choice
+    always wins (Active Directory staff who type ``name@domain`` choose "Pegawai").
+    """
+    compact = _NIK_SEPARATORS.sub("", identifier)
+    if "ldap" not in offered or (len(compact) == 16 and compact.isascii() and compact.isdigit()) \
+            or "@" in identifier:
+        return "citizen"
+    return "ldap"
+
+
+# What the page says for a wrong credential, per kind (the same text for an unknown user: no enumeration).
+WRONG_CREDENTIALS: dict[str, Any] = {
+    "citizen": _l("The NIK/e-mail or the password is wrong."),
+    "ldap": _l("The user name or the password is wrong."),
+}
+# Why an existing account cannot sign in (BadCredentials.reason), shown with HTTP 403.
+REFUSED: dict[str, Any] = {
+    "disabled": _l("This account has been disabled. Please contact the help desk."),
+    "locked": _l("This directory account is locked. Ask your agency's directory administrator to unlock it."),
+    "password_expired": _l("Your directory password has expired. Change it the way your agency provides "
+                           "(for example on a work computer), then sign in again."),
+    "must_change": _l("You must change your directory password before you can sign in. Change it the way "
+                      "your agency provides (for example on a work computer), then sign in again."),
+}
+UNAVAILABLE: dict[str, Any] = {
+    "citizen": _l("The sign-in service is temporarily unavailable. Please try again in a moment."),
+    "ldap": _l("The staff directory is not answering right now. Please try again in a few minutes. Citizens "
+               "can still sign in with their NIK or e-mail address."),
+}
 
 
 # --- forms ---------------------------------------------------------------------------------------
@@ -63,7 +116,7 @@ def _no_control(value: str) -> bool:
 
 
 class LoginForm(FlaskForm):
-    kind = RadioField(_l("Sign in as"), default="citizen", validate_choice=False)
+    kind = RadioField(_l("Sign in as"), validate_choice=False)
     identifier = StringField(_l("NIK or e-mail address"))
     password = PasswordField(_l("Password"))
     req = HiddenField()
@@ -203,66 +256,67 @@ def home() -> Response:
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Response:
     form = LoginForm()
+    kinds = {value: factory for value, _, factory in login_kinds()}
     form.kind.choices = _kind_choices()
+    if "ldap" in kinds:
+        form.identifier.label.text = _l("NIK, e-mail address or staff user name")
     req = clean_req(request.values.get("req"))
     pending = pending_request(req)
     expired = bool(request.values.get("req")) and pending is None
+    page: dict[str, Any] = {"pending": pending, "expired": expired, "req": req}
     if request.method == "GET":
         form.req.data = req or ""
         hint = (pending or {}).get("login_hint")
         if isinstance(hint, str) and len(hint) <= MAX_FIELD and _no_control(hint):
             form.identifier.data = hint
-        return _page("auth/login.html", form=form, pending=pending, expired=expired, req=req)
+        return _page("auth/login.html", form=form, **page)
 
-    kinds = {value: factory for value, _, factory in LOGIN_KINDS}
-    form.kind.data = form.kind.data or LOGIN_KINDS[0][0]
-    if not form.validate() or form.kind.data not in kinds:  # CSRF token, then the choice of kind
-        form.kind.data = LOGIN_KINDS[0][0]
-        return _page("auth/login.html", 400, form=form, pending=pending, expired=expired, req=req,
-                     error=_l("Choose how you sign in."))
-    factory = kinds[form.kind.data]
+    chosen = form.kind.data or AUTO
+    if not form.validate() or (chosen != AUTO and chosen not in kinds):  # CSRF token, then the kind
+        form.kind.data = None
+        return _page("auth/login.html", 400, form=form, error=_l("Choose how you sign in."), **page)
     identifier = (form.identifier.data or "").strip()
     password = form.password.data or ""
-    ident_key = ratelimit.identifier_key(f"{form.kind.data}:{_normalized_identifier(identifier)}")
+    kind = auto_kind(identifier, list(kinds)) if chosen == AUTO else chosen
+    ident_key = ratelimit.identifier_key(f"{kind}:{_normalized_identifier(identifier)}")
     ip = _client_ip()
-    generic = _l("The NIK/e-mail or the password is wrong.")
+    generic = WRONG_CREDENTIALS[kind]
 
     def refuse(status: int, **extra: Any) -> Response:
         form.password.data = ""
-        return _page("auth/login.html", status, form=form, pending=pending, expired=expired, req=req, **extra)
+        return _page("auth/login.html", status, form=form, **page, **extra)
 
+    # The limits are checked BEFORE the connector: a locked-out user name costs the directory nothing.
     wait = ratelimit.locked_for(ident_key, ip)
     if wait:
         return refuse(429, error=generic, locked_minutes=ratelimit.minutes(wait))
     try:
-        proved = factory().authenticate(identifier, password)
+        proved = kinds[kind]().authenticate(identifier, password)
     except SourceUnavailable:
-        log.warning("sign-in source %s unavailable", form.kind.data)
-        return refuse(503, error=_l("The sign-in service is temporarily unavailable. Please try again in a "
-                                    "moment."))
+        # The connector logged which server failed; citizens are not affected by a directory outage.
+        log.warning("sign-in source %s unavailable", kind)
+        return refuse(503, error=UNAVAILABLE[kind], unavailable=True)
     except BadCredentials as exc:
         person_id = exc.context.get("person_id")
-        if exc.reason in ("invalid", "locked"):
+        if exc.reason == "invalid" or (exc.reason == "locked" and kind == "citizen"):
             locked = ratelimit.record_failure(ident_key, ip)
-            audit.record("login", outcome="failure", person_id=person_id, reason="invalid", source=form.kind.data)
+            audit.record("login", outcome="failure", person_id=person_id, reason="invalid", source=kind)
             db.session.commit()
             return refuse(429 if locked else 401, error=generic,
                           locked_minutes=ratelimit.minutes(locked) if locked else None)
         ratelimit.record_success(ident_key)
-        audit.record("login", outcome="failure", person_id=person_id, reason=exc.reason, source=form.kind.data)
+        audit.record("login", outcome="failure", person_id=person_id, reason=exc.reason, source=kind)
         db.session.commit()  # keeps a rehashed password
         if exc.reason == "unverified":
             resend = ResendForm(formdata=None, email=exc.context.get("email", ""), req=req or "")
             return refuse(403, unverified=True, resend_form=resend)
-        if exc.reason == "disabled":
-            return refuse(403, error=_l("This account has been disabled. Please contact the help desk."))
-        return refuse(403, error=_l("You cannot sign in with this account right now. Please contact the "
-                                    "help desk."))
+        return refuse(403, error=REFUSED.get(exc.reason, _l("You cannot sign in with this account right now. "
+                                                             "Please contact the help desk.")))
 
-    person = identity.person_for(proved)
+    person = _person_for(proved)
     if person.status != "active":
         db.session.rollback()
-        return refuse(403, error=_l("This account has been disabled. Please contact the help desk."))
+        return refuse(403, error=REFUSED["disabled"])
     ratelimit.record_success(ident_key)
     login_session.begin(person_id=person.id, sub=person.sub, acr=proved.acr, amr=proved.amr, source=proved.source)
     audit.record("login", person_id=person.id, client_id=(pending or {}).get("client_id"), source=proved.source,
@@ -274,6 +328,15 @@ def login() -> Response:
         flash(_l("You are signed in, but the application's sign-in request has expired. Go back to the "
                  "application and start again."), "info")
     return redirect(url_for("auth.home"), 303)  # type: ignore[return-value]
+
+
+def _person_for(proved: Identity) -> Person:
+    """The person behind a proved identity; staff also get their directory record refreshed."""
+    if proved.source == "ldap":
+        from .. import staff
+
+        return staff.provision(proved)
+    return identity.person_for(proved)
 
 
 def _normalized_identifier(identifier: str) -> str:
