@@ -219,3 +219,11 @@ def test_citizen_gets_no_staff_claims(staff_app, kind):
         assert claims["email"] == citizen.email
     assert result.id_token["acr"] == assurance.CITIZEN and result.id_token["amr"] == ["pwd"]
 
+
+
+# --- discovery -----------------------------------------------------------------------------------
+def test_discovery_lists_the_staff_scope_and_claims(staff_app):
+    config = english(staff_app).get("/.well-known/openid-configuration").get_json()
+    assert "staff" in config["scopes_supported"]
+    assert set(STAFF_ONLY) <= set(config["claims_supported"])
+    assert "urn:bantenprov:sso:acr:staff" in config["acr_values_supported"]
