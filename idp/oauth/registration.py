@@ -21,6 +21,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from sqlalchemy import delete, select
 
+from ..claims import SCOPE_CLAIMS
 from ..crypto import random_token
 from ..extensions import db
 from ..models import Client, Consent, InitialAccessToken, RefreshToken, utcnow
@@ -33,7 +34,7 @@ SECRET_METHODS = ("client_secret_basic", "client_secret_post")
 ID_TOKEN_ALGS = ("RS256", "ES256")
 ASSERTION_ALGS = ("RS256", "ES256", "PS256")
 SUBJECT_TYPES = ("public",)
-KNOWN_SCOPES = ("openid", "profile", "email", "nik", "offline_access")
+KNOWN_SCOPES = tuple(SCOPE_CLAIMS)  # every scope the provider releases claims for (idp.claims)
 LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
 
 # Known metadata this provider cannot honour (anything else unknown is ignored, RFC 7591 2).

@@ -221,7 +221,21 @@ def test_citizen_gets_no_staff_claims(staff_app, kind):
 
 
 
-# --- discovery -----------------------------------------------------------------------------------
+# --- the operator's way of approving a client ----------------------------------------------------
+def test_client_approved_through_the_cli(staff_app):
+    """``idp clients create ... --scope "openid profile email staff" --approve-scope staff`` (README)."""
+    import json
+
+    result = staff_app.test_cli_runner().invoke(args=[
+        "clients", "create", "--json", "--name", "Aplikasi Kepegawaian", "--redirect-uri", helpers.REDIRECT,
+        "--scope", "openid profile email staff", "--approve-scope", "staff"])
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.output)
+    assert info["approved_scopes"] == "staff" and "staff" in info["scope"].split()
+    flow = code_flow(staff_app, (info["client_id"], info["client_secret"]), *BUDI)
+    assert flow.id_token["nip"] == BUDI_CLAIMS["nip"] and flow.userinfo["unit"] == BUDI_CLAIMS["unit"]
+
+
 def test_discovery_lists_the_staff_scope_and_claims(staff_app):
     config = english(staff_app).get("/.well-known/openid-configuration").get_json()
     assert "staff" in config["scopes_supported"]
