@@ -49,6 +49,17 @@ os-packages:
 	  fi; \
 	fi
 
+## make bench: the benchmark of issue 8 against a production-like provider (bench/README.md); not part of `make test`
+BENCH_ARGS ?=
+bench: os-packages venv
+	@command -v wrk >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "Installing: wrk"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk; \
+	  else echo "Missing OS package: wrk. Install it with: sudo apt-get install wrk"; exit 1; fi; }
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
 lint: venv
 	$(BIN)/ruff check idp tests clients
 	$(BIN)/mypy idp

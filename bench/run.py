@@ -1,0 +1,633 @@
+"""``make bench``: start the provider as in production, seed it, drive each workload from a separate
+load generator process and write ``bench/results/latest.md`` and ``latest.json``.
+
+The provider runs under gunicorn (sync workers, one per core, as in the README's production section)
+against private PostgreSQL, Redis and OpenLDAP ``slapd`` instances on free ports (the test suite's
+starters).  Single-request workloads are driven by ``wrk`` (C, Lua script ``bench/lua/workload.lua``);
+the sign-in flows, which need cookies, a CSRF token and PKCE, by ``bench/flows.py`` in its own process.
+
+The main figure is **requests per CPU-second of the provider's processes** (gunicorn master and
+workers, user + system time from /proc before and after each workload): it does not depend on how
+many cores the machine has or on what the load generator costs, so it compares across machines.  The
+same figure for a bare Flask endpoint under the same gunicorn settings (``bench/ceiling_app.py``) is
+measured in the same run, and every workload is also given as a fraction of it.
+"""
+
+# The harness runs its own fixed commands (gunicorn, wrk, idp, py-spy) with arguments it builds itself.
+# ruff: noqa: S603
+
+from __future__ import annotations
+
+import argparse
+import base64
+import datetime as dt
+import json
+import os
+import platform
+import resource
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench import flows  # noqa: E402
+from tests import services  # noqa: E402
+
+BIN = Path(sys.executable).parent
+LUA = ROOT / "bench" / "lua" / "workload.lua"
+RESULTS = ROOT / "bench" / "results"
+REDIRECT_URI = "http://127.0.0.1:9/callback"  # never contacted: the flows read the code from the redirect
+# Keycloak's sizing guide hashes with Argon2id t=5, m=7 MiB; the targets of issue 8 are at that cost.
+KEYCLOAK_ARGON2 = {"IDP_ARGON2_TIME_COST": "5", "IDP_ARGON2_MEMORY_KIB": "7168", "IDP_ARGON2_PARALLELISM": "1"}
+MIB = 1024 * 1024
+STAFF = ("budi", "Budi-Pass-2026")
+WORKLOADS = ("ceiling", "discovery", "jwks", "client_credentials", "client_credentials_jwt_rs256",
+             "client_credentials_jwt_es256", "refresh", "userinfo", "introspection", "citizen_signin",
+             "staff_signin")
+
+
+# ------------------------------------------------------------------------------ processes
+@dataclass
+class Server:
+    """A gunicorn master with its workers."""
+
+    name: str
+    proc: subprocess.Popen[bytes]
+    port: int
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def processes(self) -> list[psutil.Process]:
+        master = psutil.Process(self.proc.pid)
+        return [master, *master.children(recursive=True)]
+
+    def workers(self) -> list[psutil.Process]:
+        return psutil.Process(self.proc.pid).children(recursive=True)
+
+    def cpu_seconds(self) -> float:
+        return cpu_of(self.processes())
+
+
+def cpu_of(procs: list[psutil.Process]) -> float:
+    total = 0.0
+    for p in procs:
+        try:
+            t = p.cpu_times()
+            total += t.user + t.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def start_gunicorn(name: str, app: str, workers: int, env: dict[str, str], workdir: Path) -> Server:
+    port = services.free_port()
+    log = workdir / f"{name}-gunicorn.log"
+    with open(log, "ab") as handle:
+        proc = subprocess.Popen(
+            [str(BIN / "gunicorn"), "-w", str(workers), "-b", f"127.0.0.1:{port}", "--timeout", "60",
+             "--chdir", str(ROOT), app],
+            env={**env, "IDP_ISSUER": f"http://127.0.0.1:{port}"}, stdout=handle, stderr=handle)
+    services.wait_port(port, timeout=30, proc=proc)
+    server = Server(name=name, proc=proc, port=port, log=log)
+    deadline = time.monotonic() + 30
+    while len(server.workers()) < workers and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return server
+
+
+# ------------------------------------------------------------------------------ results
+@dataclass
+class Row:
+    """One workload's measurement."""
+
+    name: str
+    unit: str = "req"
+    count: int = 0
+    errors: int = 0
+    wall_s: float = 0.0
+    p50_ms: float = 0.0
+    p99_ms: float = 0.0
+    provider_cpu_s: float = 0.0
+    services_cpu_s: float = 0.0
+    loadgen_cpu_s: float = 0.0
+    worker_rss_mib: float = 0.0
+    target: str = ""
+    target_value: float | None = None
+    target_kind: str = "per_cpu"  # per_cpu: per CPU-second; ceiling: fraction of the ceiling
+    note: str = ""
+    supported: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> int:
+        """Completed requests (or flows) without an error: only these count in the rates."""
+        return max(0, self.count - self.errors)
+
+    @property
+    def rate(self) -> float:
+        return self.ok / self.wall_s if self.wall_s else 0.0
+
+    @property
+    def per_cpu(self) -> float:
+        return self.ok / self.provider_cpu_s if self.provider_cpu_s else 0.0
+
+    def as_dict(self, ceiling: float) -> dict[str, Any]:
+        out = {k: v for k, v in self.__dict__.items()}
+        out.update(rate=self.rate, per_cpu=self.per_cpu,
+                   of_ceiling=(self.per_cpu / ceiling) if ceiling and self.supported else None,
+                   met=self.met(ceiling))
+        return out
+
+    def met(self, ceiling: float) -> bool | None:
+        if not self.supported or self.target_value is None or not self.ok:
+            return None if self.supported else False
+        if self.target_kind == "ceiling":
+            return bool(ceiling) and self.per_cpu / ceiling >= self.target_value
+        return self.per_cpu >= self.target_value
+
+
+# ------------------------------------------------------------------------------ the bench
+class Bench:
+    """Everything one run starts, seeds and measures; :meth:`close` stops it all."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.workdir = Path(tempfile.mkdtemp(prefix="idp-bench-"))
+        self.stack: list[Callable[[], None]] = []
+        self.env: dict[str, str] = {}
+        self.rows: list[Row] = []
+        self.ceiling_per_cpu = 0.0
+        self.memory: dict[str, Any] = {}
+        self.seeds: dict[str, Any] = {}
+
+    # --- set-up ---
+    def close(self) -> None:
+        while self.stack:
+            try:
+                self.stack.pop()()
+            except Exception as exc:  # noqa: BLE001 - keep stopping the rest
+                print(f"  (stop failed: {exc})", file=sys.stderr)
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def say(self, text: str) -> None:
+        print(f"[{time.strftime('%H:%M:%S')}] {text}", flush=True)
+
+    def start_services(self) -> None:
+        self.say("starting PostgreSQL, Redis and slapd on free ports")
+        pg = services.start_postgres()
+        self.stack.append(pg.stop)
+        self.pg = pg
+        redis_svc = services.start_redis()
+        self.stack.append(redis_svc.stop)
+        self.redis = redis_svc
+        from tests.ldap import slapd as slapd_module
+
+        self.slapd_module = slapd_module
+        directory = slapd_module.start_slapd()
+        self.stack.append(directory.destroy)
+        self.directory = directory
+        db_url = services.create_database(pg.url, "idp_bench")
+        self.env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("IDP_")},
+            "IDP_ENV": "development",
+            "IDP_INSTANCE_DIR": str(self.workdir / "instance"),
+            "IDP_DATABASE_URL": db_url,
+            "IDP_REDIS_URL": redis_svc.url,
+            "IDP_SECRET_KEY": secrets.token_urlsafe(48),
+            "IDP_HASH_KEY": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+            "IDP_DATA_KEYS": "bench1:" + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+            "IDP_LOG_LEVEL": "WARNING",
+            "IDP_LDAP_URLS": directory.url,
+            "IDP_LDAP_ALLOW_PLAINTEXT": "true",
+            "IDP_LDAP_BIND_DN": slapd_module.SERVICE_DN,
+            "IDP_LDAP_BIND_PASSWORD": slapd_module.SERVICE_PASSWORD,
+            "IDP_LDAP_USER_BASE": slapd_module.PEOPLE,
+            "IDP_LDAP_ATTR_DISABLED": "employeeType",
+            "PYTHONWARNINGS": "ignore",
+            **KEYCLOAK_ARGON2,
+        }
+
+    def idp(self, *args: str) -> str:
+        result = subprocess.run([str(BIN / "idp"), *args], env=self.env, capture_output=True, text=True,
+                                cwd=ROOT, timeout=300)
+        if result.returncode != 0:
+            raise RuntimeError(f"idp {' '.join(args)} failed: {result.stderr[-2000:]}")
+        return result.stdout
+
+    def seed(self) -> None:
+        """Schema, signing keys, the demo citizen and client, and a client-credentials client."""
+        self.say("migrating, creating keys, the demo citizen and the clients")
+        self.idp("db", "upgrade")
+        self.idp("keys", "ensure")
+        self.idp("demo", "--redirect-uri", REDIRECT_URI)
+        demo = json.loads((self.workdir / "instance" / "demo.json").read_text())
+        self.seeds["rp"] = {"client_id": demo["client_id"], "secret": demo["client_secret"]}
+        script = (
+            "import json\n"
+            "from idp import create_app\n"
+            "from idp.extensions import db\n"
+            "from idp.oauth import registration\n"
+            "app = create_app()\n"
+            "with app.app_context():\n"
+            "    row, secret = registration.create_client({'client_name': 'Bench service', "
+            "'grant_types': ['client_credentials'], 'token_endpoint_auth_method': 'client_secret_basic'}, "
+            "created_by='bench')\n"
+            "    db.session.commit()\n"
+            "    print(json.dumps({'client_id': row.client_id, 'secret': secret}))\n"
+        )
+        out = subprocess.run([sys.executable, "-c", script], env=self.env, capture_output=True, text=True,
+                             cwd=ROOT, timeout=120, check=True)
+        self.seeds["service"] = json.loads(out.stdout.strip().splitlines()[-1])
+        from idp.commands import demo as demo_module
+
+        self.seeds["citizen"] = (demo_module.DEMO_NIK, demo_module.DEMO_PASSWORD)
+
+    def start_servers(self) -> None:
+        workers = self.args.workers
+        self.say(f"starting gunicorn ({workers} sync workers) for the provider and for the ceiling app")
+        self.provider = start_gunicorn("provider", "idp:create_app()", workers, self.env, self.workdir)
+        self.stack.append(lambda: services.stop_process(self.provider.proc))
+        self.ceiling = start_gunicorn("ceiling", "bench.ceiling_app:app", workers, self.env, self.workdir)
+        self.stack.append(lambda: services.stop_process(self.ceiling.proc))
+        for server, path in ((self.provider, "/healthz"), (self.ceiling, "/ping")):
+            for _ in range(workers * 4):
+                requests.get(server.url + path, timeout=10).raise_for_status()
+        self.rp = flows.Rp(base=self.provider.url, client_id=self.seeds["rp"]["client_id"],
+                           secret=self.seeds["rp"]["secret"], redirect_uri=REDIRECT_URI)
+
+    def seed_tokens(self) -> None:
+        """Consent for the citizen and the staff member, access tokens and two sets of refresh tokens
+        (one for the warm-up, one for the measurement: a rotated token is never used twice)."""
+        self.say("signing in once through the pages to give consent and obtain tokens")
+        identifier, password = self.seeds["citizen"]
+        per_set = self.args.connections * 3
+        offline = flows.Rp(**{**self.rp.__dict__, "scope": "openid profile email offline_access"})
+        got = flows.seed_tokens(offline, identifier, password, "citizen", 2 * per_set)
+        refresh = [t["refresh_token"] for t in got if t.get("refresh_token")]
+        if len(refresh) < 2 * per_set:
+            raise RuntimeError(f"expected {2 * per_set} refresh tokens, got {len(refresh)}")
+        for i, name in enumerate(("warmup", "measure")):
+            path = self.workdir / f"refresh-{name}.txt"
+            path.write_text("\n".join(refresh[i * per_set:(i + 1) * per_set]) + "\n")
+            self.seeds[f"refresh_{name}"] = str(path)
+        self.seeds["access_token"] = got[-1]["access_token"]
+        self.seeds["staff"] = STAFF  # a person of tests/ldap/seed.ldif
+        flows.full_flow(self.rp, *STAFF, "ldap", allow_consent=True)
+
+    # --- measuring ---
+    def service_procs(self) -> list[psutil.Process]:
+        procs: list[psutil.Process] = []
+        for proc in (self.redis.proc, self.directory.proc):
+            if proc is not None:
+                procs.append(psutil.Process(proc.pid))
+        pidfile = Path(self.pg.extra["data"]) / "postmaster.pid"
+        try:
+            master = psutil.Process(int(pidfile.read_text().split()[0]))
+            procs += [master, *master.children(recursive=True)]
+        except (OSError, ValueError, psutil.NoSuchProcess):
+            pass
+        return procs
+
+    def measure(self, row: Row, server: Server, command: list[str], env: dict[str, str],
+                parse: Callable[[dict[str, Any], Row], None]) -> Row:
+        """Run ``command`` (the load generator) once and fill ``row`` from its BENCH_JSON line."""
+        svc = self.service_procs()
+        cpu0, svc0 = server.cpu_seconds(), cpu_of(svc)
+        kids0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        result = subprocess.run(command, env=env, capture_output=True, text=True, cwd=ROOT,
+                                timeout=self.args.duration + 120)
+        kids1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        row.provider_cpu_s = server.cpu_seconds() - cpu0
+        row.services_cpu_s = cpu_of(svc) - svc0
+        row.loadgen_cpu_s = (kids1.ru_utime + kids1.ru_stime) - (kids0.ru_utime + kids0.ru_stime)
+        rss = [p.memory_info().rss for p in server.workers()]
+        row.worker_rss_mib = max(rss) / MIB if rss else 0.0
+        line = next((ln for ln in result.stdout.splitlines() if ln.startswith("BENCH_JSON ")), None)
+        if line is None:
+            raise RuntimeError(f"{row.name}: the load generator printed no result\n{result.stdout[-2000:]}\n"
+                               f"{result.stderr[-2000:]}")
+        parse(json.loads(line.removeprefix("BENCH_JSON ")), row)
+        if row.errors and result.stderr.strip():
+            row.extra["loadgen_stderr"] = result.stderr[-1500:]
+            self.say(f"  load generator said: {result.stderr.strip()[-600:]}")
+        return row
+
+    def wrk(self, row: Row, server: Server, path: str, *, method: str = "GET", auth: str = "", body: str = "",
+            mode: str = "plain", tokens: str = "", warm_tokens: str = "") -> Row:
+        threads = self.args.threads
+        env = {**os.environ, "BENCH_METHOD": method, "BENCH_PATH": path, "BENCH_AUTH": auth, "BENCH_BODY": body,
+               "BENCH_MODE": mode, "BENCH_THREADS": str(threads)}
+
+        def command(duration: float) -> list[str]:
+            return ["wrk", "-t", str(threads), "-c", str(self.args.connections), "-d", f"{duration:g}s",
+                    "--timeout", "10s", "-s", str(LUA), server.url + path]
+
+        def parse(data: dict[str, Any], r: Row) -> None:
+            r.count = int(data["requests"])
+            r.wall_s = data["duration_us"] / 1e6
+            r.errors = sum(int(data[k]) for k in ("connect_errors", "read_errors", "write_errors",
+                                                  "status_errors", "timeouts"))
+            r.p50_ms, r.p99_ms = data["p50_us"] / 1000, data["p99_us"] / 1000
+            r.extra["wrk"] = data
+
+        if self.args.warmup:
+            subprocess.run(command(self.args.warmup), env={**env, "BENCH_TOKENS": warm_tokens or tokens},
+                           capture_output=True, timeout=self.args.warmup + 60)
+        return self.measure(row, server, command(self.args.duration), {**env, "BENCH_TOKENS": tokens}, parse)
+
+    def flow(self, row: Row, identifier: str, password: str, kind: str) -> Row:
+        def command(duration: float) -> list[str]:
+            return [sys.executable, str(ROOT / "bench" / "flows.py"), "--base", self.rp.base,
+                    "--client-id", self.rp.client_id, "--redirect-uri", self.rp.redirect_uri,
+                    "--identifier", identifier, "--kind", kind, "--duration", f"{duration:g}",
+                    "--concurrency", str(self.args.flow_concurrency)]
+
+        # Secrets go through the environment, not the command line (visible to every user in ps).
+        env = {**os.environ, "BENCH_PASSWORD": password, "BENCH_CLIENT_SECRET": self.rp.secret}
+
+        def parse(data: dict[str, Any], r: Row) -> None:
+            r.errors, r.wall_s = int(data["errors"]), float(data["wall_s"])
+            r.count = int(data["flows"]) + r.errors
+            r.p50_ms, r.p99_ms = data["p50_us"] / 1000, data["p99_us"] / 1000
+            r.extra["flows"] = data
+
+        if self.args.warmup:
+            subprocess.run(command(self.args.warmup), env=env, capture_output=True, timeout=self.args.warmup + 120)
+        return self.measure(row, self.provider, command(self.args.duration), env, parse)
+
+    # --- workloads ---
+    def workloads(self) -> dict[str, Callable[[], Row]]:
+        p = self.provider
+        svc = self.seeds["service"]
+        svc_auth = flows.Rp(base="", client_id=svc["client_id"], secret=svc["secret"],
+                            redirect_uri="").basic()["Authorization"]
+        rp_auth = self.rp.basic()["Authorization"]
+        bearer = "Bearer " + self.seeds["access_token"]
+
+        def not_supported(name: str, target: str, value: float) -> Callable[[], Row]:
+            return lambda: Row(name=name, supported=False, target=target, target_value=value,
+                               note="not supported: access tokens are opaque only (idp/oauth/tokens.py)")
+
+        return {
+            "ceiling": lambda: self.wrk(Row(name="ceiling", note="bare Flask JSON endpoint, same gunicorn"),
+                                        self.ceiling, "/ping"),
+            "discovery": lambda: self.wrk(Row(name="discovery", target=">= 0.9 x ceiling", target_value=0.9,
+                                              target_kind="ceiling"), p, "/.well-known/openid-configuration"),
+            "jwks": lambda: self.wrk(Row(name="jwks", target=">= 0.9 x ceiling", target_value=0.9,
+                                         target_kind="ceiling"), p, "/jwks.json"),
+            "client_credentials": lambda: self.wrk(
+                Row(name="client_credentials", target=">= 1000 /CPU-s", target_value=1000,
+                    note="opaque access token"),
+                p, "/token", method="POST", auth=svc_auth, body="grant_type=client_credentials"),
+            "client_credentials_jwt_rs256": not_supported("client_credentials_jwt_rs256", ">= 600 /CPU-s", 600),
+            "client_credentials_jwt_es256": not_supported("client_credentials_jwt_es256", ">= 1000 /CPU-s", 1000),
+            "refresh": lambda: self.wrk(
+                Row(name="refresh", target=">= 600 /CPU-s", target_value=600, note="rotation on every use"),
+                p, "/token", method="POST", auth=rp_auth, mode="refresh", tokens=self.seeds["refresh_measure"],
+                warm_tokens=self.seeds["refresh_warmup"]),
+            "userinfo": lambda: self.wrk(Row(name="userinfo", note="citizen access token"), p, "/userinfo",
+                                         auth=bearer),
+            "introspection": lambda: self.wrk(
+                Row(name="introspection", note="active access token, resource server authenticates"),
+                p, "/introspect", method="POST", auth=svc_auth,
+                body="token=" + self.seeds["access_token"] + "&token_type_hint=access_token"),
+            "citizen_signin": lambda: self.flow(
+                Row(name="citizen_signin", unit="flow", target=">= 30 /CPU-s", target_value=30,
+                    note="argon2id t=5 m=7MiB; 6 requests per flow"),
+                self.seeds["citizen"][0], self.seeds["citizen"][1], "citizen"),
+            "staff_signin": lambda: self.flow(
+                Row(name="staff_signin", unit="flow", note="LDAP search + bind on slapd; 6 requests per flow"),
+                STAFF[0], STAFF[1], "ldap"),
+        }
+
+    def session_memory(self, sessions: int) -> None:
+        """Bytes per sign-in session in Redis: ``sessions`` copies of a real session entry."""
+        import redis as redis_lib
+
+        conn = redis_lib.Redis.from_url(self.redis.url)
+        try:
+            real = next(iter(conn.scan_iter(match="idp:sid:*", count=1000)), None)
+            if real is None:
+                self.memory["session_note"] = "no session in Redis (run a sign-in workload first)"
+                return
+            dump, ttl = conn.dump(real), max(conn.pttl(real), 3_600_000)
+            if not isinstance(dump, bytes):
+                return
+            single = conn.memory_usage(real) or 0
+            conn.execute_command("MEMORY", "PURGE")
+            before = int(conn.info("memory")["used_memory"])
+            pipe = conn.pipeline(transaction=False)
+            for i in range(sessions):
+                # The same key shape as the provider's (namespace, kind, 43-character hash).
+                key = f"idp:sid:{base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b'=').decode()}"
+                pipe.restore(key, ttl, dump)
+                if i % 5000 == 4999:
+                    pipe.execute()
+            pipe.execute()
+            after = int(conn.info("memory")["used_memory"])
+            value = conn.get(real) or b""
+            self.memory.update(sessions=sessions, bytes_per_session=(after - before) / sessions,
+                               memory_usage_one_key=single, value_bytes=len(value), key_bytes=len(real))
+        finally:
+            conn.close()
+
+    def profile(self, name: str, run: Callable[[], Row]) -> Row:
+        """Run a workload while py-spy samples every provider worker; write collapsed stacks."""
+        spy = BIN / "py-spy"
+        out = RESULTS / "profiles"
+        out.mkdir(parents=True, exist_ok=True)
+        procs = []
+        for worker in self.provider.workers():
+            target = out / f"{name}-{worker.pid}.txt"
+            procs.append((target, subprocess.Popen(
+                [str(spy), "record", "--nonblocking", "-r", "200", "-d", str(int(self.args.duration + self.args.warmup
+                                                                               + 2)),
+                 "-f", "raw", "-o", str(target), "-p", str(worker.pid)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)))
+        row = run()
+        merged: Counter[str] = Counter()
+        for target, proc in procs:
+            proc.wait(60)
+            if target.exists():
+                for line in target.read_text().splitlines():
+                    stack, _, count = line.rpartition(" ")
+                    if count.isdigit():
+                        merged[stack] += int(count)
+                target.unlink()
+        (out / f"{name}.collapsed.txt").write_text("".join(f"{s} {c}\n" for s, c in merged.most_common()))
+        row.extra["profile"] = summarize_profile(merged)
+        return row
+
+    # --- run ---
+    def run(self) -> None:
+        wanted = self.args.only.split(",") if self.args.only else None
+        table = self.workloads()
+        assert list(table) == list(WORKLOADS), "WORKLOADS must list the workloads in order"
+        names = ["ceiling"] + [n for n in table if n != "ceiling" and (wanted is None or n in wanted)]
+        profiled = set(self.args.profile.split(",")) if self.args.profile else set()
+        for name in names:
+            self.say(f"workload {name}")
+            runner = table[name]
+            row = self.profile(name, runner) if name in profiled else runner()
+            if name == "ceiling":
+                self.ceiling_per_cpu = row.per_cpu
+            self.rows.append(row)
+            if row.supported:
+                self.say(f"  {row.ok} {row.unit}s in {row.wall_s:.1f} s, {row.errors} errors, "
+                         f"{row.per_cpu:.0f} per provider CPU-second")
+            else:
+                self.say(f"  {row.note}")
+        if any(n in names for n in ("citizen_signin", "staff_signin")):
+            self.session_memory(self.args.sessions)
+
+
+def summarize_profile(stacks: Counter[str], top: int = 25) -> dict[str, Any]:
+    """Inclusive and self sample shares per function from py-spy's collapsed stacks."""
+    total = sum(stacks.values()) or 1
+    inclusive: Counter[str] = Counter()
+    own: Counter[str] = Counter()
+    for stack, count in stacks.items():
+        frames = [f.split(" (")[0] + " (" + f.split(" (")[1].split(":")[0].rsplit("/", 1)[-1] + ")"
+                  if " (" in f else f for f in stack.split(";")]
+        for frame in set(frames):
+            inclusive[frame] += count
+        if frames:
+            own[frames[-1]] += count
+    return {"samples": total,
+            "inclusive": [(f, round(100 * c / total, 1)) for f, c in inclusive.most_common(top)],
+            "self": [(f, round(100 * c / total, 1)) for f, c in own.most_common(top)]}
+
+
+# ------------------------------------------------------------------------------ report
+def machine() -> dict[str, Any]:
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": model or platform.processor(), "cores": os.cpu_count(),
+            "memory_gib": round(psutil.virtual_memory().total / 1024**3, 1), "python": platform.python_version(),
+            "system": f"{platform.system()} {platform.release()}", "machine": platform.machine()}
+
+
+def _fmt(value: float, digits: int = 0) -> str:
+    return f"{value:,.{digits}f}"
+
+
+def markdown(bench: Bench, started: str) -> str:
+    m = machine()
+    a = bench.args
+    ceiling = bench.ceiling_per_cpu
+    lines = [
+        "# Benchmark results", "",
+        f"Run {started} UTC{' (quick smoke run: 1 s per workload, not a measurement)' if a.quick else ''}; "
+        f"{m['cores']} cores ({m['cpu']}), {m['memory_gib']} GiB, {m['system']}, Python {m['python']}.",
+        f"Provider: gunicorn, {a.workers} sync workers, PostgreSQL + Redis + slapd on the same machine. "
+        f"Load: wrk {a.threads} threads / {a.connections} connections; sign-in flows {a.flow_concurrency} "
+        f"concurrent browsers; {a.duration:g} s per workload after {a.warmup:g} s warm-up.", "",
+        "| Workload | Unit | Rate /s | p50 ms | p99 ms | Errors | Provider CPU-s | Per CPU-s | x ceiling "
+        "| Target | Met | Worker RSS MiB | Services CPU-s | Load gen CPU-s |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|---|---|--:|--:|--:|",
+    ]
+    for row in bench.rows:
+        if not row.supported:
+            lines.append(f"| {row.name} | {row.unit} | - | - | - | - | - | - | - | {row.target} | no: "
+                         f"{row.note} | - | - | - |")
+            continue
+        met = row.met(ceiling)
+        frac = row.per_cpu / ceiling if ceiling else 0.0
+        lines.append(
+            f"| {row.name} | {row.unit} | {_fmt(row.rate)} | {_fmt(row.p50_ms, 1)} | {_fmt(row.p99_ms, 1)} "
+            f"| {row.errors} | {_fmt(row.provider_cpu_s, 2)} | {_fmt(row.per_cpu)} | {frac:.2f} | {row.target} "
+            f"| {'-' if met is None else ('yes' if met else 'NO')} | {_fmt(row.worker_rss_mib, 1)} "
+            f"| {_fmt(row.services_cpu_s, 2)} | {_fmt(row.loadgen_cpu_s, 2)} |")
+    rss = max((r.worker_rss_mib for r in bench.rows if r.supported), default=0.0)
+    lines += ["", f"Worker RSS (largest, after the workloads): {rss:.1f} MiB (target <= 150 MiB: "
+                  f"{'met' if rss and rss <= 150 else 'NOT met'})."]
+    if bench.memory.get("bytes_per_session") is not None:
+        mem = bench.memory
+        per = mem["bytes_per_session"]
+        lines.append(f"Redis memory per sign-in session: {per:.0f} bytes over {mem['sessions']:,} sessions "
+                     f"(value {mem['value_bytes']} bytes, key {mem['key_bytes']} bytes; MEMORY USAGE of one key "
+                     f"{mem['memory_usage_one_key']} bytes); target <= 1024 bytes: "
+                     f"{'met' if per <= 1024 else 'NOT met'}.")
+    lines += ["", "Columns are explained in bench/README.md.", ""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="The provider's benchmark (issue 8).")
+    parser.add_argument("--quick", action="store_true", help="1 s per workload, no warm-up: a smoke test")
+    parser.add_argument("--only", default="", help="comma-separated workloads (the ceiling always runs)")
+    parser.add_argument("--duration", type=float, default=15.0, help="seconds per workload")
+    parser.add_argument("--warmup", type=float, default=3.0, help="seconds of unmeasured load before each")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="gunicorn workers (cores)")
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument("--connections", type=int, default=0, help="wrk connections (default 4 per worker)")
+    parser.add_argument("--flow-concurrency", type=int, default=0, help="concurrent browsers (default 3 per "
+                        "worker)")
+    parser.add_argument("--sessions", type=int, default=100_000, help="sessions for the Redis memory figure")
+    parser.add_argument("--profile", default="", help="comma-separated workloads to sample with py-spy")
+    parser.add_argument("--out", default=str(RESULTS), help="folder for latest.md and latest.json")
+    args = parser.parse_args(argv)
+    unknown = [w for w in args.only.split(",") if w and w not in WORKLOADS] if args.only else []
+    if unknown:
+        parser.error(f"unknown workload(s): {', '.join(repr(w[:40]) for w in unknown)}; "
+                     f"known: {', '.join(WORKLOADS)}")
+    if args.quick:
+        args.duration, args.warmup, args.sessions = 1.0, 0.0, min(args.sessions, 1000)
+    args.connections = args.connections or 4 * args.workers
+    args.threads = min(args.threads, args.connections)
+    args.flow_concurrency = args.flow_concurrency or 3 * args.workers
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed: apt-get install wrk (make bench does it when run as root)")
+    started = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M")
+    bench = Bench(args)
+    try:
+        bench.start_services()
+        bench.seed()
+        bench.start_servers()
+        bench.seed_tokens()
+        bench.run()
+    finally:
+        bench.close()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    text = markdown(bench, started)
+    (out / "latest.md").write_text(text)
+    (out / "latest.json").write_text(json.dumps({
+        "started_utc": started, "machine": machine(), "settings": {k: v for k, v in vars(args).items()},
+        "argon2": KEYCLOAK_ARGON2, "ceiling_per_cpu": bench.ceiling_per_cpu,
+        "rows": [r.as_dict(bench.ceiling_per_cpu) for r in bench.rows], "redis_session": bench.memory,
+    }, indent=2) + "\n")
+    print()
+    print(text)
+    failed = [r.name for r in bench.rows if r.supported and (r.errors or not r.count)]
+    if failed:
+        print(f"workloads with errors or no completed request: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
