@@ -97,6 +97,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     oauth_server.init_app(app)
 
+    from .oauth import backchannel
+
+    backchannel.init_app(app)  # the logout notice delivery thread (IDP_BACKCHANNEL_WORKER)
+
     from .cli import register_commands
 
     register_commands(app)

@@ -15,6 +15,7 @@ COMMAND_MODULES = (
     "idp.commands.clients",
     "idp.commands.ldap",
     "idp.commands.demo",
+    "idp.commands.logout",
 )
 
 

@@ -183,6 +183,17 @@ SETTINGS: tuple[Setting, ...] = (
       minimum=1, maximum=15),
     S("JWKS_URI_CACHE_TTL", 300, _int, "How long a client's fetched `jwks_uri` keys are cached.",
       minimum=0, maximum=86400),
+    # --- back-channel logout (OpenID Connect Back-Channel Logout 1.0) ---
+    S("BACKCHANNEL_WORKER", True, _bool, "Deliver logout notices from a background thread of each provider "
+      "process (false: only `idp logout deliver`, e.g. from cron)."),
+    S("BACKCHANNEL_TIMEOUT", 5, _int, "Seconds an application's `backchannel_logout_uri` may take to answer "
+      "one notice.", minimum=1, maximum=30),
+    S("BACKCHANNEL_MAX_ATTEMPTS", 8, _int, "Delivery attempts per notice before it is marked failed (logged "
+      "at WARNING, listed by `idp logout status`).", minimum=1, maximum=20),
+    S("BACKCHANNEL_RETRY_SECONDS", 15, _int, "Wait before the first retry; it doubles after every failed "
+      "attempt (at most one hour).", minimum=1, maximum=3600),
+    S("BACKCHANNEL_POLL_SECONDS", 30, _int, "How often the background thread looks for due notices queued "
+      "by other processes or left by a restart.", minimum=1, maximum=3600),
 )
 
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .extensions import db
@@ -226,3 +226,24 @@ class StaffAccount(db.Model):  # type: ignore[name-defined]
                                                     onupdate=utcnow)
 
     person: Mapped[Person] = relationship()
+
+
+class LogoutNotice(db.Model):  # type: ignore[name-defined]
+    """One Back-Channel Logout notice to send: one application, one ended session (durable queue).
+
+    Rows stay ``pending`` until delivered, so a restart loses nothing; the logout token itself is made
+    at each attempt (it lives two minutes) and never stored.
+    """
+
+    __tablename__ = "logout_notices"
+    __table_args__ = (Index("ix_logout_notices_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(64), nullable=False, index=True)  # Client.client_id
+    sid: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    sub: Mapped[str] = mapped_column(String(64), nullable=False)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="pending")  # pending|delivered|failed
+    last_error: Mapped[str | None] = mapped_column(String(200))

@@ -65,12 +65,17 @@ def clients_group() -> None:
 @click.option("--approve-scope", "approved", multiple=True,
               help="Allow a sensitive scope such as nik (repeatable; an operator decision).")
 @click.option("--id-token-alg", type=click.Choice(["RS256", "ES256"]), help="ID token signing algorithm.")
+@click.option("--backchannel-logout-uri", help="Where the provider POSTs logout tokens when a session ends "
+              "(OpenID Connect Back-Channel Logout 1.0; https).")
+@click.option("--backchannel-logout-session-required", is_flag=True,
+              help="The client needs 'sid' in logout tokens (always sent by this provider).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @with_appcontext
 def create_command(name: str, redirect_uris: tuple[str, ...], logout_uris: tuple[str, ...], public: bool,
                    auth_method: str | None, jwks_file: Any, jwks_uri: str | None, grant_types: tuple[str, ...],
                    scope: str | None, first_party: bool, require_pkce: bool, approved: tuple[str, ...],
-                   id_token_alg: str | None, as_json: bool) -> None:
+                   id_token_alg: str | None, backchannel_logout_uri: str | None,
+                   backchannel_logout_session_required: bool, as_json: bool) -> None:
     """Register a client; its secret is printed once."""
     from ..oauth import registration
 
@@ -94,6 +99,10 @@ def create_command(name: str, redirect_uris: tuple[str, ...], logout_uris: tuple
         metadata["id_token_signed_response_alg"] = id_token_alg
     if jwks_uri:
         metadata["jwks_uri"] = jwks_uri
+    if backchannel_logout_uri is not None:
+        metadata["backchannel_logout_uri"] = backchannel_logout_uri
+    if backchannel_logout_session_required:
+        metadata["backchannel_logout_session_required"] = True
     if jwks_file is not None:
         try:
             metadata["jwks"] = json.load(jwks_file)

@@ -59,6 +59,16 @@ class OAuthClient(ClientMixin):
         return str(self.client_metadata.get("id_token_signed_response_alg") or "RS256")
 
     @property
+    def backchannel_logout_uri(self) -> str | None:
+        """Where Back-Channel Logout 1.0 notices go, or None when the client registered none."""
+        value = self.client_metadata.get("backchannel_logout_uri")
+        return str(value) if value else None
+
+    @property
+    def backchannel_logout_session_required(self) -> bool:
+        return bool(self.client_metadata.get("backchannel_logout_session_required"))
+
+    @property
     def grant_types(self) -> list[str]:
         return list(self.client_metadata.get("grant_types") or ["authorization_code"])
 

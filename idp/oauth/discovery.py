@@ -49,6 +49,9 @@ def metadata() -> dict[str, Any]:
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
         "acr_values_supported": list(assurance.LEVELS),
         "frontchannel_logout_supported": False,
+        # Back-Channel Logout 2.1: every logout token carries sid, so the session variant is supported.
+        "backchannel_logout_supported": True,
+        "backchannel_logout_session_supported": True,
         "service_documentation": issuer + "/",
     }
 

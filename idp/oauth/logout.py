@@ -11,7 +11,7 @@ from flask import current_app
 
 from .. import audit
 from .. import session as login_session
-from . import keys
+from . import backchannel, keys
 
 
 class EndSessionEndpoint(_EndSessionEndpoint):
@@ -47,6 +47,9 @@ class EndSessionEndpoint(_EndSessionEndpoint):
         ended = login_session.end()
         if ended is not None:
             client = end_session_request.client
+            # Back-Channel Logout 2.3/2.5: tell every application of the session; queued in the same
+            # transaction as the audit record, delivered in the background after the commit.
+            backchannel.enqueue(ended)
             audit.record("logout", person_id=ended.person_id, client_id=client.client_id if client else None,
                          commit=True)
 

@@ -10,6 +10,7 @@ sends can set operator-only properties (first-party, approved sensitive scopes).
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import re
 import secrets
 import time
@@ -187,6 +188,42 @@ def loopback_allowed() -> bool:
     return bool(config["JWKS_URI_ALLOW_LOOPBACK"]) and config["ENV"] != "production"
 
 
+def _private_ip(host: str) -> bool:
+    """True for an IP literal that is not a global unicast address (loopback, private, link-local ...)."""
+    try:
+        ip = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return False  # a host name: checked again at delivery time, after DNS
+    return not ip.is_global or ip.is_multicast
+
+
+def _backchannel(metadata: dict[str, Any]) -> dict[str, Any]:
+    """``backchannel_logout_uri`` and ``backchannel_logout_session_required`` (Back-Channel Logout 2.2).
+
+    The provider POSTs to this URI from the server, so it gets the ``jwks_uri`` rules: https, http only
+    on loopback with the development/test switch (server-side request forgery guard).  Back-Channel
+    Logout 2.2: the URI MAY contain a query component and MUST NOT contain a fragment.
+    """
+    out: dict[str, Any] = {}
+    uri = metadata.get("backchannel_logout_uri")
+    if uri is not None:
+        out["backchannel_logout_uri"] = check_uri(uri, "backchannel_logout_uri",
+                                                  allow_loopback_http=loopback_allowed())
+        host = (urlsplit(uri).hostname or "").lower()
+        if not loopback_allowed() and (host == "localhost" or _private_ip(host)):
+            # Delivery would refuse these addresses anyway; say so at registration time.
+            raise _bad("backchannel_logout_uri", "must name a public host, not a loopback or private address.")
+    required = metadata.get("backchannel_logout_session_required")
+    if required is not None:
+        if not isinstance(required, bool):
+            raise _bad("backchannel_logout_session_required", "must be true or false.")
+        if required and uri is None:
+            raise _bad("backchannel_logout_session_required", "requires 'backchannel_logout_uri'.")
+        if uri is not None:
+            out["backchannel_logout_session_required"] = required
+    return out
+
+
 def validate_metadata(metadata: Any, *, dynamic: bool = False) -> dict[str, Any]:
     """The normalised metadata to store, or MetadataError naming the first bad field.
 
@@ -235,6 +272,7 @@ def validate_metadata(metadata: Any, *, dynamic: bool = False) -> dict[str, Any]
     logout_uris = _uri_list(metadata, "post_logout_redirect_uris", "invalid_client_metadata")
     if logout_uris:
         out["post_logout_redirect_uris"] = logout_uris
+    out.update(_backchannel(metadata))
 
     out["id_token_signed_response_alg"] = _one_of(metadata, "id_token_signed_response_alg", ID_TOKEN_ALGS,
                                                   "RS256")

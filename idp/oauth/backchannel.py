@@ -1,0 +1,375 @@
+"""OpenID Connect Back-Channel Logout 1.0: logout tokens and their durable, background delivery.
+
+When a sign-in session ends, :func:`enqueue` adds one :class:`~idp.models.LogoutNotice` row per
+application of that session that registered a ``backchannel_logout_uri`` (one notice per application
+AND session), in the caller's transaction.  After the commit the process's delivery thread is woken;
+it claims due rows (``SELECT ... FOR UPDATE SKIP LOCKED`` on PostgreSQL, so several workers and nodes
+never send the same notice twice at once; a compare-and-set update on SQLite), makes a fresh logout
+token and POSTs it.  The person is never kept waiting: nothing here runs in their request.
+
+A claimed row gets a lease (its ``next_attempt_at`` moves past the timeout) before the request is
+made, so a process that dies mid-delivery leaves the row pending and another pass retries it.  Failed
+attempts are retried with exponential backoff; after ``IDP_BACKCHANNEL_MAX_ATTEMPTS`` the row is
+``failed``, logged at WARNING and counted by ``idp logout status``.
+
+The POST is a server-side request to a client-chosen URL, so it gets the ``jwks_uri`` guard of
+:mod:`idp.oauth.client_auth`: no redirects, proxies or retries, a short timeout, a small response
+read, and loopback/private addresses refused unless the test/development switch allows them; the
+connection goes to the address that was checked (no second DNS lookup).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import threading
+import time
+import uuid
+import weakref
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode, urlsplit
+
+import urllib3
+from authlib.oauth2.rfc6749 import InvalidClientError
+from flask import Flask, current_app
+from joserfc import jwt
+from sqlalchemy import delete, event, func, select, update
+from sqlalchemy.orm import Session
+
+from ..extensions import db
+from ..models import LogoutNotice, utcnow
+from . import keys
+from .clients import OAuthClient, query_client
+
+if TYPE_CHECKING:
+    from ..session import LoginSession
+
+log = logging.getLogger(__name__)
+
+EVENT = "http://schemas.openid.net/event/backchannel-logout"
+TOKEN_TTL = 120  # seconds; Back-Channel Logout 2.4 recommends a short exp (two minutes)
+MAX_BACKOFF = 3600
+BATCH = 50
+LEASE_MARGIN = 30  # seconds beyond the timeout before a claimed, unfinished row may be retried
+KEEP_DELIVERED = dt.timedelta(days=7)
+KEEP_FAILED = dt.timedelta(days=30)
+WAKE_KEY = "idp_backchannel_wake"
+START_DELAY = 2.0  # seconds before the first pass of a new thread (unless woken earlier)
+
+
+def _cfg(name: str) -> Any:
+    return current_app.extensions["idp"].config[name]
+
+
+# --------------------------------------------------------------------------- the logout token
+def logout_token(client: OAuthClient, sid: str, sub: str) -> str:
+    """A signed Logout Token (Back-Channel Logout 2.4) for ``client`` about session ``sid`` of ``sub``.
+
+    Signed like the client's ID tokens (same algorithm and keys, so the client verifies it with what
+    it already has); ``typ`` is ``logout+jwt`` (2.4, explicit typing against token confusion, RFC 8725
+    3.11); never a ``nonce`` (2.4: a logout token with one is rejected).
+    """
+    alg = client.id_token_alg if client.id_token_alg in keys.ALGORITHMS else keys.DEFAULT_ALG
+    kid, key = keys.keyring().signing_key(alg)
+    now = int(time.time())
+    claims = {"iss": _cfg("ISSUER"), "sub": sub, "aud": client.client_id, "iat": now, "exp": now + TOKEN_TTL,
+              "jti": uuid.uuid4().hex, "events": {EVENT: {}}, "sid": sid}
+    return str(jwt.encode({"alg": alg, "kid": kid, "typ": "logout+jwt"}, claims, key, algorithms=[alg]))
+
+
+# --------------------------------------------------------------------------- the queue
+def enqueue(session: LoginSession) -> int:
+    """Queue one notice per application of ``session`` that has a back-channel URI; rows added.
+
+    Joins the caller's transaction (the caller commits).  A session already queued for an
+    application is not queued twice.
+    """
+    wanted: list[str] = []
+    for client_id in dict.fromkeys(session.clients or []):
+        client = query_client(client_id)
+        if client is not None and client.backchannel_logout_uri:
+            wanted.append(client_id)
+    if not wanted:
+        return 0
+    have = set(db.session.execute(
+        select(LogoutNotice.client_id).where(LogoutNotice.sid == session.sid,
+                                             LogoutNotice.client_id.in_(wanted))
+    ).scalars())
+    have.update(obj.client_id for obj in db.session.new
+                if isinstance(obj, LogoutNotice) and obj.sid == session.sid)
+    now = utcnow()
+    added = 0
+    for client_id in wanted:
+        if client_id not in have:
+            db.session.add(LogoutNotice(client_id=client_id, sid=session.sid, sub=session.sub, created_at=now,
+                                        attempts=0, next_attempt_at=now, status="pending"))
+            added += 1
+    if added:
+        worker = current_app.extensions["idp"].extra.get("backchannel_worker")
+        if worker is not None:
+            db.session.info[WAKE_KEY] = worker  # woken after the commit (see _after_commit)
+    return added
+
+
+def notify_ended(sessions: Iterable[LoginSession | None]) -> int:
+    """Queue the notices for every ended session (None entries skipped); the caller commits."""
+    return sum(enqueue(s) for s in sessions if s is not None)
+
+
+@event.listens_for(Session, "after_commit")
+def _after_commit(session: Session) -> None:
+    worker = session.info.pop(WAKE_KEY, None)
+    if worker is not None:
+        worker.wake()
+
+
+@event.listens_for(Session, "after_rollback")
+def _after_rollback(session: Session) -> None:
+    session.info.pop(WAKE_KEY, None)
+
+
+# --------------------------------------------------------------------------- delivery
+@dataclass(frozen=True)
+class _Claimed:
+    id: int
+    client_id: str
+    sid: str
+    sub: str
+    attempts: int
+
+
+def _claim(now: dt.datetime, limit: int) -> list[_Claimed]:
+    """Take up to ``limit`` due rows: count the attempt and lease them, then commit."""
+    query = (select(LogoutNotice)
+             .where(LogoutNotice.status == "pending", LogoutNotice.next_attempt_at <= now)
+             .order_by(LogoutNotice.next_attempt_at, LogoutNotice.id).limit(limit))
+    if db.engine.dialect.name == "postgresql":
+        # Rows another worker is claiming right now are skipped, not waited for.
+        query = query.with_for_update(skip_locked=True)
+    rows = db.session.execute(query).scalars().all()
+    lease = now + dt.timedelta(seconds=_cfg("BACKCHANNEL_TIMEOUT") + LEASE_MARGIN)
+    claimed: list[_Claimed] = []
+    for row in rows:
+        # Compare-and-set: on SQLite (no row locks) another process may have read the same row.
+        result = db.session.execute(
+            update(LogoutNotice)
+            .where(LogoutNotice.id == row.id, LogoutNotice.status == "pending",
+                   LogoutNotice.attempts == row.attempts)
+            .values(attempts=row.attempts + 1, next_attempt_at=lease)
+            .execution_options(synchronize_session=False))
+        if result.rowcount == 1:  # type: ignore[attr-defined]
+            claimed.append(_Claimed(row.id, row.client_id, row.sid, row.sub, row.attempts + 1))
+    db.session.commit()
+    return claimed
+
+
+def _post(uri: str, token: str) -> int:
+    """POST ``logout_token`` (Back-Channel Logout 2.5) to ``uri``; the HTTP status. Raises on refusal."""
+    from .client_auth import _pinned_address
+    from .registration import loopback_allowed
+
+    parts = urlsplit(uri)
+    if parts.scheme != "https" and not (parts.scheme == "http" and loopback_allowed()):
+        raise ValueError("refused: not https")
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        address = _pinned_address(host, port)
+    except InvalidClientError:
+        raise ValueError("refused: host does not resolve or address not allowed") from None
+    timeout = urllib3.Timeout(total=_cfg("BACKCHANNEL_TIMEOUT"))
+    pool: urllib3.HTTPConnectionPool
+    if parts.scheme == "https":
+        pool = urllib3.HTTPSConnectionPool(address, port, timeout=timeout, retries=False, server_hostname=host,
+                                           assert_hostname=host, cert_reqs="CERT_REQUIRED")
+    else:
+        pool = urllib3.HTTPConnectionPool(address, port, timeout=timeout, retries=False)
+    path = (parts.path or "/") + ("?" + parts.query if parts.query else "")
+    with pool:
+        resp = pool.urlopen("POST", path, body=urlencode({"logout_token": token}),
+                            headers={"Host": parts.netloc.rpartition("@")[2],
+                                     "Content-Type": "application/x-www-form-urlencoded",
+                                     "Cache-Control": "no-store"},
+                            redirect=False, preload_content=False)
+        try:
+            resp.read(4096)  # the body is not used; a small read lets the connection close cleanly
+            return int(resp.status)
+        finally:
+            resp.release_conn()
+
+
+def _attempt(item: _Claimed) -> str | None:
+    """Send one notice; None when delivered, else a short reason (never the token)."""
+    client = query_client(item.client_id)
+    if client is None:
+        return "client unknown or disabled"
+    uri = client.backchannel_logout_uri
+    if not uri:
+        return "client has no backchannel_logout_uri"
+    try:
+        status = _post(uri, logout_token(client, item.sid, item.sub))
+    except ValueError as exc:
+        return str(exc)[:200]
+    except urllib3.exceptions.TimeoutError:
+        return "timeout"
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
+        return f"connection error ({type(exc).__name__})"
+    # Back-Channel Logout 2.8: 200 on success; some frameworks answer 204, which is accepted too.
+    return None if status in (200, 204) else f"HTTP {status}"
+
+
+def _finish(item: _Claimed, error: str | None, now: dt.datetime) -> str:
+    """Record the outcome of one attempt; the new status."""
+    values: dict[str, Any]
+    if error is None:
+        values = {"status": "delivered", "last_error": None}
+    elif item.attempts >= _cfg("BACKCHANNEL_MAX_ATTEMPTS"):
+        values = {"status": "failed", "last_error": error}
+        log.warning("back-channel logout to client %s failed after %d attempts: %s", item.client_id,
+                    item.attempts, error)
+    else:
+        delay = min(_cfg("BACKCHANNEL_RETRY_SECONDS") * 2 ** (item.attempts - 1), MAX_BACKOFF)
+        values = {"next_attempt_at": now + dt.timedelta(seconds=delay), "last_error": error}
+        log.info("back-channel logout to client %s: attempt %d failed (%s); retry in %d s", item.client_id,
+                 item.attempts, error, delay)
+    db.session.execute(update(LogoutNotice).where(LogoutNotice.id == item.id).values(**values)
+                       .execution_options(synchronize_session=False))
+    db.session.commit()
+    return str(values.get("status", "pending"))
+
+
+def deliver(now: dt.datetime | None = None, limit: int | None = None) -> Counter[str]:
+    """One delivery pass over the due notices (``now``: the clock, for tests and replays).
+
+    Returns counts of the outcomes: ``delivered``, ``pending`` (will retry) and ``failed``.
+    """
+    now = now or utcnow()
+    outcomes: Counter[str] = Counter()
+    remaining = limit
+    while remaining is None or remaining > 0:
+        batch = _claim(now, BATCH if remaining is None else min(BATCH, remaining))
+        if not batch:
+            break
+        for item in batch:
+            outcomes[_finish(item, _attempt(item), now)] += 1
+        if remaining is not None:
+            remaining -= len(batch)
+    _purge(now)
+    return outcomes
+
+
+def _purge(now: dt.datetime) -> None:
+    """Forget delivered notices after a week and failed ones after a month (operators saw them)."""
+    db.session.execute(delete(LogoutNotice).where(
+        ((LogoutNotice.status == "delivered") & (LogoutNotice.created_at < now - KEEP_DELIVERED))
+        | ((LogoutNotice.status == "failed") & (LogoutNotice.created_at < now - KEEP_FAILED))))
+    db.session.commit()
+
+
+def next_due() -> dt.datetime | None:
+    """When the earliest pending notice is due, or None."""
+    value = db.session.execute(select(func.min(LogoutNotice.next_attempt_at))
+                               .where(LogoutNotice.status == "pending")).scalar()
+    db.session.rollback()
+    return value
+
+
+def status_counts() -> dict[str, dict[str, int]]:
+    """{client_id: {status: count}} for pending and failed notices (operators)."""
+    rows = db.session.execute(
+        select(LogoutNotice.client_id, LogoutNotice.status, func.count())
+        .where(LogoutNotice.status.in_(("pending", "failed")))
+        .group_by(LogoutNotice.client_id, LogoutNotice.status).order_by(LogoutNotice.client_id)).all()
+    out: dict[str, dict[str, int]] = {}
+    for client_id, status, count in rows:
+        out.setdefault(client_id, {"pending": 0, "failed": 0})[status] = int(count)
+    return out
+
+
+# --------------------------------------------------------------------------- the background thread
+class Worker:
+    """The delivery thread of one app in one process: woken after enqueue, else polls.
+
+    It holds the app only weakly, so an app that is dropped (tests build many) ends its thread.  The
+    thread is (re)started lazily in the current process, so a gunicorn worker forked from a preloaded
+    app gets its own.
+    """
+
+    def __init__(self, app: Flask) -> None:
+        self._app = weakref.ref(app)
+        self._wake = threading.Event()
+        self._lock = threading.Lock()
+        self._pid: int | None = None
+        self._stopped = False
+
+    def ensure_started(self) -> None:
+        if self._pid == os.getpid() or self._stopped:
+            return
+        with self._lock:
+            if self._pid == os.getpid():
+                return
+            self._pid = os.getpid()
+            threading.Thread(target=self._run, name="idp-backchannel", daemon=True).start()
+
+    def wake(self) -> None:
+        self.ensure_started()
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stopped = True
+        self._wake.set()
+
+    def _run(self) -> None:
+        # A short pause first: notices left by a restart go out within seconds, and a process that
+        # is still setting up (migrations, tests building their schema) is not raced.
+        wait: float | None = START_DELAY
+        while not self._stopped:
+            self._wake.wait(wait)
+            self._wake.clear()
+            if self._stopped:
+                return
+            wait = self._pass()
+            if wait is None:
+                return
+
+    def _pass(self) -> float | None:
+        """One delivery pass; seconds to sleep, or None when the app is gone."""
+        app = self._app()
+        if app is None:
+            return None
+        poll = float(app.extensions["idp"].config["BACKCHANNEL_POLL_SECONDS"])
+        try:
+            with app.app_context():
+                try:
+                    deliver()
+                    due = next_due()
+                finally:
+                    db.session.remove()
+        except Exception as exc:  # noqa: BLE001 - database down etc.: keep the thread, try again later
+            log.warning("back-channel logout delivery pass failed: %s", type(exc).__name__)
+            return poll
+        if due is None:
+            return poll
+        return max(0.05, min(poll, (due - utcnow()).total_seconds()))
+
+
+def init_app(app: Flask) -> None:
+    """Create the delivery thread of ``app`` when ``IDP_BACKCHANNEL_WORKER`` is on, and start it."""
+    if not app.extensions["idp"].config["BACKCHANNEL_WORKER"]:
+        return
+    worker = Worker(app)
+    app.extensions["idp"].extra["backchannel_worker"] = worker
+
+    @app.before_request
+    def _ensure_worker() -> None:
+        worker.ensure_started()  # one attribute comparison; starts the thread after a fork
+
+    with app.app_context():
+        # Disposing of the app's engine means the app is being shut down (tests do it for every app
+        # they build): the thread stops instead of opening new connections behind its back.
+        event.listen(db.engine, "engine_disposed", lambda _engine: worker.stop())
+    worker.ensure_started()
