@@ -100,6 +100,14 @@ def test_private_key_jwt_client(app: Flask, tmp_path: Any) -> None:
     (["--name", "X", "--redirect-uri", "https://x.example.org/cb", "--grant-type", "password"], "password"),
     (["--name", "X", "--redirect-uri", "https://x.example.org/cb", "--id-token-alg", "none"], "none"),
     (["--redirect-uri", "https://x.example.org/cb"], "--name"),
+    # Back-Channel Logout 2.2: https, no fragment; never loopback or private addresses without the test switch.
+    *[(["--name", "X", "--redirect-uri", "https://x.example.org/cb", "--backchannel-logout-uri", uri],
+       "invalid_client_metadata: 'backchannel_logout_uri'")
+      for uri in ("http://x.example.org/bc", "https://x.example.org/bc#f", "https://127.0.0.1/bc",
+                  "https://10.0.0.7/bc", "https://localhost/bc", "javascript:alert(1)", "", "' OR 1=1 --",
+                  "https://x.example.org/b\tc")],
+    (["--name", "X", "--redirect-uri", "https://x.example.org/cb", "--backchannel-logout-session-required"],
+     "requires 'backchannel_logout_uri'"),
 ])
 def test_invalid_metadata_exits_2(app: Flask, args: list[str], message: str) -> None:
     result = run(app, "clients", "create", *args)
@@ -108,6 +116,17 @@ def test_invalid_metadata_exits_2(app: Flask, args: list[str], message: str) -> 
     assert "Traceback" not in result.output
     with app.app_context():
         assert db.session.execute(select(Client)).first() is None
+
+
+def test_backchannel_logout_options(app: Flask) -> None:
+    info = create(app, "--name", "Sekolah", "--redirect-uri", "https://ppdb.example.org/cb",
+                  "--backchannel-logout-uri", "https://ppdb.example.org/backchannel-logout",
+                  "--backchannel-logout-session-required")
+    meta = row(app, info["client_id"]).client_metadata
+    assert meta["backchannel_logout_uri"] == "https://ppdb.example.org/backchannel-logout"
+    assert meta["backchannel_logout_session_required"] is True
+    plain = create(app, "--name", "Pajak", "--redirect-uri", "https://pajak.example.org/cb")
+    assert "backchannel_logout_uri" not in row(app, plain["client_id"]).client_metadata
 
 
 def test_bad_jwks_file(app: Flask, tmp_path: Any) -> None:

@@ -214,6 +214,9 @@ def _attempt(item: _Claimed) -> str | None:
         status = _post(uri, logout_token(client, item.sid, item.sub))
     except ValueError as exc:
         return str(exc)[:200]
+    except urllib3.exceptions.NewConnectionError:
+        # Checked first: urllib3 makes it a subclass of its timeout errors.
+        return "connection error (refused or unreachable)"
     except urllib3.exceptions.TimeoutError:
         return "timeout"
     except (urllib3.exceptions.HTTPError, OSError) as exc:
