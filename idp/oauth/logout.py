@@ -9,9 +9,10 @@ from authlib.oidc.rpinitiated import EndSessionEndpoint as _EndSessionEndpoint
 from authlib.oidc.rpinitiated.end_session import EndSessionRequest
 from flask import current_app
 
-from .. import audit
 from .. import session as login_session
-from . import backchannel, keys
+from .. import signout
+from ..extensions import db
+from . import keys
 
 
 class EndSessionEndpoint(_EndSessionEndpoint):
@@ -47,11 +48,10 @@ class EndSessionEndpoint(_EndSessionEndpoint):
         ended = login_session.end()
         if ended is not None:
             client = end_session_request.client
-            # Back-Channel Logout 2.3/2.5: tell every application of the session; queued in the same
-            # transaction as the audit record, delivered in the background after the commit.
-            backchannel.enqueue(ended)
-            audit.record("logout", person_id=ended.person_id, client_id=client.client_id if client else None,
-                         commit=True)
+            # idp.signout: revoke the session's refresh tokens, queue one Back-Channel Logout notice per
+            # application (2.3/2.5) and audit, all in one transaction; delivery runs after the commit.
+            signout.sessions_ended([ended], reason="rp-initiated", client_id=client.client_id if client else None)
+            db.session.commit()
 
 
 def register(server: Any) -> None:
