@@ -347,11 +347,18 @@ class Worker:
         poll = float(app.extensions["idp"].config["BACKCHANNEL_POLL_SECONDS"])
         try:
             with app.app_context():
+                pools = [db.engine.pool]
                 try:
                     deliver()
                     due = next_due()
                 finally:
                     db.session.remove()
+                    if self._stopped:
+                        # The engine was disposed of during this pass: the connection just returned
+                        # went to a pool nobody else will close.
+                        pools.append(db.engine.pool)
+                        for pool in pools:
+                            pool.dispose()
         except Exception as exc:  # noqa: BLE001 - database down etc.: keep the thread, try again later
             log.warning("back-channel logout delivery pass failed: %s", type(exc).__name__)
             return poll
