@@ -25,6 +25,7 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 from sqlalchemy import select
 
+from idp import session as login_session
 from idp.extensions import db
 from idp.models import LogoutNotice, utcnow
 from idp.oauth import backchannel, registration
@@ -190,12 +191,10 @@ def test_notify_ended_queues_once_per_application_and_session(app, make_rp, rece
     recv = receivers()
     rp = make_rp(backchannel_logout_uri=recv.url)
     rp.tokens()
-    with app.test_request_context():
-        from idp import session as login_session
-
-        secret = rp.browser.get_cookie("idp_session").value
-        data = app.extensions["idp"].store.get("sid", secret)
-        ended = login_session.LoginSession(secret=secret, **data)
+    cookie = rp.browser.get_cookie("idp_session").value
+    with app.test_request_context(headers={"Cookie": f"idp_session={cookie}"}):
+        ended = login_session.current()  # the session as the provider reads it, whatever the cookie format
+        assert ended is not None and ended.clients == [rp.client_id]
         assert backchannel.notify_ended([ended, None, ended]) == 1
         assert backchannel.notify_ended([ended]) == 0  # already queued in this transaction
         db.session.commit()
