@@ -1,12 +1,18 @@
 """The sign-in session (``sid``) kept in the store and shared by every application.
 
-The browser holds a random secret in the ``idp_session`` cookie; the store holds the session under a
-hash of that secret.  The ``sid`` claim given to applications is a different random value, so an ID
-token never reveals the cookie.  A new secret is issued at every sign-in (session fixation).
+The browser holds ``<sid>.<secret>`` in the ``idp_session`` cookie; the store holds the session under
+(a hash of) the ``sid`` together with a SHA-256 hash of the secret, which must match.  The ``sid`` is
+also the ``sid`` claim of ID tokens and logout tokens, so it must not be enough on its own: without the
+secret it opens nothing.  Keying by ``sid`` lets the provider end a given session (back-channel
+logout, "sign out" on the account pages, the directory sync); a per-person index (store set
+``person-sids``) lists a person's sessions.  A new sid and secret are issued at every sign-in
+(session fixation).
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -33,12 +39,45 @@ class LoginSession:
     source: str = "citizen"
     remember: bool = False
     clients: list[str] = field(default_factory=list)
-    secret: str = ""  # the cookie value; never stored
+    secret_hash: str = ""  # SHA-256 of the cookie's secret part
+    secret: str = ""  # the cookie's secret part; never stored
 
     def to_store(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("secret")
         return data
+
+    @property
+    def cookie(self) -> str:
+        return f"{self.sid}.{self.secret}"
+
+
+INDEX = "person-sids"
+MAX_COOKIE = 200
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def split_cookie(value: str | None) -> tuple[str, str] | None:
+    """``(sid, secret)`` of a cookie value, or None when it cannot be one."""
+    if not value or len(value) > MAX_COOKIE or value.count(".") != 1:
+        return None
+    sid, secret = value.split(".")
+    return (sid, secret) if sid and secret else None
+
+
+def _load(data: Any, secret: str | None = None) -> LoginSession | None:
+    if not isinstance(data, dict):
+        return None
+    try:
+        session = LoginSession(**{**data, "secret": secret or ""})
+    except TypeError:  # written by another version: treat as no session
+        return None
+    if secret is not None and not hmac.compare_digest(session.secret_hash, _hash(secret)):
+        return None
+    return session
 
 
 def _cfg(name: str) -> Any:
@@ -54,15 +93,22 @@ def current() -> LoginSession | None:
     if "login_session" in g:
         return g.login_session
     session: LoginSession | None = None
-    secret = request.cookies.get(COOKIE)
-    if secret and len(secret) < 100:
-        data = _store().get("sid", secret)
+    parts = split_cookie(request.cookies.get(COOKIE))
+    if parts:
+        sid, secret = parts
+        found = _load(_store().get("sid", sid), secret)
         now = int(time.time())
-        if data and data["absolute_exp"] > now:
-            session = LoginSession(secret=secret, **data)
-            _store().touch("sid", secret, _ttl(session, now))
+        if found is not None and found.absolute_exp > now:
+            session = found
+            _store().touch("sid", sid, _ttl(session, now))
     g.login_session = session
     return session
+
+
+def read(cookie_value: str | None) -> LoginSession | None:
+    """The session a cookie value names (secret checked), without touching it: for tools and tests."""
+    parts = split_cookie(cookie_value)
+    return _load(_store().get("sid", parts[0]), parts[1]) if parts else None
 
 
 def _ttl(session: LoginSession, now: int) -> int:
@@ -71,23 +117,28 @@ def _ttl(session: LoginSession, now: int) -> int:
 
 def begin(*, person_id: int, sub: str, acr: str, amr: list[str], source: str,
           remember: bool = False) -> LoginSession:
-    """Start a new session for a person who just proved a credential; any previous one ends."""
+    """Start a new session for a person who just proved a credential; this browser's previous one ends.
+
+    The caller deals with the consequences of the previous session's end (``idp.signout``).
+    """
     end()
     now = int(time.time())
+    secret = random_token(32)
     session = LoginSession(
         sid=random_token(24), person_id=person_id, sub=sub, auth_time=now, acr=acr, amr=list(amr),
         created=now, absolute_exp=now + _cfg("SESSION_ABSOLUTE_TTL"), source=source, remember=remember,
-        secret=random_token(32),
+        secret_hash=_hash(secret), secret=secret,
     )
-    _store().put("sid", session.secret, session.to_store(), _ttl(session, now))
+    _store().put("sid", session.sid, session.to_store(), _ttl(session, now))
+    _store().set_add(INDEX, str(person_id), session.sid, _cfg("SESSION_ABSOLUTE_TTL"))
     g.login_session = session
-    g.set_session_cookie = session.secret
+    g.set_session_cookie = session.cookie
     return session
 
 
 def save(session: LoginSession) -> None:
     """Write back a changed session (new client, new auth_time)."""
-    _store().put("sid", session.secret, session.to_store(), _ttl(session, int(time.time())))
+    _store().put("sid", session.sid, session.to_store(), _ttl(session, int(time.time())))
 
 
 def add_client(session: LoginSession, client_id: str) -> None:
@@ -97,15 +148,57 @@ def add_client(session: LoginSession, client_id: str) -> None:
         save(session)
 
 
+def _forget(session: LoginSession) -> None:
+    _store().delete("sid", session.sid)
+    _store().set_remove(INDEX, str(session.person_id), session.sid)
+
+
 def end() -> LoginSession | None:
-    """End this browser's session, if any, and clear the cookie."""
+    """End this browser's session, if any, and clear the cookie; the ended session (for idp.signout)."""
     session = current()
     if session is not None:
-        _store().delete("sid", session.secret)
+        _forget(session)
     if request.cookies.get(COOKIE):
         g.set_session_cookie = ""
     g.login_session = None
     return session
+
+
+def sessions_of(person_id: int) -> list[LoginSession]:
+    """Every live session of a person (index members whose session is gone are pruned), oldest first."""
+    members = sorted(_store().set_members(INDEX, str(person_id)))
+    if not members:
+        return []
+    found: list[LoginSession] = []
+    now = int(time.time())
+    for sid, data in zip(members, _store().get_many([("sid", sid) for sid in members]), strict=True):
+        session = _load(data)
+        if session is None or session.person_id != person_id or session.absolute_exp <= now:
+            _store().set_remove(INDEX, str(person_id), sid)
+            continue
+        found.append(session)
+    return sorted(found, key=lambda s: (s.created, s.sid))
+
+
+def end_sid(sid: str) -> LoginSession | None:
+    """End the session ``sid`` wherever its browser is; the ended session, or None."""
+    session = _load(_store().take("sid", sid)) if sid and len(sid) < MAX_COOKIE else None
+    if session is not None:
+        _store().set_remove(INDEX, str(session.person_id), sid)
+    if session is not None and g.get("login_session") is not None and g.login_session.sid == sid:
+        g.login_session = None
+    return session
+
+
+def end_all(person_id: int, except_sid: str | None = None) -> list[LoginSession]:
+    """End every session of a person (but ``except_sid``); the ended sessions, for idp.signout."""
+    ended = []
+    for session in sessions_of(person_id):
+        if session.sid != except_sid:
+            gone = end_sid(session.sid)
+            if gone is not None:
+                ended.append(gone)
+    return ended
 
 
 def init_app(app: Flask) -> None:

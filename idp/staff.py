@@ -66,15 +66,25 @@ def account_for(entry_uuid: str) -> StaffAccount | None:
     return db.session.execute(select(StaffAccount).where(StaffAccount.entry_uuid == entry_uuid)).scalar_one_or_none()
 
 
-def provision(identity: Identity) -> Person:
+def provision(identity: Identity, *, person: Person | None = None) -> Person:
     """The person behind an LDAP ``identity`` (created on first sign-in), with its staff record refreshed.
 
     A person whom the sync disabled because the directory said so is enabled again here: this sign-in
-    just proved that the directory accepts the entry again.
+    just proved that the directory accepts the entry again.  ``person`` attaches a directory entry
+    nobody holds yet to an existing person (linking, :mod:`idp.linking`).
     """
     if identity.source != "ldap":
         raise ValueError("provision() takes identities of the ldap source")
-    person = person_for(identity)
+    if person is not None:
+        from .identity import apply_profile
+        from .models import IdentityLink
+
+        db.session.add(IdentityLink(person_id=person.id, source=identity.source, subject=identity.subject))
+        db.session.flush()
+        if not person.name:
+            apply_profile(person, {"name": identity.attributes.get("name")})
+    else:
+        person = person_for(identity)
     account = account_for(identity.subject)
     if account is None:
         account = StaffAccount(person_id=person.id, entry_uuid=identity.subject, dn="", groups=[], roles=[])
@@ -122,6 +132,7 @@ class SyncReport:
     enabled: list[str] = field(default_factory=list)
     moved: int = 0
     revoked_families: int = 0
+    ended_sessions: int = 0
     refused: str | None = None  # why nothing was changed
     dry_run: bool = False
 
@@ -137,6 +148,16 @@ def _revoke_tokens(person_id: int) -> int:
     for family in families:
         tokens.revoke_family(family, "ldap-sync")
     return len(families)
+
+
+def _end_sessions(person_id: int) -> int:
+    """End every sign-in session of ``person_id`` and notify its applications (idp.signout)."""
+    from . import session as login_session
+    from . import signout
+
+    ended = login_session.end_all(person_id)
+    signout.sessions_ended(ended, reason="ldap-sync", keep_offline=False)
+    return len(ended)
 
 
 def sync(connector: LdapConnector, *, dry_run: bool = False, force: bool = False) -> SyncReport:
@@ -188,6 +209,7 @@ def sync(connector: LdapConnector, *, dry_run: bool = False, force: bool = False
                 if person is not None and person.status == "active":
                     person.status = "disabled"
                 report.revoked_families += _revoke_tokens(account.person_id)
+                report.ended_sessions += _end_sessions(account.person_id)
                 audit.record("staff.disabled", person_id=account.person_id, reason=f"ldap-sync:{status}",
                              entry_uuid=account.entry_uuid)
         elif status == "active" and account.status in ("disabled", "deleted"):

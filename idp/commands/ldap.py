@@ -95,7 +95,8 @@ def sync_command(dry_run: bool, force: bool) -> None:
         click.echo(f"{'would enable' if dry_run else 'enabled'}: {line}")
     click.echo(f"{report.directory_entries} directory entries, {report.accounts} staff accounts, "
                f"{len(report.disabled)} {prefix}, {len(report.enabled)} enabled, {report.moved} moved, "
-               f"{report.revoked_families} token families revoked" + (" (dry run)" if dry_run else ""))
+               f"{report.revoked_families} token families revoked, {report.ended_sessions} sessions ended"
+               + (" (dry run)" if dry_run else ""))
 
 
 commands = [ldap_group]

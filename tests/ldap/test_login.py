@@ -67,7 +67,7 @@ def session_of(app: Flask, browser: FlaskClient) -> dict[str, Any] | None:
     cookie = browser.get_cookie("idp_session")
     if cookie is None or not cookie.value:
         return None
-    value = app.extensions["idp"].store.get("sid", cookie.value)
+    value = app.extensions["idp"].store.get("sid", cookie.value.split(".")[0])
     return value if isinstance(value, dict) else None
 
 

@@ -86,12 +86,15 @@ def sign_in(app: Flask, browser: Any, person_id: int, sub: str, *, auth_time: in
     sid = secrets.token_urlsafe(24)
     data = {"sid": sid, "person_id": person_id, "sub": sub, "auth_time": auth_time or now, "acr": acr,
             "amr": amr or ["pwd"], "created": now, "absolute_exp": now + 3600, "source": "citizen",
-            "remember": False, "clients": []}
-    app.extensions["idp"].store.put("sid", secret, data, 3600)
+            "remember": False, "clients": [], "secret_hash": hashlib.sha256(secret.encode()).hexdigest()}
+    store = app.extensions["idp"].store
+    store.put("sid", sid, data, 3600)
+    store.set_add("person-sids", str(person_id), sid, 3600)
+    cookie = f"{sid}.{secret}"  # idp.session: <sid>.<secret>
     if isinstance(browser, FlaskClient):
-        browser.set_cookie("idp_session", secret)
+        browser.set_cookie("idp_session", cookie)
     else:
-        browser.cookies.set("idp_session", secret)
+        browser.cookies.set("idp_session", cookie)
     return sid
 
 
