@@ -54,11 +54,22 @@ def person_for(identity: Identity) -> Person:
         link = link_for(identity.source, identity.subject)
     else:
         person = link.person
-        apply_profile(person, identity.attributes)
+        if identity.source == "citizen" or not _has_citizen_account(person.id):
+            # A linked person's profile comes from the citizen account, which the person maintains;
+            # a staff sign-in does not overwrite it (the directory's data are in the staff claims).
+            apply_profile(person, identity.attributes)
     if link is not None:
         link.last_login_at = utcnow()
     db.session.flush()
     return person
+
+
+def _has_citizen_account(person_id: int) -> bool:
+    from .models import CitizenAccount
+
+    return db.session.execute(
+        select(CitizenAccount.id).where(CitizenAccount.person_id == person_id)
+    ).first() is not None
 
 
 def _link_citizen_account(identity: Identity) -> IdentityLink | None:

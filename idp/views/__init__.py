@@ -10,6 +10,7 @@ from flask import Flask
 BLUEPRINT_MODULES = (
     "idp.views.health",
     "idp.views.auth",
+    "idp.views.linking",
     "idp.views.oauth",
     "idp.views.clients_api",
 )

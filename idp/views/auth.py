@@ -24,7 +24,7 @@ from werkzeug.routing import BuildError
 from wtforms import HiddenField, PasswordField, RadioField, StringField
 from wtforms.validators import ValidationError
 
-from .. import audit, identity, mail, nik, passwords, ratelimit
+from .. import audit, identity, linking, mail, nik, passwords, ratelimit
 from .. import session as login_session
 from ..connectors import citizen
 from ..connectors.base import BadCredentials, Connector, Identity, SourceUnavailable
@@ -253,6 +253,54 @@ def home() -> Response:
 
 
 # --- sign-in -------------------------------------------------------------------------------------
+class Refusal(Exception):
+    """A credential check that did not prove anybody: the HTTP status and what the page shows."""
+
+    def __init__(self, status: int, **page: Any) -> None:
+        super().__init__(status)
+        self.status = status
+        self.page = page
+
+
+def prove(kind: str, identifier: str, password: str, *, req: str | None = None) -> Identity:
+    """Check a credential of ``kind`` under the brute-force limits; the :class:`Identity` or :class:`Refusal`.
+
+    Used by the sign-in page and by account linking (which proves a second credential).  The limits
+    are checked BEFORE the connector: a locked-out user name costs the directory nothing.
+    """
+    factory = {value: f for value, _, f in login_kinds()}[kind]
+    ident_key = ratelimit.identifier_key(f"{kind}:{_normalized_identifier(identifier)}")
+    ip = _client_ip()
+    generic = WRONG_CREDENTIALS[kind]
+    wait = ratelimit.locked_for(ident_key, ip)
+    if wait:
+        raise Refusal(429, error=generic, locked_minutes=ratelimit.minutes(wait))
+    try:
+        proved = factory().authenticate(identifier, password)
+    except SourceUnavailable:
+        # The connector logged which server failed; citizens are not affected by a directory outage.
+        log.warning("sign-in source %s unavailable", kind)
+        raise Refusal(503, error=UNAVAILABLE[kind], unavailable=True) from None
+    except BadCredentials as exc:
+        person_id = exc.context.get("person_id")
+        if exc.reason == "invalid" or (exc.reason == "locked" and kind == "citizen"):
+            locked = ratelimit.record_failure(ident_key, ip)
+            audit.record("login", outcome="failure", person_id=person_id, reason="invalid", source=kind)
+            db.session.commit()
+            raise Refusal(429 if locked else 401, error=generic,
+                          locked_minutes=ratelimit.minutes(locked) if locked else None) from None
+        ratelimit.record_success(ident_key)
+        audit.record("login", outcome="failure", person_id=person_id, reason=exc.reason, source=kind)
+        db.session.commit()  # keeps a rehashed password
+        if exc.reason == "unverified":
+            resend = ResendForm(formdata=None, email=exc.context.get("email", ""), req=req or "")
+            raise Refusal(403, unverified=True, resend_form=resend) from None
+        raise Refusal(403, error=REFUSED.get(exc.reason, _l("You cannot sign in with this account right now. "
+                                                             "Please contact the help desk."))) from None
+    ratelimit.record_success(ident_key)
+    return proved
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Response:
     form = LoginForm()
@@ -276,52 +324,27 @@ def login() -> Response:
         form.kind.data = None
         return _page("auth/login.html", 400, form=form, error=_l("Choose how you sign in."), **page)
     identifier = (form.identifier.data or "").strip()
-    password = form.password.data or ""
     kind = auto_kind(identifier, list(kinds)) if chosen == AUTO else chosen
-    ident_key = ratelimit.identifier_key(f"{kind}:{_normalized_identifier(identifier)}")
-    ip = _client_ip()
-    generic = WRONG_CREDENTIALS[kind]
-
-    def refuse(status: int, **extra: Any) -> Response:
-        form.password.data = ""
-        return _page("auth/login.html", status, form=form, **page, **extra)
-
-    # The limits are checked BEFORE the connector: a locked-out user name costs the directory nothing.
-    wait = ratelimit.locked_for(ident_key, ip)
-    if wait:
-        return refuse(429, error=generic, locked_minutes=ratelimit.minutes(wait))
     try:
-        proved = kinds[kind]().authenticate(identifier, password)
-    except SourceUnavailable:
-        # The connector logged which server failed; citizens are not affected by a directory outage.
-        log.warning("sign-in source %s unavailable", kind)
-        return refuse(503, error=UNAVAILABLE[kind], unavailable=True)
-    except BadCredentials as exc:
-        person_id = exc.context.get("person_id")
-        if exc.reason == "invalid" or (exc.reason == "locked" and kind == "citizen"):
-            locked = ratelimit.record_failure(ident_key, ip)
-            audit.record("login", outcome="failure", person_id=person_id, reason="invalid", source=kind)
-            db.session.commit()
-            return refuse(429 if locked else 401, error=generic,
-                          locked_minutes=ratelimit.minutes(locked) if locked else None)
-        ratelimit.record_success(ident_key)
-        audit.record("login", outcome="failure", person_id=person_id, reason=exc.reason, source=kind)
-        db.session.commit()  # keeps a rehashed password
-        if exc.reason == "unverified":
-            resend = ResendForm(formdata=None, email=exc.context.get("email", ""), req=req or "")
-            return refuse(403, unverified=True, resend_form=resend)
-        return refuse(403, error=REFUSED.get(exc.reason, _l("You cannot sign in with this account right now. "
-                                                             "Please contact the help desk.")))
+        proved = prove(kind, identifier, form.password.data or "", req=req)
+    except Refusal as refusal:
+        form.password.data = ""
+        return _page("auth/login.html", refusal.status, form=form, **page, **refusal.page)
 
     person = _person_for(proved)
     if person.status != "active":
         db.session.rollback()
-        return refuse(403, error=REFUSED["disabled"])
-    ratelimit.record_success(ident_key)
+        form.password.data = ""
+        return _page("auth/login.html", 403, form=form, error=REFUSED["disabled"], **page)
     login_session.begin(person_id=person.id, sub=person.sub, acr=proved.acr, amr=proved.amr, source=proved.source)
     audit.record("login", person_id=person.id, client_id=(pending or {}).get("client_id"), source=proved.source,
                  acr=proved.acr)
     db.session.commit()
+    if proved.source == "ldap" and not session.get("link_offer_declined") and linking.citizen_link_offered(person):
+        # The directory records a NIK that has a citizen account: offer the link (it still needs that
+        # account's password); "continue without linking" goes on to the application.
+        args: dict[str, Any] = {"kind": "citizen", "offer": 1, **({"req": req} if req and pending is not None else {})}
+        return redirect(url_for("linking.link", **args), 303)  # type: ignore[return-value]
     if req and pending is not None:
         return redirect(_resume_url(req), 303)  # type: ignore[return-value]
     if expired:
