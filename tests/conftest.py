@@ -74,7 +74,9 @@ def make_app(tmp_path_factory: pytest.TempPathFactory, redis_url: str,
 
     def factory(backend: str = "postgres", **overrides: Any) -> Flask:
         instance = tmp_path_factory.mktemp("instance")
-        settings: dict[str, Any] = {"INSTANCE_DIR": str(instance), "LOG_LEVEL": "WARNING", **FAST_ARGON2}
+        settings: dict[str, Any] = {"INSTANCE_DIR": str(instance), "LOG_LEVEL": "WARNING",
+                                    # Tests drive delivery passes themselves (backchannel.deliver); no thread per app.
+                                    "BACKCHANNEL_WORKER": False, **FAST_ARGON2}
         if backend == "postgres":
             settings.update(DATABASE_URL=postgres_url, REDIS_URL=redis_url)
         settings.update(overrides)
