@@ -169,23 +169,20 @@ def sync(connector: LdapConnector, *, dry_run: bool = False, force: bool = False
     from . import audit
 
     report = SyncReport(dry_run=dry_run)
-    entries: dict[str, Any] = {}
-    for entry in connector.iter_people():
-        subject = connector.subject_of(entry)
-        if subject:
-            entries[subject] = entry
+    # subject -> (DN, "active" | "disabled"): only this is kept per entry, page by page.
+    entries: dict[str, tuple[str, str]] = {
+        subject: (dn, state) for subject, dn, state in connector.people(
+            lambda e: (connector.subject_of(e), e.dn, "disabled" if connector.state_of(e) == "disabled" else "active"))
+        if subject
+    }
     report.directory_entries = len(entries)
     accounts = db.session.execute(select(StaffAccount).order_by(StaffAccount.id)).scalars().all()
     report.accounts = len(accounts)
 
-    plan: list[tuple[StaffAccount, str, Any]] = []
+    plan: list[tuple[StaffAccount, str, str | None]] = []  # account, status, DN in the directory
     for account in accounts:
         found = entries.get(account.entry_uuid)
-        if found is None:
-            status = "deleted"
-        else:
-            status = "disabled" if connector.state_of(found) == "disabled" else "active"
-        plan.append((account, status, found))
+        plan.append((account, found[1], found[0]) if found else (account, "deleted", None))
 
     active = sum(1 for a in accounts if a.status == "active")
     to_disable = [(a, s) for a, s, _e in plan if s != "active" and a.status == "active"]
@@ -195,12 +192,12 @@ def sync(connector: LdapConnector, *, dry_run: bool = False, force: bool = False
         return report
 
     now = utcnow()
-    for account, status, entry in plan:
+    for account, status, entry_dn in plan:
         label = f"{account.entry_uuid} ({account.username or '-'})"
-        if entry is not None and account.dn and entry.dn != account.dn:
+        if entry_dn is not None and account.dn and entry_dn != account.dn:
             report.moved += 1
             if not dry_run:
-                account.dn = entry.dn
+                account.dn = entry_dn
         if status != "active" and account.status == "active":
             report.disabled.append(f"{label}: {status}")
             if not dry_run:

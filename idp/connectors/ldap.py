@@ -442,11 +442,19 @@ class LdapConnector:
 
     def iter_people(self) -> Iterator[Entry]:
         """Every person (the user filter with ``*``), read page by page (RFC 2696 simple paged results)."""
+        yield from self.people(lambda entry: entry)
 
-        def read_all(conn: Connection) -> list[Entry]:
+    def people(self, keep: Callable[[Entry], T]) -> list[T]:
+        """``keep(entry)`` for every person, page by page: only what ``keep`` returns is held in memory.
+
+        The sync keeps (subject, DN, state) per entry instead of whole entries, so a directory of a
+        hundred thousand staff costs a few megabytes, not every attribute of every entry.
+        """
+
+        def read_all(conn: Connection) -> list[T]:
             # All pages on ONE connection (a paged-results cookie is only valid on its connection); when
             # the server fails mid-way, with_service starts the listing again on the next server.
-            found: list[Entry] = []
+            found: list[T] = []
             cookie: bytes | None = None
             while True:
                 ok = conn.search(self.settings.user_base, self.settings.everyone_filter, SUBTREE,
@@ -458,13 +466,13 @@ class LdapConnector:
                 if not ok and code != 0:
                     raise SourceUnavailable(f"paged search failed on {conn.server}: {code} "
                                             f"{conn.result.get('description')}")
-                found += _entries(conn.response, conn.server)
+                found += [keep(entry) for entry in _entries(conn.response, conn.server)]
                 control = (conn.result.get("controls") or {}).get("1.2.840.113556.1.4.319") or {}
                 cookie = (control.get("value") or {}).get("cookie") or None
                 if not cookie:
                     return found
 
-        yield from self.with_service(read_all)
+        return self.with_service(read_all)
 
     # --- the user's own bind -----------------------------------------------------------------------
     def _bind_as(self, first: Server | None, dn: str, password: str) -> tuple[bool, dict[str, Any], str | None]:
