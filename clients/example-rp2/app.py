@@ -4,6 +4,7 @@ RP-initiated logout and an OpenID Connect Back-Channel Logout 1.0 receiver."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import secrets
@@ -13,6 +14,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import requests
+from authlib.common.errors import AuthlibBaseError as OAuthError
 from authlib.integrations.flask_client import OAuth
 from flask import Flask, Response, jsonify, redirect, render_template_string, request, url_for
 from joserfc import jwt
@@ -135,8 +137,9 @@ def index() -> Response:
 def login() -> Response:
     """Start the code flow (state, nonce, PKCE kept in our own store, not in a cookie)."""
     key, data = _session()
-    state, nonce, verifier = (secrets.token_urlsafe(24) for _ in range(3))
-    challenge = base64.urlsafe_b64encode(__import__("hashlib").sha256(verifier.encode()).digest()).rstrip(b"=")
+    state, nonce = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
+    verifier = secrets.token_urlsafe(48)  # RFC 7636 section 4.1: 43 to 128 characters
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=")
     data["pending"] = {"state": state, "nonce": nonce, "verifier": verifier}
     store.put(key, data)
     params = {"client_id": CLIENT_ID, "response_type": "code", "scope": SCOPE, "state": state, "nonce": nonce,
@@ -160,9 +163,14 @@ def callback() -> Response:
     if not pending or request.args.get("state") != pending["state"]:
         return redirect(url_for("index", error="state_mismatch"))  # type: ignore[return-value]
     client = oauth.idp
-    token = client.fetch_access_token(redirect_uri=url_for("callback", _external=True),
-                                      code=request.args.get("code", ""), code_verifier=pending["verifier"])
-    claims = client.parse_id_token(token, nonce=pending["nonce"])
+    try:
+        token = client.fetch_access_token(redirect_uri=url_for("callback", _external=True),
+                                          code=request.args.get("code", ""), code_verifier=pending["verifier"])
+        claims = client.parse_id_token(token, nonce=pending["nonce"])
+    except (OAuthError, JoseError, KeyError, ValueError) as exc:  # never a 500 on a bad answer
+        store.put(key, data)
+        return redirect(url_for("index", error=getattr(exc, "error", None) or type(exc).__name__,
+                                detail=str(getattr(exc, "description", ""))[:200]))  # type: ignore[return-value]
     # A fresh store entry on sign-in (no session fixation across the login).
     store.drop(key)
     key = secrets.token_urlsafe(32)

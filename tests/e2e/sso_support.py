@@ -15,9 +15,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @contextmanager
-def run_rp2(issuer: str, client_id: str, secret: str, scope: str = "openid profile") -> Iterator[str]:
-    """Run app 2 on a free port against ``issuer``; yield its base URL and stop it afterwards."""
-    port = services.free_port()
+def run_rp2(issuer: str, client_id: str, secret: str, scope: str = "openid profile",
+            port: int | None = None) -> Iterator[str]:
+    """Run app 2 on ``port`` (default: a free one) against ``issuer``; yield its base URL, stop it afterwards."""
+    port = port or services.free_port()
     env = {**os.environ, "RP2_ISSUER": issuer, "RP2_CLIENT_ID": client_id, "RP2_CLIENT_SECRET": secret,
            "RP2_PORT": str(port), "RP2_SCOPE": scope, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen([sys.executable, str(ROOT / "clients/example-rp2/app.py")], env=env, cwd=ROOT,
