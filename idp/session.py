@@ -136,6 +136,23 @@ def begin(*, person_id: int, sub: str, acr: str, amr: list[str], source: str,
     return session
 
 
+def reauthenticate(session: LoginSession, *, acr: str, amr: list[str], source: str) -> LoginSession:
+    """The same person proved a credential again (``prompt=login``, ``max_age``, or simply the sign-in page).
+
+    The session keeps its ``sid`` and its applications (so single logout still reaches every one of
+    them); ``auth_time``, ``acr`` and ``amr`` are updated (OpenID Connect Core 3.1.2.1), and the cookie
+    secret is replaced (a fresh proof deserves a fresh secret, as at a new sign-in).
+    """
+    now = int(time.time())
+    secret = random_token(32)
+    session.auth_time, session.acr, session.amr, session.source = now, acr, list(amr), source
+    session.secret, session.secret_hash = secret, _hash(secret)
+    save(session)
+    g.login_session = session
+    g.set_session_cookie = session.cookie
+    return session
+
+
 def save(session: LoginSession) -> None:
     """Write back a changed session (new client, new auth_time)."""
     _store().put("sid", session.sid, session.to_store(), _ttl(session, int(time.time())))

@@ -24,7 +24,7 @@ from werkzeug.routing import BuildError
 from wtforms import HiddenField, PasswordField, RadioField, StringField
 from wtforms.validators import ValidationError
 
-from .. import audit, identity, linking, mail, nik, passwords, ratelimit
+from .. import audit, identity, linking, mail, nik, passwords, ratelimit, signout
 from .. import session as login_session
 from ..connectors import citizen
 from ..connectors.base import BadCredentials, Connector, Identity, SourceUnavailable
@@ -336,7 +336,15 @@ def login() -> Response:
         db.session.rollback()
         form.password.data = ""
         return _page("auth/login.html", 403, form=form, error=REFUSED["disabled"], **page)
-    login_session.begin(person_id=person.id, sub=person.sub, acr=proved.acr, amr=proved.amr, source=proved.source)
+    previous = login_session.current()
+    if previous is not None and previous.person_id == person.id:
+        login_session.reauthenticate(previous, acr=proved.acr, amr=proved.amr, source=proved.source)
+    else:
+        # Another person signs in in this browser: the previous session ends, with its consequences
+        # (refresh tokens of that session revoked, back-channel notices to its applications).
+        signout.sessions_ended([login_session.end()], reason="new-sign-in")
+        login_session.begin(person_id=person.id, sub=person.sub, acr=proved.acr, amr=proved.amr,
+                            source=proved.source)
     audit.record("login", person_id=person.id, client_id=(pending or {}).get("client_id"), source=proved.source,
                  acr=proved.acr)
     db.session.commit()
