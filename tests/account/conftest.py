@@ -1,0 +1,51 @@
+"""Fixtures for the account page tests: an app with signing keys (for the relying-party tests) and
+English test clients that sign a citizen in through the real pages."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from tests.citizen.helpers import Citizen, csrf, register_and_verify, sign_in
+from tests.oauth.conftest import RP, make_rp, oauth_app  # noqa: F401 - fixtures used by the tests here
+
+__all__ = ["RP", "make_rp", "oauth_app"]
+
+PAGES = ["/account", "/account/linked", "/account/sessions", "/account/apps", "/account/password",
+         "/account/data", "/account/delete"]
+POSTS = ["/account", "/account/sessions/end/x", "/account/sessions/end-all", "/account/apps/revoke/1",
+         "/account/password", "/account/data", "/account/delete"]
+
+
+@pytest.fixture
+def app(oauth_app: Callable[..., Flask]) -> Flask:
+    return oauth_app()
+
+
+def english(app: Flask, ip: str = "127.0.0.1") -> FlaskClient:
+    browser = app.test_client()
+    browser.environ_base.update(HTTP_ACCEPT_LANGUAGE="en", REMOTE_ADDR=ip)
+    return browser
+
+
+def signed_in_citizen(app: Flask, **kwargs: Any) -> tuple[FlaskClient, Citizen]:
+    """A browser with a freshly registered, verified and signed-in citizen."""
+    browser = english(app)
+    citizen = register_and_verify(browser, **kwargs)
+    resp = sign_in(browser, citizen)
+    assert resp.status_code == 303, resp.data[:2000]
+    return browser, citizen
+
+
+def post_page(browser: FlaskClient, page: str, data: dict[str, Any] | None = None,
+              action: str | None = None) -> Any:
+    """GET ``page`` for its CSRF token and POST ``data`` to ``action`` (default ``page``)."""
+    got = browser.get(page)
+    assert got.status_code in (200, 403), got.status_code
+    resp = browser.post(action or page, data={"csrf_token": csrf(got.data), **(data or {})})
+    assert resp.status_code != 500 and b"Traceback" not in resp.data
+    return resp
