@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "idp.commands.ldap",
     "idp.commands.demo",
     "idp.commands.logout",
+    "idp.commands.audit",
 )
 
 

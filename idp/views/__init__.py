@@ -11,6 +11,7 @@ BLUEPRINT_MODULES = (
     "idp.views.health",
     "idp.views.auth",
     "idp.views.linking",
+    "idp.views.account",
     "idp.views.oauth",
     "idp.views.clients_api",
 )
