@@ -11,6 +11,8 @@ from flask import Flask, Response, abort, g, request
 log = logging.getLogger(__name__)
 
 MAX_QUERY_BYTES = 8192
+# Pages whose form needs the store when it is sent back (sign-in, account creation).
+STORE_PAGES = frozenset({"auth.login", "auth.register"})
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' https: data:; "
@@ -33,6 +35,13 @@ def init_app(app: Flask) -> None:
         g.request_id = request.headers.get("X-Request-Id", "")[:64] or uuid.uuid4().hex
         if len(request.query_string) > MAX_QUERY_BYTES:
             abort(414)
+        if request.method == "GET" and request.endpoint in STORE_PAGES:
+            # A sign-in form that cannot be submitted wastes the person's typing: say at once that
+            # the service is unavailable (503) while the store is down; one PING per page view.
+            from .store import StoreUnavailable
+
+            if not app.extensions["idp"].store.ping():
+                raise StoreUnavailable("store ping failed before a sign-in page")
 
     @app.after_request
     def _headers(resp: Response) -> Response:
