@@ -451,7 +451,7 @@ class Bench:
     def profile(self, name: str, run: Callable[[], Row]) -> Row:
         """Run a workload while py-spy samples every provider worker; write collapsed stacks."""
         spy = BIN / "py-spy"
-        out = RESULTS / "profiles"
+        out = Path(self.args.out) / "profiles"
         out.mkdir(parents=True, exist_ok=True)
         procs = []
         for worker in self.provider.workers():
