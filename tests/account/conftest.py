@@ -11,9 +11,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from tests.citizen.helpers import Citizen, csrf, register_and_verify, sign_in
+from tests.ldap.conftest import ldap_app, ldap_certs, slapd_main  # noqa: F401 - fixtures used here
 from tests.oauth.conftest import RP, make_rp, oauth_app  # noqa: F401 - fixtures used by the tests here
 
-__all__ = ["RP", "make_rp", "oauth_app"]
+__all__ = ["RP", "ldap_app", "ldap_certs", "make_rp", "oauth_app", "slapd_main"]
 
 PAGES = ["/account", "/account/linked", "/account/sessions", "/account/apps", "/account/password",
          "/account/data", "/account/delete"]
