@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 5000
-OS_PACKAGES := redis-server postgresql slapd ldap-utils chromium chromium-driver
+OS_PACKAGES := redis-server postgresql slapd ldap-utils chromium chromium-driver wrk
 export IDP_INSTANCE_DIR ?= $(CURDIR)/instance
 
 .PHONY: run test venv os-packages lint fmt bench clean i18n
@@ -27,14 +27,14 @@ run: venv
 
 ## make test: OS packages (apt-get when root), venv, then the whole suite against real services
 test: os-packages venv
-	$(BIN)/ruff check idp tests clients
+	$(BIN)/ruff check idp tests clients bench
 	$(BIN)/mypy idp
 	$(BIN)/python -m pytest
 
 os-packages:
 	@missing=""; \
 	for cmd in redis-server:redis-server postgresql:/usr/lib/postgresql slapd:/usr/sbin/slapd \
-	           ldap-utils:ldapadd chromium:chromium chromium-driver:chromedriver; do \
+	           ldap-utils:ldapadd chromium:chromium chromium-driver:chromedriver wrk:wrk; do \
 	  pkg=$${cmd%%:*}; probe=$${cmd#*:}; \
 	  if [ -e "$$probe" ] || command -v "$$probe" >/dev/null 2>&1; then :; else missing="$$missing $$pkg"; fi; \
 	done; \
@@ -61,7 +61,7 @@ bench: os-packages venv
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 lint: venv
-	$(BIN)/ruff check idp tests clients
+	$(BIN)/ruff check idp tests clients bench
 	$(BIN)/mypy idp
 
 fmt: venv

@@ -97,6 +97,9 @@ SETTINGS: tuple[Setting, ...] = (
       minimum=60, maximum=30 * 86400),
     S("SESSION_ABSOLUTE_TTL", 12 * 3600, _int, "A sign-in session ends this long after sign-in.",
       minimum=300, maximum=90 * 86400),
+    S("SESSION_REMEMBER_TTL", 14 * 86400, _int, "\"Remember me\" (an explicit choice on the sign-in page): "
+      "the session lasts this long, with no idle timeout, and its cookie survives closing the browser. "
+      "0 hides the choice.", minimum=0, maximum=90 * 86400),
     S("AUTH_REQUEST_TTL", 1800, _int, "How long a pending authorization request waits for sign-in.",
       minimum=60, maximum=7200),
     S("EMAIL_VERIFY_TTL", 2 * 86400, _int, "Lifetime of an e-mail verification link.",

@@ -112,7 +112,8 @@ def read(cookie_value: str | None) -> LoginSession | None:
 
 
 def _ttl(session: LoginSession, now: int) -> int:
-    return max(1, min(_cfg("SESSION_IDLE_TTL"), session.absolute_exp - now))
+    idle = session.absolute_exp - now if session.remember else _cfg("SESSION_IDLE_TTL")
+    return max(1, min(idle, session.absolute_exp - now))
 
 
 def begin(*, person_id: int, sub: str, acr: str, amr: list[str], source: str,
@@ -126,11 +127,12 @@ def begin(*, person_id: int, sub: str, acr: str, amr: list[str], source: str,
     secret = random_token(32)
     session = LoginSession(
         sid=random_token(24), person_id=person_id, sub=sub, auth_time=now, acr=acr, amr=list(amr),
-        created=now, absolute_exp=now + _cfg("SESSION_ABSOLUTE_TTL"), source=source, remember=remember,
+        created=now, absolute_exp=now + _cfg("SESSION_REMEMBER_TTL" if remember else "SESSION_ABSOLUTE_TTL"),
+        source=source, remember=remember,
         secret_hash=_hash(secret), secret=secret,
     )
     _store().put("sid", session.sid, session.to_store(), _ttl(session, now))
-    _store().set_add(INDEX, str(person_id), session.sid, _cfg("SESSION_ABSOLUTE_TTL"))
+    _store().set_add(INDEX, str(person_id), session.sid, session.absolute_exp - now)
     g.login_session = session
     g.set_session_cookie = session.cookie
     return session
@@ -228,8 +230,12 @@ def init_app(app: Flask) -> None:
             return resp
         secure = app.extensions["idp"].config["ISSUER"].startswith("https://")
         if value:
+            # A browser-session cookie (gone when the browser closes) unless the person chose
+            # "remember me": then it lives as long as the session may.
+            session = g.get("login_session")
+            max_age = session.absolute_exp - int(time.time()) if session is not None and session.remember else None
             resp.set_cookie(COOKIE, value, httponly=True, secure=secure, samesite="Lax", path="/",
-                            max_age=app.extensions["idp"].config["SESSION_ABSOLUTE_TTL"])
+                            max_age=max_age)
         else:
             resp.delete_cookie(COOKIE, path="/", httponly=True, secure=secure, samesite="Lax")
         return resp

@@ -21,7 +21,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from werkzeug.routing import BuildError
-from wtforms import HiddenField, PasswordField, RadioField, StringField
+from wtforms import BooleanField, HiddenField, PasswordField, RadioField, StringField
 from wtforms.validators import ValidationError
 
 from .. import audit, identity, linking, mail, nik, passwords, ratelimit, signout
@@ -119,6 +119,7 @@ class LoginForm(FlaskForm):
     kind = RadioField(_l("Sign in as"), validate_choice=False)
     identifier = StringField(_l("NIK or e-mail address"))
     password = PasswordField(_l("Password"))
+    remember = BooleanField(_l("Keep me signed in on this device"))
     req = HiddenField()
 
 
@@ -311,7 +312,8 @@ def login() -> Response:
     req = clean_req(request.values.get("req"))
     pending = pending_request(req)
     expired = bool(request.values.get("req")) and pending is None
-    page: dict[str, Any] = {"pending": pending, "expired": expired, "req": req}
+    page: dict[str, Any] = {"pending": pending, "expired": expired, "req": req,
+                            "config_remember_days": _remember_days()}
     if request.method == "GET":
         form.req.data = req or ""
         hint = (pending or {}).get("login_hint")
@@ -343,8 +345,9 @@ def login() -> Response:
         # Another person signs in in this browser: the previous session ends, with its consequences
         # (refresh tokens of that session revoked, back-channel notices to its applications).
         signout.sessions_ended([login_session.end()], reason="new-sign-in")
+        remember = bool(form.remember.data) and _state().config["SESSION_REMEMBER_TTL"] > 0
         login_session.begin(person_id=person.id, sub=person.sub, acr=proved.acr, amr=proved.amr,
-                            source=proved.source)
+                            source=proved.source, remember=remember)
     audit.record("login", person_id=person.id, client_id=(pending or {}).get("client_id"), source=proved.source,
                  acr=proved.acr)
     db.session.commit()
@@ -359,6 +362,12 @@ def login() -> Response:
         flash(_l("You are signed in, but the application's sign-in request has expired. Go back to the "
                  "application and start again."), "info")
     return redirect(url_for("auth.home"), 303)  # type: ignore[return-value]
+
+
+def _remember_days() -> int:
+    """Days "remember me" lasts, for the page (0: the choice is not offered)."""
+    ttl = int(_state().config["SESSION_REMEMBER_TTL"])
+    return max(1, ttl // 86400) if ttl else 0
 
 
 def _person_for(proved: Identity) -> Person:
