@@ -35,6 +35,7 @@ bp = Blueprint("account", __name__, url_prefix="/account")
 # Deleting the account needs a sign-in this recent (the same rule as unlinking, idp.views.linking).
 FRESH_SIGN_IN_SECONDS = 300
 AUDIT_IN_DOWNLOAD = 50
+MAX_ID = 2**31 - 1
 SOURCE_TEXT: dict[str, Any] = {"citizen": _l("Citizen account (NIK)"), "ldap": _l("Staff account (directory)")}
 EXPIRED = _l("The form has expired. Please try again.")
 
@@ -245,7 +246,8 @@ def revoke_app(consent_id: int) -> Response:
     _, person = found
     if not ActionForm().validate():
         return _page("account/message.html", 400, error=EXPIRED)
-    consent = db.session.get(Consent, consent_id)
+    # An integer column: a larger number from the URL would be a database error, not "not found".
+    consent = db.session.get(Consent, consent_id) if consent_id <= MAX_ID else None
     if consent is None or consent.person_id != person.id:
         return _page("account/message.html", 404, error=_l("That application has no access any more."))
     client = db.session.get(Client, consent.client_id)
