@@ -49,5 +49,5 @@ def test_pages_render_in_both_languages(app: Flask, path: str, lang: str, word: 
     resp = browser.get(path, headers={"Accept-Language": lang})
     assert resp.status_code == 200
     html = resp.get_data(as_text=True)
-    assert f'lang="{lang}"' in html
+    assert f'lang="{lang}"' in html and word in html
     assert citizen.nik not in html
