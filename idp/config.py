@@ -91,6 +91,8 @@ SETTINGS: tuple[Setting, ...] = (
     S("CODE_TTL", 60, _int, "Lifetime of an authorization code.", minimum=10, maximum=600),
     S("ACCESS_TOKEN_TTL", 900, _int, "Lifetime of an access token.", minimum=60, maximum=86400),
     S("ID_TOKEN_TTL", 900, _int, "Lifetime of an ID token.", minimum=60, maximum=86400),
+    S("AUDIT_RETENTION_DAYS", 365, _int, "`idp audit purge` deletes audit events older than this many days "
+      "(run it daily from cron).", minimum=1, maximum=36500),
     S("REFRESH_TOKEN_TTL", 30 * 86400, _int, "Lifetime of a refresh token family (absolute).",
       minimum=600, maximum=365 * 86400),
     S("SESSION_IDLE_TTL", 3600, _int, "A sign-in session ends after this long without use.",

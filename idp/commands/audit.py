@@ -13,12 +13,10 @@ from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import delete
 
-DEFAULT_RETENTION_DAYS = 365
-
 
 def retention_days() -> int:
-    """The configured retention in days (the setting may not exist yet in older settings tables)."""
-    return int(current_app.extensions["idp"].config.values.get("AUDIT_RETENTION_DAYS", DEFAULT_RETENTION_DAYS))
+    """The configured retention in days (``IDP_AUDIT_RETENTION_DAYS``)."""
+    return int(current_app.extensions["idp"].config["AUDIT_RETENTION_DAYS"])
 
 
 def purge(days: int, *, now: dt.datetime | None = None) -> int:
@@ -39,7 +37,7 @@ def audit_group() -> None:
 
 @audit_group.command("purge")
 @click.option("--days", type=click.IntRange(1, 36500), default=None,
-              help="Keep this many days (default: IDP_AUDIT_RETENTION_DAYS, else 365).")
+              help="Keep this many days (default: IDP_AUDIT_RETENTION_DAYS).")
 @with_appcontext
 def purge_command(days: int | None) -> None:
     """Delete audit events older than the retention period."""

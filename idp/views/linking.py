@@ -135,6 +135,8 @@ def unlink(link_id: int) -> Response:
                               "within five minutes)."))
     from ..models import IdentityLink
 
+    if link_id > 2**31 - 1:  # beyond the integer column: unknown, not a database error
+        return _page("linking/unlinked.html", 409, error=REFUSED["unknown"])
     row = db.session.get(IdentityLink, link_id)
     source = row.source if row is not None and row.person_id == person.id else None
     try:

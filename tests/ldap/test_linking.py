@@ -214,3 +214,13 @@ def test_a_new_directory_user_is_linked_on_first_use(app: Flask, slapd_main: Any
     assert post_login(browser, citizen.nik, citizen.password, kind="citizen").status_code == 303
     assert link_post(browser, "ldap", uid, "Baru-Pass-2026").status_code == 303
     assert staff_person(app, uid).sub == citizen_person(app, citizen.email).sub
+
+
+@pytest.mark.parametrize("link_id", ["0", "99999999", "9" * 40, "-1", "abc", "1e3"])
+def test_hostile_unlink_ids_are_refused_cleanly(app: Flask, link_id: str) -> None:
+    browser = english(app)
+    citizen = register_and_verify(browser)
+    assert post_login(browser, citizen.nik, citizen.password, kind="citizen").status_code == 303
+    token = csrf(browser.get("/account/link/ldap").data)
+    resp = browser.post(f"/account/unlink/{link_id}", data={"csrf_token": token})
+    assert resp.status_code in (404, 409) and b"Traceback" not in resp.data
