@@ -21,7 +21,12 @@ from tests.oauth.conftest import RP
 
 
 class RestartablePostgres:
-    """A private PostgreSQL cluster stopped (immediate mode, like a crash) and started on the same port."""
+    """A private PostgreSQL cluster stopped and started on the same port.
+
+    ``fast`` mode ends every client connection at once (the provider's pooled ones die) but writes
+    the WAL first: the test cluster runs with ``synchronous_commit=off``, so an ``immediate`` stop
+    could lose the rows the test just committed, which a production server would keep.
+    """
 
     def __init__(self) -> None:
         self.svc = services.start_postgres()
@@ -30,7 +35,7 @@ class RestartablePostgres:
         self.prefix: list[str] = self.svc.extra["prefix"]
 
     def stop(self) -> None:
-        subprocess.run(self.prefix + [services._pg_bin("pg_ctl"), "-D", self.data, "-m", "immediate", "stop"],
+        subprocess.run(self.prefix + [services._pg_bin("pg_ctl"), "-D", self.data, "-m", "fast", "stop"],
                        check=True, capture_output=True)
 
     def start(self) -> None:

@@ -49,6 +49,8 @@ def nodes(oauth_app: Callable[..., Flask], redis_url: str, postgres_url: str,
             log = open(tmp_path / f"node{i}.log", "wb")  # noqa: SIM115 - closed after the process
             logs.append(log)
             procs.append(subprocess.Popen([GUNICORN, "-w", "1", "-b", f"127.0.0.1:{port}", "--timeout", "30",
+                                           # One control socket per node, not gunicorn's shared default.
+                                           "--control-socket", str(tmp_path / f"node{i}.ctl"),
                                            "idp:create_app()"], env=env, stdout=log, stderr=subprocess.STDOUT))
             urls.append(f"http://127.0.0.1:{port}")
         for proc, url in zip(procs, urls, strict=True):
