@@ -39,6 +39,8 @@ class LoginSession:
     source: str = "citizen"
     remember: bool = False
     clients: list[str] = field(default_factory=list)
+    ip: str | None = None  # where the sign-in came from, for the person's own sessions page
+    device: str | None = None  # "Chrome on Android": a short summary, not the whole User-Agent
     secret_hash: str = ""  # SHA-256 of the cookie's secret part
     secret: str = ""  # the cookie's secret part; never stored
 
@@ -54,6 +56,22 @@ class LoginSession:
 
 INDEX = "person-sids"
 MAX_COOKIE = 200
+
+
+_BROWSERS = (("Edg/", "Edge"), ("OPR/", "Opera"), ("SamsungBrowser/", "Samsung Internet"), ("Firefox/", "Firefox"),
+             ("Chrome/", "Chrome"), ("Safari/", "Safari"))
+_SYSTEMS = (("Android", "Android"), ("iPhone", "iPhone"), ("iPad", "iPad"), ("Windows", "Windows"),
+            ("Mac OS X", "macOS"), ("CrOS", "ChromeOS"), ("Linux", "Linux"))
+
+
+def device_of(user_agent: str | None) -> str | None:
+    """A short, human summary of a User-Agent ("Chrome on Android"), or None when nothing is recognised."""
+    ua = (user_agent or "")[:512]
+    browser = next((name for marker, name in _BROWSERS if marker in ua), None)
+    system = next((name for marker, name in _SYSTEMS if marker in ua), None)
+    if browser and system:
+        return f"{browser} / {system}"
+    return browser or system
 
 
 def _hash(secret: str) -> str:
@@ -128,8 +146,8 @@ def begin(*, person_id: int, sub: str, acr: str, amr: list[str], source: str,
     session = LoginSession(
         sid=random_token(24), person_id=person_id, sub=sub, auth_time=now, acr=acr, amr=list(amr),
         created=now, absolute_exp=now + _cfg("SESSION_REMEMBER_TTL" if remember else "SESSION_ABSOLUTE_TTL"),
-        source=source, remember=remember,
-        secret_hash=_hash(secret), secret=secret,
+        source=source, remember=remember, ip=(request.remote_addr or "")[:64] or None,
+        device=device_of(request.headers.get("User-Agent")), secret_hash=_hash(secret), secret=secret,
     )
     _store().put("sid", session.sid, session.to_store(), _ttl(session, now))
     _store().set_add(INDEX, str(person_id), session.sid, session.absolute_exp - now)

@@ -166,7 +166,7 @@ def sessions() -> Response:
     names = _client_names(sorted({c for s in rows for c in s.clients}))
     shown = [{"sid": s.sid, "created": _when(s.created), "auth_time": _when(s.auth_time), "acr": s.acr,
               "source": SOURCE_TEXT.get(s.source, s.source), "this": s.sid == current.sid,
-              "clients": [names.get(c, c) for c in s.clients]} for s in rows]
+              "device": s.device, "ip": s.ip, "clients": [names.get(c, c) for c in s.clients]} for s in rows]
     return _page("account/sessions.html", **_nav("sessions", sessions=shown, form=ActionForm()))
 
 
@@ -340,7 +340,8 @@ def export(person: Person) -> dict[str, Any]:
     live = login_session.sessions_of(person.id)
     names = _client_names(sorted({c for s in live for c in s.clients}))
     data["sessions"] = [{"started": _iso(_when(s.created)), "signed_in": _iso(_when(s.auth_time)), "acr": s.acr,
-                         "amr": list(s.amr), "source": s.source, "applications": [names.get(c, c) for c in s.clients]}
+                         "amr": list(s.amr), "source": s.source, "device": s.device, "ip": s.ip,
+                         "applications": [names.get(c, c) for c in s.clients]}
                         for s in live]
     events = db.session.execute(select(AuditEvent).where(AuditEvent.person_id == person.id)
                                 .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())

@@ -69,3 +69,27 @@ def test_sign_out_everywhere(app: Flask) -> None:
     resp = browser.post("/account/sessions/end-all", data={"csrf_token": csrf(page.data)})
     assert resp.status_code == 303 and resp.headers["Location"] == "/"
     assert browser.get("/account").status_code == 303 and other.get("/account").status_code == 303
+
+
+def test_each_session_shows_its_device_and_address(app: Flask) -> None:
+    browser, citizen = signed_in_citizen(app)
+    phone = english(app, "10.1.2.3")
+    phone.environ_base["HTTP_USER_AGENT"] = ("Mozilla/5.0 (Linux; Android 14; SM-A146P) AppleWebKit/537.36 "
+                                             "(KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36")
+    assert sign_in(phone, citizen).status_code == 303
+    page = browser.get("/account/sessions").get_data(as_text=True)
+    assert "Chrome / Android" in page and "IP address 10.1.2.3" in page
+
+
+@pytest.mark.parametrize(("ua", "shown"), [
+    ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Version/17.0 Safari/604.1",
+     "Safari / iPhone"),
+    ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/131.0 Safari/537.36 Edg/131.0",
+     "Edge / Windows"),
+    ("Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0", "Firefox / Linux"),
+    ("<script>alert(1)</script>", None), ("", None), ("x" * 10_000, None),
+])
+def test_device_summary(ua: str, shown: str | None) -> None:
+    from idp.session import device_of
+
+    assert device_of(ua) == shown
