@@ -102,3 +102,16 @@ def apply_profile(person: Person, attributes: dict[str, Any]) -> None:
             value = bool(value)
         if getattr(person, name) != value:
             setattr(person, name, value)
+
+
+def signed_in() -> tuple[Any, Person] | None:
+    """This request's sign-in session and its (active) person, or None: the account pages' guard."""
+    from . import session as login_session
+
+    current = login_session.current()
+    if current is None:
+        return None
+    person = db.session.get(Person, current.person_id)
+    if person is None or person.status != "active":
+        return None
+    return current, person

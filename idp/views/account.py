@@ -21,7 +21,7 @@ from sqlalchemy import delete, select
 from wtforms import PasswordField, StringField
 from wtforms.validators import ValidationError
 
-from .. import audit, passwords, signout
+from .. import audit, identity, passwords, signout
 from .. import session as login_session
 from ..claims import SCOPE_TEXT
 from ..connectors import citizen
@@ -65,16 +65,6 @@ class ActionForm(FlaskForm):
 
 
 # --- helpers -------------------------------------------------------------------------------------
-def _signed_in() -> tuple[login_session.LoginSession, Person] | None:
-    current = login_session.current()
-    if current is None:
-        return None
-    person = db.session.get(Person, current.person_id)
-    if person is None or person.status != "active":
-        return None
-    return current, person
-
-
 def _to_login() -> Response:
     return redirect(url_for("auth.login"), 303)  # type: ignore[return-value]
 
@@ -112,7 +102,7 @@ def _nav(active: str, **context: Any) -> dict[str, Any]:
 @bp.route("", methods=["GET", "POST"])
 def profile() -> Response:
     """Name, e-mail, masked NIK (citizens) or directory data (staff, read only); citizens correct their name."""
-    found = _signed_in()
+    found = identity.signed_in()
     if found is None:
         return _to_login()
     _, person = found
@@ -140,7 +130,7 @@ def profile() -> Response:
 @bp.get("/linked")
 def linked() -> Response:
     """The person's credentials with link/unlink (the routes are in idp.views.linking)."""
-    found = _signed_in()
+    found = identity.signed_in()
     if found is None:
         return _to_login()
     _, person = found
@@ -158,7 +148,7 @@ def linked() -> Response:
 @bp.get("/sessions")
 def sessions() -> Response:
     """Every live session of the person, this one marked."""
-    found = _signed_in()
+    found = identity.signed_in()
     if found is None:
         return _to_login()
     current, person = found
@@ -173,7 +163,7 @@ def sessions() -> Response:
 @bp.post("/sessions/end/<sid>")
 def end_session(sid: str) -> Response:
     """Sign out one session of this person (another device, or this one)."""
-    found = _signed_in()
+    found = identity.signed_in()
     if found is None:
         return _to_login()
     current, person = found
@@ -195,7 +185,7 @@ def end_session(sid: str) -> Response:
 @bp.post("/sessions/end-all")
 def end_everywhere() -> Response:
     """Sign out every session of this person, this browser included."""
-    found = _signed_in()
+    found = identity.signed_in()
     if found is None:
         return _to_login()
     _, person = found
@@ -218,7 +208,7 @@ def _consents(person_id: int) -> list[tuple[Consent, Client]]:
 @bp.get("/apps")
 def apps() -> Response:
     """Applications the person allowed, with the scopes in plain words."""
-    found = _signed_in()
+    found = identity.signed_in()
     if found is None:
         return _to_login()
     _, person = found
@@ -240,7 +230,7 @@ def _revoke_client_tokens(person_id: int, client_pk: int, reason: str) -> int:
 @bp.post("/apps/revoke/<int:consent_id>")
 def revoke_app(consent_id: int) -> Response:
     """Withdraw consent (UU PDP): delete it and revoke that application's refresh token families."""
-    found = _signed_in()
+    found = identity.signed_in()
     if found is None:
         return _to_login()
     _, person = found
@@ -264,7 +254,7 @@ def revoke_app(consent_id: int) -> Response:
 @bp.route("/password", methods=["GET", "POST"])
 def password() -> Response:
     """Citizens change their password; the person's other sessions end."""
-    found = _signed_in()
+    found = identity.signed_in()
     if found is None:
         return _to_login()
     current, person = found
@@ -354,7 +344,7 @@ def export(person: Person) -> dict[str, Any]:
 @bp.route("/data", methods=["GET", "POST"])
 def data() -> Response:
     """A page with a button; the POST answers with the JSON file (portability, UU PDP)."""
-    found = _signed_in()
+    found = identity.signed_in()
     if found is None:
         return _to_login()
     _, person = found
@@ -402,7 +392,7 @@ def delete_person(person: Person) -> int:
 @bp.route("/delete", methods=["GET", "POST"])
 def delete_account() -> Response:
     """Delete the account after a fresh sign-in and a confirmation (UU PDP right to erasure)."""
-    found = _signed_in()
+    found = identity.signed_in()
     if found is None:
         return _to_login()
     current, person = found

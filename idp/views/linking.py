@@ -16,10 +16,9 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, PasswordField, StringField
 
-from .. import assurance, linking, signout
+from .. import assurance, identity, linking, signout
 from .. import session as login_session
 from ..extensions import db
-from ..models import Person
 from .auth import Refusal, _page, _resume_url, clean_req, login_kinds, pending_request, prove
 
 bp = Blueprint("linking", __name__)
@@ -49,16 +48,6 @@ class ConfirmForm(FlaskForm):
     pass
 
 
-def _signed_in() -> tuple[login_session.LoginSession, Person] | None:
-    current = login_session.current()
-    if current is None:
-        return None
-    person = db.session.get(Person, current.person_id)
-    if person is None or person.status != "active":
-        return None
-    return current, person
-
-
 def _after(req: str | None) -> Response:
     if req and pending_request(req) is not None:
         return redirect(_resume_url(req), 303)  # type: ignore[return-value]
@@ -71,7 +60,7 @@ def link(kind: str) -> Response:
     offered = [value for value, _, _ in login_kinds()]
     if kind not in offered:
         abort(404)
-    found = _signed_in()
+    found = identity.signed_in()
     req = clean_req(request.values.get("req"))
     if found is None:
         return redirect(url_for("auth.login"), 303)  # type: ignore[return-value]
@@ -123,7 +112,7 @@ def skip() -> Response:
 @bp.post("/account/unlink/<int:link_id>")
 def unlink(link_id: int) -> Response:
     """Detach one credential into an identity of its own; needs a fresh sign-in."""
-    found = _signed_in()
+    found = identity.signed_in()
     if found is None:
         return redirect(url_for("auth.login"), 303)  # type: ignore[return-value]
     current, person = found
