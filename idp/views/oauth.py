@@ -258,7 +258,9 @@ def _authorize(target: Target, params: MultiDict[str, str], resumed: dict[str, A
     if session is not None and not login_done:
         if "login" in prompts:
             need_login = True
-        if max_age is not None and now - session.auth_time > max_age:
+        # OIDC Core 3.1.2.1: re-authenticate when the elapsed time is greater than max_age.  auth_time
+        # has one-second resolution, so "elapsed >= max_age" keeps max_age=0 meaning "always".
+        if max_age is not None and now - session.auth_time >= max_age:
             need_login = True
         if acr_values and not assurance.satisfies(session.acr, acr_values):
             # acr_values are voluntary (Core 5.5.1.1): ask for a sign-in once, then report what we got.

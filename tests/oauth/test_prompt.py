@@ -58,6 +58,7 @@ def test_prompt_login_without_new_sign_in_asks_again(rp) -> None:
 
 
 @pytest.mark.parametrize(("age", "max_age", "login"), [(100, "60", True), (30, "60", False), (5, "0", True),
+                                                       (0, "0", True),  # signed in this very second: still
                                                        (3000, "", False)])
 def test_max_age(rp, age, max_age, login) -> None:
     rp.sign_in(auth_time=int(time.time()) - age)
