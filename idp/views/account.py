@@ -10,8 +10,10 @@ unlinking live in :mod:`idp.views.linking`; these pages only link to them.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Response, current_app, flash, redirect, request, url_for
@@ -69,6 +71,21 @@ def _to_login() -> Response:
     return redirect(url_for("auth.login"), 303)  # type: ignore[return-value]
 
 
+def signed_in_view(view: Callable[..., Response]) -> Callable[..., Response]:
+    """Give the view this browser's session and active person (keyword arguments ``current`` and
+    ``person``); without them, send the browser to the sign-in page."""
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Response:
+        found = identity.signed_in()
+        if found is None:
+            return _to_login()
+        current, person = found
+        return view(*args, current=current, person=person, **kwargs)
+
+    return wrapper
+
+
 def _citizen_account(person_id: int) -> CitizenAccount | None:
     return db.session.execute(
         select(CitizenAccount).where(CitizenAccount.person_id == person_id)).scalars().first()
@@ -100,12 +117,9 @@ def _nav(active: str, **context: Any) -> dict[str, Any]:
 
 # --- profile -------------------------------------------------------------------------------------
 @bp.route("", methods=["GET", "POST"])
-def profile() -> Response:
+@signed_in_view
+def profile(*, current: login_session.LoginSession, person: Person) -> Response:
     """Name, e-mail, masked NIK (citizens) or directory data (staff, read only); citizens correct their name."""
-    found = identity.signed_in()
-    if found is None:
-        return _to_login()
-    _, person = found
     account = _citizen_account(person.id)
     staff_row = _staff_account(person.id)
     form = ProfileForm(data={"full_name": account.full_name if account else ""})
@@ -128,12 +142,9 @@ def profile() -> Response:
 
 # --- linked accounts -------------------------------------------------------------------------------
 @bp.get("/linked")
-def linked() -> Response:
+@signed_in_view
+def linked(*, current: login_session.LoginSession, person: Person) -> Response:
     """The person's credentials with link/unlink (the routes are in idp.views.linking)."""
-    found = identity.signed_in()
-    if found is None:
-        return _to_login()
-    _, person = found
     links = db.session.execute(select(IdentityLink).where(IdentityLink.person_id == person.id)
                                .order_by(IdentityLink.created_at, IdentityLink.id)).scalars().all()
     have = {link.source for link in links}
@@ -146,12 +157,9 @@ def linked() -> Response:
 
 # --- sessions ------------------------------------------------------------------------------------------
 @bp.get("/sessions")
-def sessions() -> Response:
+@signed_in_view
+def sessions(*, current: login_session.LoginSession, person: Person) -> Response:
     """Every live session of the person, this one marked."""
-    found = identity.signed_in()
-    if found is None:
-        return _to_login()
-    current, person = found
     rows = login_session.sessions_of(person.id)
     names = _client_names(sorted({c for s in rows for c in s.clients}))
     shown = [{"sid": s.sid, "created": _when(s.created), "auth_time": _when(s.auth_time), "acr": s.acr,
@@ -161,12 +169,9 @@ def sessions() -> Response:
 
 
 @bp.post("/sessions/end/<sid>")
-def end_session(sid: str) -> Response:
+@signed_in_view
+def end_session(sid: str, *, current: login_session.LoginSession, person: Person) -> Response:
     """Sign out one session of this person (another device, or this one)."""
-    found = identity.signed_in()
-    if found is None:
-        return _to_login()
-    current, person = found
     if not ActionForm().validate():
         return _page("account/message.html", 400, error=EXPIRED)
     mine = {s.sid for s in login_session.sessions_of(person.id)}
@@ -183,12 +188,9 @@ def end_session(sid: str) -> Response:
 
 
 @bp.post("/sessions/end-all")
-def end_everywhere() -> Response:
+@signed_in_view
+def end_everywhere(*, current: login_session.LoginSession, person: Person) -> Response:
     """Sign out every session of this person, this browser included."""
-    found = identity.signed_in()
-    if found is None:
-        return _to_login()
-    _, person = found
     if not ActionForm().validate():
         return _page("account/message.html", 400, error=EXPIRED)
     ended = login_session.end_all(person.id)
@@ -206,12 +208,9 @@ def _consents(person_id: int) -> list[tuple[Consent, Client]]:
 
 
 @bp.get("/apps")
-def apps() -> Response:
+@signed_in_view
+def apps(*, current: login_session.LoginSession, person: Person) -> Response:
     """Applications the person allowed, with the scopes in plain words."""
-    found = identity.signed_in()
-    if found is None:
-        return _to_login()
-    _, person = found
     shown = [{"id": consent.id, "name": (client.client_metadata or {}).get("client_name") or client.client_id,
               "scopes": [SCOPE_TEXT.get(s, s) for s in consent.scopes.split() if s in SCOPE_TEXT],
               "granted": consent.granted_at} for consent, client in _consents(person.id)]
@@ -228,12 +227,9 @@ def _revoke_client_tokens(person_id: int, client_pk: int, reason: str) -> int:
 
 
 @bp.post("/apps/revoke/<int:consent_id>")
-def revoke_app(consent_id: int) -> Response:
+@signed_in_view
+def revoke_app(consent_id: int, *, current: login_session.LoginSession, person: Person) -> Response:
     """Withdraw consent (UU PDP): delete it and revoke that application's refresh token families."""
-    found = identity.signed_in()
-    if found is None:
-        return _to_login()
-    _, person = found
     if not ActionForm().validate():
         return _page("account/message.html", 400, error=EXPIRED)
     # An integer column: a larger number from the URL would be a database error, not "not found".
@@ -252,12 +248,9 @@ def revoke_app(consent_id: int) -> Response:
 
 # --- password ---------------------------------------------------------------------------------------------
 @bp.route("/password", methods=["GET", "POST"])
-def password() -> Response:
+@signed_in_view
+def password(*, current: login_session.LoginSession, person: Person) -> Response:
     """Citizens change their password; the person's other sessions end."""
-    found = identity.signed_in()
-    if found is None:
-        return _to_login()
-    current, person = found
     account = _citizen_account(person.id)
     if account is None:
         return _page("account/message.html", 404, active="password",
@@ -342,12 +335,9 @@ def export(person: Person) -> dict[str, Any]:
 
 
 @bp.route("/data", methods=["GET", "POST"])
-def data() -> Response:
+@signed_in_view
+def data(*, current: login_session.LoginSession, person: Person) -> Response:
     """A page with a button; the POST answers with the JSON file (portability, UU PDP)."""
-    found = identity.signed_in()
-    if found is None:
-        return _to_login()
-    _, person = found
     form = ActionForm()
     if request.method != "POST":
         return _page("account/data.html", form=form, active="data")
@@ -390,12 +380,9 @@ def delete_person(person: Person) -> int:
 
 
 @bp.route("/delete", methods=["GET", "POST"])
-def delete_account() -> Response:
+@signed_in_view
+def delete_account(*, current: login_session.LoginSession, person: Person) -> Response:
     """Delete the account after a fresh sign-in and a confirmation (UU PDP right to erasure)."""
-    found = identity.signed_in()
-    if found is None:
-        return _to_login()
-    current, person = found
     form = ActionForm()
     fresh = time.time() - current.auth_time <= FRESH_SIGN_IN_SECONDS
     if not fresh:

@@ -19,6 +19,8 @@ from wtforms import HiddenField, PasswordField, StringField
 from .. import assurance, identity, linking, signout
 from .. import session as login_session
 from ..extensions import db
+from ..models import Person
+from .account import signed_in_view
 from .auth import Refusal, _page, _resume_url, clean_req, login_kinds, pending_request, prove
 
 bp = Blueprint("linking", __name__)
@@ -110,12 +112,9 @@ def skip() -> Response:
 
 
 @bp.post("/account/unlink/<int:link_id>")
-def unlink(link_id: int) -> Response:
+@signed_in_view
+def unlink(link_id: int, *, current: login_session.LoginSession, person: Person) -> Response:
     """Detach one credential into an identity of its own; needs a fresh sign-in."""
-    found = identity.signed_in()
-    if found is None:
-        return redirect(url_for("auth.login"), 303)  # type: ignore[return-value]
-    current, person = found
     if not ConfirmForm().validate():
         return _page("linking/unlinked.html", 400, error=_l("The form has expired. Please try again."))
     if time.time() - current.auth_time > FRESH_SIGN_IN_SECONDS:
