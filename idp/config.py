@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import logging
 import os
 import secrets
@@ -87,6 +89,9 @@ SETTINGS: tuple[Setting, ...] = (
     S("HASH_KEY", "", _str, "Base64 key (32 bytes or more) for keyed hashes: NIK lookup column, client "
       "secrets, registration tokens. Changing it makes existing NIK lookups and secrets unusable.",
       secret=True),
+    S("PAIRWISE_SECRET", "", _str, "Base64 key (32 bytes or more) that derives `pairwise` subject identifiers "
+      "(OpenID Connect Core 8.1): the same person gets a different, stable `sub` per sector. Changing it "
+      "changes every pairwise `sub`. Empty: derived from `IDP_HASH_KEY`.", secret=True),
     # --- lifetimes (seconds) ---
     S("CODE_TTL", 60, _int, "Lifetime of an authorization code.", minimum=10, maximum=600),
     S("ACCESS_TOKEN_TTL", 900, _int, "Lifetime of an access token.", minimum=60, maximum=86400),
@@ -199,6 +204,11 @@ SETTINGS: tuple[Setting, ...] = (
       "attempt (at most one hour).", minimum=1, maximum=3600),
     S("BACKCHANNEL_POLL_SECONDS", 30, _int, "How often the background thread looks for due notices queued "
       "by other processes or left by a restart.", minimum=1, maximum=3600),
+    S("SESSION_SWEEP_SECONDS", 60, _int, "How often the background thread looks for sign-in sessions that "
+      "expired (idle or absolute timeout) and queues their logout notices.", minimum=5, maximum=3600),
+    # --- observability ---
+    S("LOG_FORMAT", "text", _str, "`text` (human-readable) or `json` (one JSON object per line with the "
+      "request id, for log collectors).", choices=("text", "json")),
 )
 
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
@@ -315,6 +325,11 @@ def _validate(values: dict[str, Any]) -> None:
         raise ConfigError("IDP_SECRET_KEY: must be at least 32 characters")
     need("HASH_KEY", lambda: base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(), "dev-hash-key")
     values["HASH_KEY_BYTES"] = _decode_key("HASH_KEY", values["HASH_KEY"])
+    # Unset: derived from the hash key, so that a deployment that never set it still has stable
+    # pairwise subjects; a separate key lets the operator rotate one without the other.
+    values["PAIRWISE_SECRET_BYTES"] = (
+        _decode_key("PAIRWISE_SECRET", values["PAIRWISE_SECRET"]) if values["PAIRWISE_SECRET"]
+        else hmac.new(values["HASH_KEY_BYTES"], b"idp pairwise subject v1", hashlib.sha256).digest())
     if not values["DATA_KEYS"]:
         if production:
             raise ConfigError("IDP_DATA_KEYS: required when IDP_ENV=production")
