@@ -209,6 +209,9 @@ SETTINGS: tuple[Setting, ...] = (
     # --- observability ---
     S("LOG_FORMAT", "text", _str, "`text` (human-readable) or `json` (one JSON object per line with the "
       "request id, for log collectors).", choices=("text", "json")),
+    S("METRICS_ALLOW", ["127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"], _list,
+      "Networks (CIDR, comma-separated) allowed to read `/metrics`; others get 404. Behind a proxy the "
+      "client address is the one `IDP_TRUSTED_PROXIES` resolves."),
 )
 
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
