@@ -247,3 +247,21 @@ class LogoutNotice(db.Model):  # type: ignore[name-defined]
     next_attempt_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
     status: Mapped[str] = mapped_column(String(16), nullable=False, default="pending")  # pending|delivered|failed
     last_error: Mapped[str | None] = mapped_column(String(200))
+
+
+class WatchedSession(db.Model):  # type: ignore[name-defined]
+    """A sign-in session whose applications must hear when it expires (Back-Channel Logout 2.5 / 2.7).
+
+    The session itself lives in the store and simply disappears at its idle or absolute timeout; this
+    row (written when an application with a ``backchannel_logout_uri`` joins the session, deleted when
+    the session is ended on purpose) is how the provider notices an expiry and still tells them.
+    """
+
+    __tablename__ = "watched_sessions"
+
+    sid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    person_id: Mapped[int] = mapped_column(Integer, nullable=False, index=True)
+    sub: Mapped[str] = mapped_column(String(64), nullable=False)
+    clients: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
+    absolute_exp: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False)
+    checked_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow, index=True)

@@ -183,6 +183,9 @@ def add_client(session: LoginSession, client_id: str) -> None:
     if client_id not in session.clients:
         session.clients.append(client_id)
         save(session)
+        from .signout import watch
+
+        watch(session)  # so that its expiry, too, reaches the applications (Back-Channel Logout 2.7)
 
 
 def _forget(session: LoginSession) -> None:

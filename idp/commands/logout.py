@@ -1,5 +1,6 @@
-"""``idp logout deliver`` (one delivery pass of back-channel logout notices, for cron or operators) and
-``idp logout status`` (pending and failed notices per client)."""
+"""``idp logout deliver`` (one delivery pass of back-channel logout notices, for cron or operators),
+``idp logout sweep`` (queue the notices of sessions that expired) and ``idp logout status`` (pending
+and failed notices per client)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,15 @@ def deliver_command(limit: int | None) -> None:
     outcomes = backchannel.deliver(limit=limit)
     click.echo(f"delivered {outcomes['delivered']}, will retry {outcomes['pending']}, "
                f"failed {outcomes['failed']}")
+
+
+@logout_group.command("sweep")
+@with_appcontext
+def sweep_command() -> None:
+    """Find sign-in sessions that expired and queue their notices (the background thread does this too)."""
+    from .. import signout
+
+    click.echo(f"expired sessions found: {signout.sweep()}")
 
 
 @logout_group.command("status")

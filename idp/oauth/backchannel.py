@@ -308,6 +308,7 @@ class Worker:
         self._lock = threading.Lock()
         self._pid: int | None = None
         self._stopped = False
+        self._next_sweep = 0.0
 
     def ensure_started(self) -> None:
         if self._pid == os.getpid() or self._stopped:
@@ -349,6 +350,7 @@ class Worker:
             with app.app_context():
                 pools = [db.engine.pool]
                 try:
+                    self._sweep(app)
                     deliver()
                     due = next_due()
                 finally:
@@ -365,6 +367,19 @@ class Worker:
         if due is None:
             return poll
         return max(0.05, min(poll, (due - utcnow()).total_seconds()))
+
+    def _sweep(self, app: Flask) -> None:
+        """Look for expired sessions (idp.signout.sweep) every ``IDP_SESSION_SWEEP_SECONDS``."""
+        if time.monotonic() < self._next_sweep:
+            return
+        from .. import signout
+
+        self._next_sweep = time.monotonic() + app.extensions["idp"].config["SESSION_SWEEP_SECONDS"]
+        try:
+            signout.sweep()
+        except Exception as exc:  # noqa: BLE001 - store or database down: try again at the next sweep
+            db.session.rollback()
+            log.warning("session expiry sweep failed: %s", type(exc).__name__)
 
 
 def init_app(app: Flask) -> None:
