@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "idp.commands.demo",
     "idp.commands.logout",
     "idp.commands.audit",
+    "idp.commands.sessions",
 )
 
 

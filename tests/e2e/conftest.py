@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 
 import pytest
 
@@ -19,6 +20,19 @@ FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-u
 @pytest.fixture
 def browser() -> Iterator[object]:
     """A phone-sized (390x844) headless Chromium driven by Selenium; quit at teardown."""
+    with _chromium() as driver:
+        yield driver
+
+
+@pytest.fixture
+def browsers() -> Iterator[Callable[[], object]]:
+    """A factory of separate headless Chromium instances (separate profiles: separate sessions)."""
+    with ExitStack() as stack:
+        yield lambda: stack.enter_context(_chromium())
+
+
+@contextmanager
+def _chromium() -> Iterator[object]:
     if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
         pytest.skip("chromium and chromium-driver are not installed")
     from selenium import webdriver
