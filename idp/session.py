@@ -173,6 +173,21 @@ def reauthenticate(session: LoginSession, *, acr: str, amr: list[str], source: s
     return session
 
 
+def keep_alive(sid: str | None) -> None:
+    """An application refreshed tokens of session ``sid``: the person is still at work, so the idle
+    timeout starts again (the absolute timeout still holds).
+
+    Without this, a person busy in one application for longer than ``IDP_SESSION_IDLE_TTL`` would see
+    the provider's session idle out, and the expiry notice would sign them out of that application.
+    """
+    if not sid or len(sid) >= MAX_COOKIE:
+        return
+    found = _load(_store().get("sid", sid))
+    now = int(time.time())
+    if found is not None and found.absolute_exp > now:
+        _store().touch("sid", sid, _ttl(found, now))
+
+
 def save(session: LoginSession) -> None:
     """Write back a changed session (new client, new auth_time)."""
     _store().put("sid", session.sid, session.to_store(), _ttl(session, int(time.time())))
