@@ -23,6 +23,9 @@ from urllib.parse import urlsplit
 log = logging.getLogger(__name__)
 
 
+JWKS_MAX_AGE = 300  # seconds: the Cache-Control max-age of /jwks.json
+
+
 class ConfigError(RuntimeError):
     """A setting has a value the provider cannot run with."""
 
@@ -92,6 +95,14 @@ SETTINGS: tuple[Setting, ...] = (
     S("PAIRWISE_SECRET", "", _str, "Base64 key (32 bytes or more) that derives `pairwise` subject identifiers "
       "(OpenID Connect Core 8.1): the same person gets a different, stable `sub` per sector. Changing it "
       "changes every pairwise `sub`. Empty: derived from `IDP_HASH_KEY`.", secret=True),
+    # --- signing keys ---
+    S("KEY_ROTATION_OVERLAP", 86400, _int, "Seconds a new signing key from `idp keys rotate` is published in "
+      "JWKS before it signs anything, so that relying parties' cached key sets already hold it. At least "
+      "twice `IDP_KEYRING_RELOAD_SECONDS` plus the JWKS cache lifetime (300) in production.",
+      minimum=1, maximum=30 * 86400),
+    S("KEYRING_RELOAD_SECONDS", 60, _int, "How often each provider process re-reads the signing keys (and at "
+      "the moment a scheduled key starts signing), so that a rotation made anywhere reaches every process "
+      "and node.", minimum=1, maximum=3600),
     # --- lifetimes (seconds) ---
     S("CODE_TTL", 60, _int, "Lifetime of an authorization code.", minimum=10, maximum=600),
     S("ACCESS_TOKEN_TTL", 900, _int, "Lifetime of an access token.", minimum=60, maximum=86400),
@@ -354,6 +365,14 @@ def _validate(values: dict[str, Any]) -> None:
         data_keys[kid] = key
     values["DATA_KEY_MAP"] = data_keys
     values["DATA_KEY_ACTIVE"] = next(iter(data_keys))
+    overlap_floor = 2 * values["KEYRING_RELOAD_SECONDS"] + JWKS_MAX_AGE
+    if values["KEY_ROTATION_OVERLAP"] < overlap_floor:
+        message = (f"IDP_KEY_ROTATION_OVERLAP: {values['KEY_ROTATION_OVERLAP']} s is shorter than "
+                   f"{overlap_floor} s (twice IDP_KEYRING_RELOAD_SECONDS plus the JWKS cache lifetime): "
+                   "a relying party could meet a new key before its cached key set has it")
+        if production:
+            raise ConfigError(message)
+        log.warning("DEVELOPMENT ONLY: %s", message)
     if values["SESSION_IDLE_TTL"] > values["SESSION_ABSOLUTE_TTL"]:
         raise ConfigError("IDP_SESSION_IDLE_TTL: must not exceed IDP_SESSION_ABSOLUTE_TTL")
     if values["SMTP_HOST"] and values["SMTP_USER"] and values["SMTP_TLS"] == "none" and production:

@@ -1,4 +1,4 @@
-"""``idp keys ...``: signing keys (ensure, list) and a new data-encryption key."""
+"""``idp keys ...``: signing keys (ensure, rotate, list) and a new data-encryption key."""
 
 from __future__ import annotations
 
@@ -28,14 +28,34 @@ def ensure_command() -> None:
         click.echo("signing keys present")
 
 
+@keys_group.command("rotate")
+@click.option("--alg", "algs", multiple=True, type=click.Choice(["RS256", "ES256"]),
+              help="Rotate only this algorithm's key (repeatable); default: every algorithm.")
+@with_appcontext
+def rotate_command(algs: tuple[str, ...]) -> None:
+    """Publish a new signing key now; it signs after IDP_KEY_ROTATION_OVERLAP, and the old key is retired.
+
+    Run it from cron (say monthly); running it again before a scheduled key took over does nothing.
+    """
+    from ..oauth import keys
+
+    created = keys.rotate(algs or keys.ALGORITHMS)
+    overlap = keys._cfg("KEY_ROTATION_OVERLAP")
+    for kid in created:
+        click.echo(f"published signing key {kid}; it signs in {overlap} s")
+    if not created:
+        click.echo("a rotation is already scheduled (see `idp keys list`)")
+
+
 @keys_group.command("list")
 @with_appcontext
 def list_command() -> None:
-    """List the signing keys (kid, algorithm, status, creation time); never the private part."""
+    """List the signing keys (kid, algorithm, state, when it started or starts signing); never the private part."""
     from ..oauth import keys
 
-    for row in keys.rows():
-        click.echo(f"{row.kid}  {row.alg}  {row.status:8}  {row.created_at:%Y-%m-%d %H:%M}")
+    for item in keys.describe():
+        since = item["activated_at"] or item["created_at"]
+        click.echo(f"{item['kid']}  {item['alg']}  {item['state']:11}  signs from {since:%Y-%m-%d %H:%M:%S}Z")
 
 
 @keys_group.command("new-data-key")
