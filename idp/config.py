@@ -95,6 +95,8 @@ SETTINGS: tuple[Setting, ...] = (
     S("PAIRWISE_SECRET", "", _str, "Base64 key (32 bytes or more) that derives `pairwise` subject identifiers "
       "(OpenID Connect Core 8.1): the same person gets a different, stable `sub` per sector. Changing it "
       "changes every pairwise `sub`. Empty: derived from `IDP_HASH_KEY`.", secret=True),
+    S("MFA_REQUIRED_ROLES", ["admin"], _list, "Staff holding any of these roles (from `IDP_LDAP_GROUP_ROLES`) must "
+      "use two-step verification at every sign-in (set it up at the first one)."),
     # --- signing keys ---
     S("KEY_ROTATION_OVERLAP", 86400, _int, "Seconds a new signing key from `idp keys rotate` is published in "
       "JWKS before it signs anything, so that relying parties' cached key sets already hold it. At least "

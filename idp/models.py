@@ -265,3 +265,29 @@ class WatchedSession(db.Model):  # type: ignore[name-defined]
     clients: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
     absolute_exp: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False)
     checked_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow, index=True)
+
+
+class TotpCredential(db.Model):  # type: ignore[name-defined]
+    """A person's TOTP authenticator (RFC 6238): the shared secret, encrypted at rest, and replay guard."""
+
+    __tablename__ = "totp_credentials"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), nullable=False,
+                                           unique=True)
+    secret_enc: Mapped[str] = mapped_column(Text, nullable=False)  # crypto.encrypt(base32, "totp.secret")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+    last_step: Mapped[int] = mapped_column(Integer, nullable=False, default=0)  # RFC 6238 5.2: no replay
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+class RecoveryCode(db.Model):  # type: ignore[name-defined]
+    """A one-time recovery code for a person who lost the authenticator; stored as a keyed hash only."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), nullable=False,
+                                           index=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    used_at: Mapped[dt.datetime | None] = mapped_column(DateTime)

@@ -12,6 +12,7 @@ BLUEPRINT_MODULES = (
     "idp.views.auth",
     "idp.views.linking",
     "idp.views.account",
+    "idp.views.mfa",
     "idp.views.oauth",
     "idp.views.clients_api",
 )

@@ -338,20 +338,59 @@ def login() -> Response:
         db.session.rollback()
         form.password.data = ""
         return _page("auth/login.html", 403, form=form, error=REFUSED["disabled"], **page)
+    remember = bool(form.remember.data) and _state().config["SESSION_REMEMBER_TTL"] > 0
+    if second_factor_needed(person, proved.source, pending):
+        # The password is proved; the session starts only after the code (idp.views.mfa).
+        db.session.commit()  # the person's record as refreshed from the source
+        from . import mfa as mfa_views
+
+        return mfa_views.start({"person_id": person.id, "acr": proved.acr, "amr": list(proved.amr),
+                                "source": proved.source, "remember": remember, "req": req})
+    return finish_sign_in(person, acr=proved.acr, amr=list(proved.amr), source=proved.source,
+                          remember=remember, req=req)
+
+
+def second_factor_needed(person: Person, source: str, pending: dict[str, Any] | None) -> bool:
+    """Whether this sign-in needs a second factor: the person has one, the application asks for the MFA
+    level (``acr_values``), or the person holds a role that requires it (``IDP_MFA_REQUIRED_ROLES``)."""
+    from .. import assurance, mfa
+
+    if mfa.has_totp(person.id):
+        return True
+    params = dict((pending or {}).get("params") or [])
+    if assurance.MFA in str(params.get("acr_values") or "").split():
+        return True
+    required = set(_state().config["MFA_REQUIRED_ROLES"])
+    if required and source == "ldap":
+        from ..models import StaffAccount
+
+        roles = db.session.execute(select(StaffAccount.roles).where(StaffAccount.person_id == person.id)).scalars()
+        return any(required & set(r or []) for r in roles)
+    return False
+
+
+def finish_sign_in(person: Person, *, acr: str, amr: list[str], source: str, remember: bool, req: str | None,
+                   recovery: bool = False) -> Response:
+    """Start (or renew) the session of a person who proved every factor asked of them, then go on."""
+    pending = pending_request(req)
+    expired = bool(req) and pending is None
     previous = login_session.current()
     if previous is not None and previous.person_id == person.id:
-        login_session.reauthenticate(previous, acr=proved.acr, amr=proved.amr, source=proved.source)
+        login_session.reauthenticate(previous, acr=acr, amr=amr, source=source)
     else:
         # Another person signs in in this browser: the previous session ends, with its consequences
         # (refresh tokens of that session revoked, back-channel notices to its applications).
         signout.sessions_ended([login_session.end()], reason="new-sign-in")
-        remember = bool(form.remember.data) and _state().config["SESSION_REMEMBER_TTL"] > 0
-        login_session.begin(person_id=person.id, sub=person.sub, acr=proved.acr, amr=proved.amr,
-                            source=proved.source, remember=remember)
-    audit.record("login", person_id=person.id, client_id=(pending or {}).get("client_id"), source=proved.source,
-                 acr=proved.acr)
+        login_session.begin(person_id=person.id, sub=person.sub, acr=acr, amr=amr, source=source,
+                            remember=remember)
+    audit.record("login", person_id=person.id, client_id=(pending or {}).get("client_id"), source=source, acr=acr)
     db.session.commit()
-    if proved.source == "ldap" and not session.get("link_offer_declined") and linking.citizen_link_offered(person):
+    if recovery:
+        from .. import mfa
+
+        flash(_l("You signed in with a recovery code. You have %(n)d left; make new ones on the two-step "
+                 "verification page if you are running out.", n=mfa.recovery_codes_left(person.id)), "info")
+    if source == "ldap" and not session.get("link_offer_declined") and linking.citizen_link_offered(person):
         # The directory records a NIK that has a citizen account: offer the link (it still needs that
         # account's password); "continue without linking" goes on to the application.
         args: dict[str, Any] = {"kind": "citizen", "offer": 1, **({"req": req} if req and pending is not None else {})}

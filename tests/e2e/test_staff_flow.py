@@ -47,6 +47,7 @@ def provider_and_rp(live_server: Callable[..., Any], directory: slapd_module.Sla
         LDAP_BIND_PASSWORD=slapd_module.SERVICE_PASSWORD, LDAP_USER_BASE=slapd_module.PEOPLE,
         LDAP_ATTR_DISABLED="employeeType", LDAP_CONNECT_TIMEOUT=2, LDAP_RECEIVE_TIMEOUT=2,
         LDAP_GROUP_ROLES=f"cn=idp-admins,{slapd_module.GROUPS}=admin",
+        MFA_REQUIRED_ROLES=[],  # the second factor of administrators has its own browser test
     )
     rp_port = services.free_port()
     rp = f"http://127.0.0.1:{rp_port}"
