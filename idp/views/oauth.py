@@ -255,6 +255,7 @@ def _authorize(target: Target, params: MultiDict[str, str], resumed: dict[str, A
     login_done = bool(resumed and session is not None and (
         session.auth_time >= resumed["created"] or resumed.get("login_sid") == session.sid))
     need_login = session is None
+    step_up = False
     if session is not None and not login_done:
         if "login" in prompts:
             need_login = True
@@ -264,9 +265,18 @@ def _authorize(target: Target, params: MultiDict[str, str], resumed: dict[str, A
             need_login = True
         if acr_values and not assurance.satisfies(session.acr, acr_values):
             # acr_values are voluntary (Core 5.5.1.1): ask for a sign-in once, then report what we got.
+            # Only the second factor is missing: step up with the code alone (no password again).
+            step_up = not need_login and assurance.MFA in acr_values
             need_login = True
     if session is not None and hint_sub is not None and hint_sub != session.sub:
         need_login = True
+        step_up = False
+    if need_login and step_up and "none" not in prompts and session is not None:
+        from . import mfa as mfa_views
+
+        req_id = _authreq(params, client, force_login=True)
+        return mfa_views.start({"person_id": session.person_id, "acr": session.acr, "amr": list(session.amr),
+                                "source": session.source, "remember": session.remember, "req": req_id})
     if need_login:
         if "none" in prompts or (login_done and session is not None):
             # prompt=none cannot show the sign-in page; after a fresh sign-in a still-unmatched hint
