@@ -65,7 +65,7 @@ def normalize(code: str | None) -> str:
 
 
 def _matching_step(secret: str, code: str, now: float) -> int | None:
-    if len(code) != DIGITS or not code.isdigit():
+    if len(code) != DIGITS or not (code.isascii() and code.isdigit()):  # "٠١٢٣٤٥" is digits too
         return None
     totp = pyotp.TOTP(secret, digits=DIGITS, interval=STEP)
     current = int(now // STEP)
@@ -120,7 +120,7 @@ def verify(person_id: int, code: str | None, now: float | None = None) -> str | 
     row = db.session.execute(select(TotpCredential).where(TotpCredential.person_id == person_id)).scalars().first()
     if row is None:
         return None
-    if len(typed) == DIGITS and typed.isdigit():
+    if len(typed) == DIGITS and typed.isascii() and typed.isdigit():
         step = _matching_step(_crypto().decrypt(row.secret_enc, "totp.secret"), typed,
                               time.time() if now is None else now)
         if step is None:

@@ -19,13 +19,13 @@ from flask_wtf import FlaskForm
 from wtforms import HiddenField, StringField
 from wtforms.validators import ValidationError
 
-from .. import assurance, audit, mfa, ratelimit
+from .. import assurance, audit, identity, mfa, ratelimit
 from .. import session as login_session
 from ..crypto import random_token
 from ..extensions import db
 from ..models import Person
 from .account import signed_in_view
-from .auth import _page, clean_req, pending_request
+from .auth import _page, _resume_url, clean_req, pending_request
 
 bp = Blueprint("mfa", __name__)
 
@@ -65,34 +65,68 @@ def status(*, current: login_session.LoginSession, person: Person) -> Response:
 
 
 @bp.route("/account/two-step/setup", methods=["GET", "POST"])
-@signed_in_view
-def setup(*, current: login_session.LoginSession, person: Person) -> Response:
-    """Show the QR code of a new secret; the first correct code turns two-step verification on."""
+def setup() -> Response:
+    """Show the QR code of a new secret; the first correct code turns two-step verification on.
+
+    Open to a signed-in person, and to a person whose password is proved but whose sign-in waits for a
+    second factor they do not have yet (an administrator, or an application asking for the MFA level):
+    their session starts once the new authenticator is proved.
+    """
     form = CodeForm()
     req = clean_req(request.values.get("req"))
-    secret = _store().get("totp-setup", current.sid)
+    found = identity.signed_in()
+    parked = None if found is not None else _pending()
+    if found is not None:
+        current: login_session.LoginSession | None = found[0]
+        person: Person | None = found[1]
+        slot = found[0].sid
+    elif parked is not None and not mfa.has_totp(int(parked[1]["person_id"])):
+        current, person = None, db.session.get(Person, int(parked[1]["person_id"]))
+        slot = "parked:" + parked[0]
+        req = req or parked[1].get("req")
+    else:
+        args: dict[str, Any] = {"req": req} if req else {}
+        return redirect(url_for("auth.login", **args), 303)  # type: ignore[return-value]
+    if person is None or person.status != "active":
+        return redirect(url_for("auth.login"), 303)  # type: ignore[return-value]
+    secret = _store().get("totp-setup", slot)
     if request.method == "GET" or not isinstance(secret, str):
         if not isinstance(secret, str) or request.method == "GET" and request.args.get("new"):
             secret = mfa.new_secret()
-            _store().put("totp-setup", current.sid, secret, SETUP_TTL)
+            _store().put("totp-setup", slot, secret, SETUP_TTL)
         form.req.data = req or ""
         status_code = 200 if request.method == "GET" else 400
-        return _setup_page(form, secret, person, status_code, req=req,
+        return _setup_page(form, secret, person, status_code, req=req, signed_in=current is not None,
                            error=None if request.method == "GET" else EXPIRED)
     if not form.validate():
-        return _setup_page(form, secret, person, 400, req=req)
+        return _setup_page(form, secret, person, 400, req=req, signed_in=current is not None)
     step = mfa.code_matches_secret(secret, form.code.data)
     if step is None:
         form.code.errors = [_l("That code is not right. Check the time on your phone and type the code "
                                "shown now.")]
-        return _setup_page(form, secret, person, 400, req=req)
+        return _setup_page(form, secret, person, 400, req=req, signed_in=current is not None)
     codes = mfa.enrol(person.id, secret, step)
-    _store().delete("totp-setup", current.sid)
-    # Proving the new authenticator is a second factor in this session (RFC 8176 "otp").
-    login_session.reauthenticate(current, acr=assurance.MFA, amr=_with_otp(current.amr), source=current.source)
-    db.session.commit()
-    return _page("mfa/recovery_codes.html", active="two-step", codes=codes, req=req,
-                 pending=pending_request(req), first_time=True)
+    _store().delete("totp-setup", slot)
+    if current is not None:
+        # Proving the new authenticator is a second factor in this session (RFC 8176 "otp").
+        login_session.reauthenticate(current, acr=assurance.MFA, amr=_with_otp(current.amr),
+                                     source=current.source)
+        db.session.commit()
+        next_url = _resume_url(req) if req and pending_request(req) is not None else None
+    else:
+        assert parked is not None
+        db.session.commit()
+        if _store().take("mfa-pending", parked[0]) is None:  # used by a parallel request meanwhile
+            return redirect(url_for("auth.login"), 303)  # type: ignore[return-value]
+        session.pop(PENDING_KEY, None)
+        from .auth import finish_sign_in
+
+        done = finish_sign_in(person, acr=assurance.MFA, amr=_with_otp(list(parked[1].get("amr") or [])),
+                              source=str(parked[1].get("source")), remember=bool(parked[1].get("remember")),
+                              req=req)
+        next_url = done.headers.get("Location")
+    return _page("mfa/recovery_codes.html", active="two-step", codes=codes, next_url=next_url,
+                 signed_in=current is not None, first_time=True)
 
 
 def _setup_page(form: CodeForm, secret: str, person: Person, status_code: int, **context: Any) -> Response:
@@ -115,8 +149,8 @@ def recovery_codes(*, current: login_session.LoginSession, person: Person) -> Re
     codes = mfa.new_recovery_codes(person.id)
     audit.record("mfa.recovery_codes_replaced", person_id=person.id)
     db.session.commit()
-    return _page("mfa/recovery_codes.html", active="two-step", codes=codes, first_time=False, req=None,
-                 pending=None)
+    return _page("mfa/recovery_codes.html", active="two-step", codes=codes, first_time=False, next_url=None,
+                 signed_in=True)
 
 
 @bp.post("/account/two-step/disable")
