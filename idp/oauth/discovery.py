@@ -48,7 +48,9 @@ def metadata() -> dict[str, Any]:
         "ui_locales_supported": ["id", "en"],
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
         "acr_values_supported": list(assurance.LEVELS),
-        "frontchannel_logout_supported": False,
+        # Front-Channel Logout 3: the logout URI is rendered with iss and sid when the client asks.
+        "frontchannel_logout_supported": True,
+        "frontchannel_logout_session_supported": True,
         # Back-Channel Logout 2.1: every logout token carries sid, so the session variant is supported.
         "backchannel_logout_supported": True,
         "backchannel_logout_session_supported": True,

@@ -224,6 +224,40 @@ def _backchannel(metadata: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _origin(uri: str) -> tuple[str, str, int]:
+    """(scheme, host, port) of an already checked URI, with the scheme's default port filled in."""
+    parts = urlsplit(uri)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return parts.scheme, (parts.hostname or "").lower(), port
+
+
+def _frontchannel(metadata: dict[str, Any], redirect_uris: list[str]) -> dict[str, Any]:
+    """``frontchannel_logout_uri`` and ``frontchannel_logout_session_required`` (Front-Channel Logout 2).
+
+    The URI is loaded by the person's browser (an iframe), so it gets the redirect URI rules: https, or
+    http on a loopback host (RFC 8252 7.3).  Front-Channel Logout 2: it MUST be absolute, MAY have a
+    query and MUST NOT have a fragment, and its scheme, host and port MUST be those of a registered
+    redirect URI.  ``frontchannel_logout_session_required`` defaults to false and is stored with the URI.
+    """
+    out: dict[str, Any] = {}
+    uri = metadata.get("frontchannel_logout_uri")
+    if uri is not None:
+        checked = check_uri(uri, "frontchannel_logout_uri")
+        if _origin(checked) not in {_origin(r) for r in redirect_uris}:
+            raise _bad("frontchannel_logout_uri", "its scheme, host and port must be those of a registered "
+                                                  "redirect URI (Front-Channel Logout 2).")
+        out["frontchannel_logout_uri"] = checked
+    required = metadata.get("frontchannel_logout_session_required")
+    if required is not None:
+        if not isinstance(required, bool):
+            raise _bad("frontchannel_logout_session_required", "must be true or false.")
+        if required and uri is None:
+            raise _bad("frontchannel_logout_session_required", "requires 'frontchannel_logout_uri'.")
+    if uri is not None:
+        out["frontchannel_logout_session_required"] = bool(required)
+    return out
+
+
 def validate_metadata(metadata: Any, *, dynamic: bool = False) -> dict[str, Any]:
     """The normalised metadata to store, or MetadataError naming the first bad field.
 
@@ -273,6 +307,7 @@ def validate_metadata(metadata: Any, *, dynamic: bool = False) -> dict[str, Any]
     if logout_uris:
         out["post_logout_redirect_uris"] = logout_uris
     out.update(_backchannel(metadata))
+    out.update(_frontchannel(metadata, redirect_uris or []))
 
     out["id_token_signed_response_alg"] = _one_of(metadata, "id_token_signed_response_alg", ID_TOKEN_ALGS,
                                                   "RS256")
