@@ -132,8 +132,10 @@ SETTINGS: tuple[Setting, ...] = (
     S("ARGON2_PARALLELISM", 1, _int, "argon2id lanes.", minimum=1, maximum=16),
     S("LOGIN_MAX_FAILURES", 10, _int, "Failed sign-ins per account (and per IP, times 5) before a "
       "temporary lock.", minimum=3, maximum=1000),
-    S("LOGIN_LOCK_SECONDS", 300, _int, "Length of the temporary lock after too many failures.",
-      minimum=30, maximum=86400),
+    S("LOGIN_LOCK_SECONDS", 300, _int, "Length of the first temporary lock after too many failures; each "
+      "further lock within a day lasts twice as long as the one before.", minimum=30, maximum=86400),
+    S("LOGIN_LOCK_MAX_SECONDS", 3600, _int, "The longest a lock can last, however often it recurs (so that "
+      "an attacker can never lock a person out for good).", minimum=30, maximum=7 * 86400),
     # --- mail ---
     S("SMTP_HOST", "", _str, "SMTP server. Empty: mails are written to the log (without links' "
       "secrets at INFO) and to the outbox folder instead of being sent."),
@@ -375,6 +377,8 @@ def _validate(values: dict[str, Any]) -> None:
         if production:
             raise ConfigError(message)
         log.warning("DEVELOPMENT ONLY: %s", message)
+    if values["LOGIN_LOCK_MAX_SECONDS"] < values["LOGIN_LOCK_SECONDS"]:
+        raise ConfigError("IDP_LOGIN_LOCK_MAX_SECONDS: must not be shorter than IDP_LOGIN_LOCK_SECONDS")
     if values["SESSION_IDLE_TTL"] > values["SESSION_ABSOLUTE_TTL"]:
         raise ConfigError("IDP_SESSION_IDLE_TTL: must not exceed IDP_SESSION_ABSOLUTE_TTL")
     if values["SMTP_HOST"] and values["SMTP_USER"] and values["SMTP_TLS"] == "none" and production:

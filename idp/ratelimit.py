@@ -1,10 +1,16 @@
 """Brute-force limits kept in the store (kind ``"rl"``): failure counters and temporary locks.
 
 Sign-in failures are counted per typed identifier (``LOGIN_MAX_FAILURES``) and per client IP (five
-times as many); reaching the limit locks that identifier or IP for ``LOGIN_LOCK_SECONDS``.  Counting
-the *typed* identifier (as a keyed hash) treats existing and unknown accounts exactly alike, so a
-lock reveals nothing about which accounts exist.  Counters start at the first failure and are not
-extended by later ones (a fixed window as long as the lock).
+times as many); reaching the limit locks that identifier or IP.  Counting the *typed* identifier (as a
+keyed hash) treats existing and unknown accounts exactly alike, so a lock reveals nothing about which
+accounts exist.  Counters start at the first failure and are not extended by later ones (a fixed
+window as long as the base lock).
+
+Locks back off exponentially: the first lasts ``LOGIN_LOCK_SECONDS``, and each further lock of the
+same identifier or IP within ``LOCK_MEMORY`` seconds lasts twice as long as the one before, up to
+``LOGIN_LOCK_MAX_SECONDS``.  So an attacker gets ever fewer guesses per hour, yet no lock is
+permanent: a person locked out by someone else can always sign in again after at most the cap (and
+is told by mail, see :mod:`idp.views.auth`).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from flask import current_app
 
 KIND = "rl"
 IP_FACTOR = 5
+LOCK_MEMORY = 24 * 3600  # how long earlier locks count towards the next one's length
 
 
 def _state() -> Any:
@@ -41,11 +48,20 @@ def locked_for(ident_key: str, ip: str | None) -> int:
     return max(0, remaining)
 
 
+def lock_length(previous_locks: int) -> int:
+    """Seconds of the next lock after ``previous_locks`` recent ones: doubling, capped."""
+    cfg = _state().config
+    base, cap = int(cfg["LOGIN_LOCK_SECONDS"]), int(cfg["LOGIN_LOCK_MAX_SECONDS"])
+    return int(min(cap, base * 2 ** min(previous_locks, 20)))
+
+
 def _count(key: str, limit: int) -> int:
     cfg = _state().config
     store = _state().store
-    window = lock = int(cfg["LOGIN_LOCK_SECONDS"])
+    window = int(cfg["LOGIN_LOCK_SECONDS"])
     if store.incr(KIND, f"fail:{key}", window) >= limit:
+        locks = store.incr(KIND, f"locks:{key}", LOCK_MEMORY)  # this lock included
+        lock = lock_length(locks - 1)
         store.put(KIND, f"lock:{key}", {"until": time.time() + lock}, lock)
         store.delete(KIND, f"fail:{key}")
         return lock
@@ -62,8 +78,9 @@ def record_failure(ident_key: str, ip: str | None) -> int:
 
 
 def record_success(ident_key: str) -> None:
-    """A correct password clears the identifier's failure counter (not the IP's)."""
+    """A correct password clears the identifier's failure counter and lock history (not the IP's)."""
     _state().store.delete(KIND, f"fail:id:{ident_key}")
+    _state().store.delete(KIND, f"locks:id:{ident_key}")
 
 
 def allow(bucket: str, key: str, limit: int, window: int) -> bool:

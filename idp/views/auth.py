@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
+import threading
 import unicodedata
 from collections.abc import Callable
 from typing import Any
@@ -288,6 +289,8 @@ def prove(kind: str, identifier: str, password: str, *, req: str | None = None) 
             locked = ratelimit.record_failure(ident_key, ip)
             audit.record("login", outcome="failure", person_id=person_id, reason="invalid", source=kind)
             db.session.commit()
+            if locked:
+                _notify_lock(kind, identifier, person_id, locked)
             raise Refusal(429 if locked else 401, error=generic,
                           locked_minutes=ratelimit.minutes(locked) if locked else None) from None
         ratelimit.record_success(ident_key)
@@ -300,6 +303,39 @@ def prove(kind: str, identifier: str, password: str, *, req: str | None = None) 
                                                              "Please contact the help desk."))) from None
     ratelimit.record_success(ident_key)
     return proved
+
+
+def _notify_lock(kind: str, identifier: str, person_id: int | None, seconds: int) -> None:
+    """Tell the owner of a real account that sign-in is paused (the page says the same to everybody).
+
+    The mail goes out from a thread, so that the answer takes no longer for a real account than for an
+    unknown one; a failure to send is logged, never shown.
+    """
+    if person_id is None and kind == "ldap":
+        from ..models import StaffAccount
+
+        person_id = db.session.execute(select(StaffAccount.person_id).where(
+            StaffAccount.username == identifier.strip().lower()[:MAX_FIELD])).scalars().first()
+    person = db.session.get(Person, person_id) if person_id is not None else None
+    if person is None or not person.email:
+        return
+    try:
+        two_step_url = url_for("mfa.status", _external=True)
+    except BuildError:
+        two_step_url = _state().config["ISSUER"] + "/account/two-step"
+    subject, body = mail.render("auth/mail/locked.txt", name=person.name or "", minutes=ratelimit.minutes(seconds),
+                                two_step_url=two_step_url)
+    app, to = current_app._get_current_object(), person.email  # type: ignore[attr-defined]
+    audit.record("login.locked", person_id=person.id, source=kind, seconds=seconds, commit=True)
+
+    def send() -> None:
+        with app.app_context():
+            try:
+                mail.send(to, subject, body, kind="locked")
+            except mail.MailError:
+                log.warning("could not send the sign-in lock notice")
+
+    threading.Thread(target=send, name="idp-lock-notice", daemon=True).start()
 
 
 @bp.route("/login", methods=["GET", "POST"])
