@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 
-from . import audit
+from . import audit, nip
 from .connectors.base import Identity
 from .extensions import db
 from .identity import link_for, new_sub
@@ -91,6 +92,7 @@ def link(current: Person, proved: Identity) -> LinkResult:
     if other is None:
         _attach(current, proved)
         audit.record("link", person_id=current.id, source=proved.source)
+        _audit_mismatch(current, proved.source)
         return LinkResult(survivor=current)
     if other.status != "active":
         raise LinkRefused("inactive")
@@ -101,7 +103,17 @@ def link(current: Person, proved: Identity) -> LinkResult:
     for person in (survivor, retired):
         audit.record("person.merged", person_id=person.id, survivor=survivor.id, retired=retired.id,
                      source=proved.source)
+    _audit_mismatch(survivor, proved.source)
     return LinkResult(survivor=survivor, retired=retired)
+
+
+def _audit_mismatch(person: Person, source: str) -> None:
+    """Both credentials were proved, so the link stands; but when the directory's NIP (or NIK) contradicts
+    the citizen account, an administrator should know (a typo in either source, or a borrowed account)."""
+    mismatched = data_mismatches(person.id)
+    if mismatched:
+        audit.record("link.data_mismatch", outcome="warning", person_id=person.id, source=source,
+                     fields=mismatched)
 
 
 def _attach(person: Person, proved: Identity) -> None:
@@ -183,19 +195,64 @@ def unlink(person: Person, link_id: int) -> Person:
     return fresh
 
 
-def citizen_link_offered(person: Person) -> bool:
-    """True when the person's directory entry carries a NIK whose citizen account belongs to someone else.
+def _citizen_unlinked_to_staff() -> Any:
+    """Citizen accounts (active, of an active person) whose person has no staff account: link candidates."""
+    staff_people = select(StaffAccount.person_id)
+    ldap_people = select(IdentityLink.person_id).where(IdentityLink.source == "ldap")
+    return (select(CitizenAccount.person_id).join(Person, Person.id == CitizenAccount.person_id)
+            .where(CitizenAccount.status == "active", Person.status == "active",
+                   CitizenAccount.person_id.not_in(staff_people), CitizenAccount.person_id.not_in(ldap_people)))
 
-    Only a hint to offer linking after a staff sign-in: the link itself still needs the citizen
-    account's password.  (The NIK is compared by keyed hash; it is never shown.)
+
+def citizen_link_offered(person: Person) -> bool:
+    """True when a staff person may also have a citizen account here: offer the link after sign-in.
+
+    Two hints, both only ever a reason to *ask* (the link itself still needs the citizen account's
+    NIK and password, proved in this session; nothing is linked on matching data):
+
+    - the directory entry carries a NIK (compared by keyed hash, never shown) that has a citizen
+      account not yet linked to a staff account;
+    - the entry carries no NIK, but its NIP (:mod:`idp.nip`: birth date YYYYMMDD and sex digit)
+      agrees on birth date and sex with at least one such citizen account (whose birth date and sex
+      were taken from its NIK at registration: day + 40 for women).
+
+    The page shows the same words for both ("you may also have a citizen account"): which hint
+    matched, and which account, is never told.
     """
     if "citizen" in sources_of(person.id):
         return False
-    nik_hashes = [h for h in db.session.execute(
-        select(StaffAccount.nik_hash).where(StaffAccount.person_id == person.id)).scalars() if h]
-    if not nik_hashes:
-        return False
-    found = db.session.execute(
-        select(CitizenAccount.person_id).where(CitizenAccount.nik_hash.in_(nik_hashes))
-    ).scalars().first()
-    return found is not None and found != person.id
+    rows = db.session.execute(
+        select(StaffAccount.nik_hash, StaffAccount.nip).where(StaffAccount.person_id == person.id)).all()
+    candidates = _citizen_unlinked_to_staff().where(CitizenAccount.person_id != person.id)
+    nik_hashes = [nik_hash for nik_hash, _ in rows if nik_hash]
+    if nik_hashes:  # the directory's NIK is the stronger hint: when it names no account, the NIP is not tried
+        query = candidates.where(CitizenAccount.nik_hash.in_(nik_hashes))
+        return db.session.execute(query.limit(1)).first() is not None
+    for _, raw in rows:
+        parsed = nip.parse(raw) if raw else None
+        if isinstance(parsed, nip.Nip):
+            query = candidates.where(CitizenAccount.birthdate == parsed.birthdate,
+                                     CitizenAccount.gender == parsed.sex)
+            if db.session.execute(query.limit(1)).first() is not None:
+                return True
+    return False
+
+
+def data_mismatches(person_id: int) -> list[str]:
+    """What a linked person's staff record and citizen account disagree on: ``birthdate``, ``gender``
+    (the NIP's digits against the citizen account's) and ``nik`` (the directory's NIK against the
+    account's).  Never the values themselves."""
+    found: set[str] = set()
+    accounts = db.session.execute(select(CitizenAccount).where(CitizenAccount.person_id == person_id)).scalars().all()
+    staff_rows = db.session.execute(select(StaffAccount).where(StaffAccount.person_id == person_id)).scalars().all()
+    for account in accounts:
+        for row in staff_rows:
+            parsed = nip.parse(row.nip) if row.nip else None
+            if isinstance(parsed, nip.Nip):
+                if parsed.birthdate != account.birthdate:
+                    found.add("birthdate")
+                if parsed.sex != account.gender:
+                    found.add("gender")
+            if row.nik_hash and row.nik_hash != account.nik_hash:
+                found.add("nik")
+    return sorted(found)
