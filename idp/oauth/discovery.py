@@ -31,7 +31,7 @@ def metadata() -> dict[str, Any]:
         "response_types_supported": ["code"],
         "response_modes_supported": ["query", "form_post"],
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
-        "subject_types_supported": ["public"],
+        "subject_types_supported": ["public", "pairwise"],  # OIDC Core 8
         "id_token_signing_alg_values_supported": list(keys.ALGORITHMS),
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post",
                                                   "private_key_jwt", "none"],

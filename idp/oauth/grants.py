@@ -21,7 +21,7 @@ from authlib.oidc.core.util import create_half_hash
 from flask import current_app
 from joserfc import jwt
 
-from .. import audit
+from .. import audit, pairwise
 from .. import claims as claims_module
 from ..crypto import random_token
 from ..extensions import db
@@ -180,9 +180,10 @@ def issue_id_token(*, client: Any, user: TokenUser, scope: str, access_token: st
     alg = client.id_token_alg if client.id_token_alg in keys.ALGORITHMS else keys.DEFAULT_ALG
     kid, key = keys.keyring().signing_key(alg)
     now = int(time.time())
-    body: dict[str, Any] = claims_module.claims_for(user.person_id, user.sub, scope, client.client_id,
+    sub = pairwise.subject_for(client, user.sub)  # OIDC Core 8: public or pairwise, per client
+    body: dict[str, Any] = claims_module.claims_for(user.person_id, sub, scope, client.client_id,
                                                     with_nik=False)
-    body.update({"iss": _cfg("ISSUER"), "sub": user.sub, "aud": client.client_id, "azp": client.client_id,
+    body.update({"iss": _cfg("ISSUER"), "sub": sub, "aud": client.client_id, "azp": client.client_id,
                  "iat": now, "exp": now + _cfg("ID_TOKEN_TTL")})
     if auth_time:
         body["auth_time"] = auth_time

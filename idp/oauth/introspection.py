@@ -14,6 +14,8 @@ from typing import Any
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint as _IntrospectionEndpoint
 from flask import current_app
 
+from .. import pairwise
+from . import tokens
 from .clients import query_client
 from .revocation import FoundToken, check_token_param, find_token
 
@@ -47,14 +49,21 @@ class IntrospectionEndpoint(_IntrospectionEndpoint):
             return {"active": True, "scope": row.scope, "client_id": token.client_id,
                     "exp": _epoch(row.expires_at), "iat": _epoch(row.issued_at),
                     "token_type": "refresh_token", "iss": issuer, "aud": token.client_id,
-                    "sub": token.data["sub"]}
+                    "sub": self._client_sub(token.client_id, token.data["sub"])}
         data = token.data
         body: dict[str, Any] = {"active": True, "scope": data.get("scope") or "", "client_id": token.client_id,
                                 "exp": int(data["exp"]), "iat": int(data["iat"]), "token_type": "Bearer",
                                 "iss": issuer, "aud": token.client_id}
         # Client credentials tokens have no person: their subject is the client (RFC 7662 2.2 "sub").
-        body["sub"] = data.get("sub") or token.client_id
+        body["sub"] = tokens.client_sub(data) or token.client_id
         return body
+
+    @staticmethod
+    def _client_sub(client_id: str, person_sub: str) -> str:
+        """The person's ``sub`` as the token's client knows it (OIDC Core 8), never the public one for a
+        pairwise client; the lookup is memoised (check_permission already loaded the client)."""
+        client = query_client(client_id)
+        return pairwise.subject_for(client, person_sub) if client is not None else person_sub
 
 
 def register(server: Any) -> None:

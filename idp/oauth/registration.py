@@ -34,7 +34,7 @@ AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", 
 SECRET_METHODS = ("client_secret_basic", "client_secret_post")
 ID_TOKEN_ALGS = ("RS256", "ES256")
 ASSERTION_ALGS = ("RS256", "ES256", "PS256")
-SUBJECT_TYPES = ("public",)
+SUBJECT_TYPES = ("public", "pairwise")
 KNOWN_SCOPES = tuple(SCOPE_CLAIMS)  # every scope the provider releases claims for (idp.claims)
 LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
 
@@ -42,7 +42,7 @@ LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
 UNSUPPORTED = ("id_token_encrypted_response_alg", "id_token_encrypted_response_enc",
                "userinfo_signed_response_alg", "userinfo_encrypted_response_alg",
                "userinfo_encrypted_response_enc", "request_object_encryption_alg",
-               "request_object_encryption_enc", "default_max_age", "sector_identifier_uri",
+               "request_object_encryption_enc", "default_max_age",
                "tls_client_certificate_bound_access_tokens", "dpop_bound_access_tokens",
                "authorization_encrypted_response_alg", "authorization_signed_response_alg")
 
@@ -258,12 +258,84 @@ def _frontchannel(metadata: dict[str, Any], redirect_uris: list[str]) -> dict[st
     return out
 
 
-def validate_metadata(metadata: Any, *, dynamic: bool = False) -> dict[str, Any]:
+MAX_SECTOR_BYTES = 65536
+
+
+def _fetch_sector_document(uri: str) -> Any:
+    """The parsed JSON at ``sector_identifier_uri``, fetched with the ``jwks_uri`` SSRF guard.
+
+    Every failure (unreachable, timeout, redirect, error status, too large, not JSON) is the client's
+    problem: MetadataError ``invalid_client_metadata``, never a server error.
+    """
+    import json
+
+    import urllib3
+    from authlib.oauth2.rfc6749 import InvalidClientError
+
+    from .client_auth import _get  # the pinned-address, no-redirect, size-limited GET of jwks_uri
+
+    def bad(why: str) -> MetadataError:
+        return _bad("sector_identifier_uri", why)
+
+    try:
+        body = _get(uri)
+    except InvalidClientError:
+        raise bad("could not be fetched (the host must be public and answer 200 with the JSON array).") from None
+    except (urllib3.exceptions.HTTPError, OSError, ValueError, UnicodeError):
+        raise bad("could not be fetched (unreachable, timed out or a TLS error).") from None
+    if len(body) > MAX_SECTOR_BYTES:
+        raise bad(f"the document is larger than {MAX_SECTOR_BYTES} bytes.")
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):
+        raise bad("the document is not valid JSON.") from None
+
+
+def _subject(metadata: dict[str, Any], redirect_uris: list[str]) -> dict[str, Any]:
+    """``subject_type`` and ``sector_identifier_uri`` (OIDC Registration 2, OIDC Core 8.1).
+
+    ``sector_identifier_uri`` is fetched and must be a JSON array of strings that contains every
+    registered redirect URI (Registration 2); its host is then the sector.  Without it, a pairwise
+    client's redirect URIs must share one host, which is the sector (Core 8.1: several hosts require a
+    ``sector_identifier_uri``).  The sector is a function of what is stored (idp.pairwise.sector_of),
+    so subjects are computed later without fetching anything again.
+    """
+    out: dict[str, Any] = {"subject_type": _one_of(metadata, "subject_type", SUBJECT_TYPES, "public")}
+    uri = metadata.get("sector_identifier_uri")
+    if uri is not None:
+        # Fetched by the server: the jwks_uri rules (https; http on loopback only in development/tests).
+        checked = check_uri(uri, "sector_identifier_uri", allow_loopback_http=loopback_allowed())
+        host = (urlsplit(checked).hostname or "").lower()
+        if not loopback_allowed() and (host == "localhost" or _private_ip(host)):
+            raise _bad("sector_identifier_uri", "must name a public host, not a loopback or private address.")
+        listed = _fetch_sector_document(checked)
+        if not isinstance(listed, list) or not all(isinstance(item, str) for item in listed):
+            raise _bad("sector_identifier_uri", "the document must be a JSON array of redirect URI strings.")
+        missing = [r for r in redirect_uris if r not in listed]
+        if missing:
+            raise _bad("sector_identifier_uri", f"the document does not list the redirect URI {missing[0]!r} "
+                                                "(OpenID Connect Registration 2).")
+        out["sector_identifier_uri"] = checked
+    elif out["subject_type"] == "pairwise":
+        hosts = {(urlsplit(r).hostname or "").lower() for r in redirect_uris}
+        if not hosts:
+            raise _bad("subject_type", "'pairwise' needs redirect URIs or a 'sector_identifier_uri' to "
+                                       "define the sector (OpenID Connect Core 8.1).")
+        if len(hosts) > 1:
+            raise _bad("sector_identifier_uri", "required for 'pairwise' when the redirect URIs use several "
+                                                "hosts (OpenID Connect Core 8.1).")
+    return out
+
+
+def validate_metadata(metadata: Any, *, dynamic: bool = False,
+                      current: dict[str, Any] | None = None) -> dict[str, Any]:
     """The normalised metadata to store, or MetadataError naming the first bad field.
 
     ``dynamic``: the request came from RFC 7591 registration; sensitive scopes are then removed from
     the registered ``scope`` (RFC 7591 3.2.1 lets the server replace requested values), because only
-    an operator may allow them.
+    an operator may allow them.  ``current``: the stored metadata when this replaces it (RFC 7592 2.2);
+    a change of the subject type or of a pairwise sector is then refused, because it would change the
+    ``sub`` of every person the client knows.
     """
     if not isinstance(metadata, dict):
         raise MetadataError("invalid_client_metadata", "The client metadata must be a JSON object.")
@@ -311,7 +383,7 @@ def validate_metadata(metadata: Any, *, dynamic: bool = False) -> dict[str, Any]
 
     out["id_token_signed_response_alg"] = _one_of(metadata, "id_token_signed_response_alg", ID_TOKEN_ALGS,
                                                   "RS256")
-    out["subject_type"] = _one_of(metadata, "subject_type", SUBJECT_TYPES, "public")
+    subject_type = _one_of(metadata, "subject_type", SUBJECT_TYPES, "public")
     app_type = _one_of(metadata, "application_type", ("web", "native"), "web")
     out["application_type"] = app_type
 
@@ -356,6 +428,15 @@ def validate_metadata(metadata: Any, *, dynamic: bool = False) -> dict[str, Any]
         value = _text(metadata, field)
         if value:
             out[field] = value
+
+    # Last: it may fetch the sector document, which only well-formed metadata deserves.
+    out.update(_subject(dict(metadata, subject_type=subject_type), redirect_uris or []))
+    if current is not None:
+        from ..pairwise import is_pairwise, sector_of
+
+        if is_pairwise(current) != is_pairwise(out) or (is_pairwise(out) and sector_of(current) != sector_of(out)):
+            raise _bad("subject_type", "the subject type and the pairwise sector cannot change after "
+                                       "registration (every person's 'sub' would change); register a new client.")
     return out
 
 
@@ -413,6 +494,7 @@ def create_client(metadata: Any, *, first_party: bool = False, require_pkce: boo
 def client_info(client: Client) -> dict[str, Any]:
     """The registered metadata with the client's identifiers (RFC 7591 3.2.1), without secrets."""
     body: dict[str, Any] = dict(client.client_metadata or {})
+    body.setdefault("subject_type", "public")
     body["client_id"] = client.client_id
     body["client_id_issued_at"] = client.client_id_issued_at
     if client.client_secret_hash:

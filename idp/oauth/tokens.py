@@ -20,6 +20,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import update
 
+from .. import pairwise
 from ..crypto import random_token
 from ..extensions import db
 from ..models import RefreshToken, utcnow
@@ -106,7 +107,10 @@ def save_token(token: dict[str, Any], request: Any) -> None:
     scope = token.get("scope", "") or ""
     _state().store.put("at", access_token, {
         "client_id": client.client_id,
-        "sub": user.sub if user else None,
+        "sub": user.sub if user else None,  # the person's public sub (internal)
+        # What the client sees (OIDC Core 8): userinfo and introspection answer with it, no client lookup.
+        # A client's own token (client credentials: person_id None) keeps its client_id as sub.
+        "client_sub": (pairwise.subject_for(client, user.sub) if user.person_id else user.sub) if user else None,
         "person_id": user.person_id if user else None,
         "scope": scope,
         "sid": ctx["sid"],
@@ -127,6 +131,25 @@ def save_token(token: dict[str, Any], request: Any) -> None:
     elif refresh:
         token.pop("refresh_token", None)  # no resource owner, nothing to refresh for
     db.session.commit()
+
+
+def client_sub(data: dict[str, Any]) -> str | None:
+    """The ``sub`` the token's client knows its person by (OIDC Core 8); the client_id for its own token.
+
+    Tokens saved before pairwise subjects existed carry no ``client_sub``; their client is then looked
+    up (memoised per request) and the subject mapped, so a client that is pairwise now never sees the
+    public ``sub``.
+    """
+    if not data.get("sub"):
+        return None
+    if not data.get("person_id"):
+        return str(data["sub"])  # the client's own token (client credentials): sub is its client_id
+    if data.get("client_sub"):
+        return str(data["client_sub"])
+    from .clients import query_client
+
+    client = query_client(data.get("client_id"))
+    return pairwise.subject_for(client, str(data["sub"])) if client is not None else None
 
 
 def lookup_access_token(token: str | None) -> dict[str, Any] | None:

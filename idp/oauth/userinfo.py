@@ -53,4 +53,7 @@ def userinfo_claims(token: str) -> dict[str, Any]:
         raise BearerError("invalid_token", "The access token is invalid, expired or revoked.", 401)
     if "openid" not in (data.get("scope") or "").split():
         raise BearerError("insufficient_scope", "The access token lacks the 'openid' scope.", 403)
-    return claims.claims_for(int(data["person_id"]), data["sub"], data["scope"], data["client_id"])
+    sub = tokens.client_sub(data)  # the client's view of the person (OIDC Core 8: public or pairwise)
+    if sub is None:
+        raise BearerError("invalid_token", "The access token is invalid, expired or revoked.", 401)
+    return claims.claims_for(int(data["person_id"]), sub, data["scope"], data["client_id"])

@@ -1,0 +1,338 @@
+"""Pairwise subject identifiers (OpenID Connect Core 8.1) and their registration (Registration 2).
+
+Clients are validated by the real registration code; ``sector_identifier_uri`` documents are served by a
+real HTTP server on a loopback port (``IDP_JWKS_URI_ALLOW_LOOPBACK`` is on for these tests, as for the
+``jwks_uri`` tests).  ID tokens are verified with joserfc against the published JWKS.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from flask import Flask
+from joserfc import jwt
+from joserfc.jwk import KeySet
+from sqlalchemy import select
+
+from idp import pairwise
+from idp.extensions import db
+from idp.models import Client
+from idp.oauth import registration
+from tests import services
+
+from . import helpers
+from .conftest import RP
+from .test_registration import iat, register
+
+A = "https://app-a.example.org/cb"
+B = "https://app-b.example.net/cb"
+
+
+@pytest.fixture
+def app(oauth_app: Callable[..., Flask]) -> Flask:
+    return oauth_app(JWKS_URI_ALLOW_LOOPBACK=True, JWKS_URI_TIMEOUT=2)
+
+
+class SectorServer:
+    """Serves ``routes`` (path -> (status, body bytes)) on a free loopback port."""
+
+    def __init__(self) -> None:
+        self.routes: dict[str, tuple[int, bytes]] = {}
+        self.hits = 0
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                outer.hits += 1
+                status, body = outer.routes.get(self.path, (404, b"not found"))
+                self.send_response(status)
+                if status in (301, 302):
+                    self.send_header("Location", "http://127.0.0.1:9/elsewhere.json")
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def serve(self, path: str, document: Any, status: int = 200) -> str:
+        body = document if isinstance(document, bytes) else json.dumps(document).encode()
+        self.routes[path] = (status, body)
+        return self.base + path
+
+
+@pytest.fixture
+def sector() -> Iterator[SectorServer]:
+    server = SectorServer()
+    server.thread.start()
+    yield server
+    server.server.shutdown()
+    server.server.server_close()
+
+
+def client_rp(make_rp: Callable[..., RP], app: Flask, redirect_uris: list[str], **metadata: Any) -> RP:
+    """A first-party RP whose metadata went through the registration validator (as the CLI does)."""
+    with app.app_context():
+        clean = registration.validate_metadata({"redirect_uris": redirect_uris,
+                                                "grant_types": ["authorization_code", "refresh_token"],
+                                                **metadata})
+    uris = clean.pop("redirect_uris")
+    rp = make_rp(redirect_uris=uris, **clean)
+    rp.redirect_uri = uris[0]
+    return rp
+
+
+def verify_id_token(app: Flask, token: str, client_id: str) -> dict[str, Any]:
+    jwks = KeySet.import_key_set(app.test_client().get("/jwks.json").get_json())
+    claims = dict(jwt.decode(token, jwks, algorithms=["RS256", "ES256"]).claims)
+    assert claims["aud"] == client_id
+    return claims
+
+
+def userinfo(rp: RP, access_token: str) -> dict[str, Any]:
+    resp = rp.browser.get("/userinfo", headers={"Authorization": f"Bearer {access_token}"})
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    return dict(resp.get_json())
+
+
+def introspect(rp: RP, token: str) -> dict[str, Any]:
+    resp = rp.browser.post("/introspect", data={"token": token}, headers=helpers.basic(rp.client_id, rp.secret or ""))
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    return dict(resp.get_json())
+
+
+def subs(rp: RP) -> dict[str, str]:
+    """The person's sub as this client sees it through every channel (and the refresh ID token)."""
+    tokens = rp.tokens(scope="openid profile email offline_access")
+    refreshed = rp.client_post("/token", {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]})
+    assert refreshed.status_code == 200, refreshed.get_data(as_text=True)
+    return {
+        "id_token": verify_id_token(rp.app, tokens["id_token"], rp.client_id)["sub"],
+        "userinfo": userinfo(rp, tokens["access_token"])["sub"],
+        "introspection": introspect(rp, tokens["access_token"])["sub"],
+        "introspection_refresh": introspect(rp, refreshed.get_json()["refresh_token"])["sub"],
+        "refresh_id_token": verify_id_token(rp.app, refreshed.get_json()["id_token"], rp.client_id)["sub"],
+        "refresh_userinfo": userinfo(rp, refreshed.get_json()["access_token"])["sub"],
+    }
+
+
+def one_sub(rp: RP) -> str:
+    seen = subs(rp)
+    assert len(set(seen.values())) == 1, seen  # ID token, userinfo, introspection and refresh agree
+    return next(iter(seen.values()))
+
+
+# --------------------------------------------------------------------------- the derivation
+def test_subject_is_hmac_of_sector_and_sub(app: Flask) -> None:
+    """Core 8.1: base64url(HMAC-SHA256(key, sector | sub)) without padding; public clients unchanged."""
+    key = app.extensions["idp"].config["PAIRWISE_SECRET_BYTES"]
+    expected = base64.urlsafe_b64encode(hmac.new(key, b"app-a.example.org|person-1", hashlib.sha256).digest())
+    with app.app_context():
+        client = {"subject_type": "pairwise", "redirect_uris": ["https://App-A.example.org:8443/cb"]}
+        assert pairwise.sector_of(client) == "app-a.example.org"
+        assert pairwise.subject_for(client, "person-1") == expected.rstrip(b"=").decode()
+        assert pairwise.subject_for({"subject_type": "public", "redirect_uris": [A]}, "person-1") == "person-1"
+        assert pairwise.subject_for({"redirect_uris": [A]}, "person-1") == "person-1"
+        by_doc = {"subject_type": "pairwise", "redirect_uris": [A, B],
+                  "sector_identifier_uri": "https://sector.example.com/s.json"}
+        assert pairwise.sector_of(by_doc) == "sector.example.com"
+
+
+def test_pairwise_secret_setting_changes_subjects(oauth_app: Callable[..., Flask]) -> None:
+    one = oauth_app(PAIRWISE_SECRET=base64.b64encode(b"1" * 32).decode())
+    two = oauth_app(PAIRWISE_SECRET=base64.b64encode(b"2" * 32).decode())
+    client = {"subject_type": "pairwise", "redirect_uris": [A]}
+    with one.app_context():
+        first = pairwise.subject_for(client, "person-1")
+    with two.app_context():
+        assert pairwise.subject_for(client, "person-1") != first
+
+
+# --------------------------------------------------------------------------- through the protocol
+def test_pairwise_clients_in_different_sectors(app: Flask, make_rp: Callable[..., RP]) -> None:
+    a = client_rp(make_rp, app, [A], subject_type="pairwise")
+    b = client_rp(make_rp, app, [B], subject_type="pairwise")
+    a2 = client_rp(make_rp, app, ["https://app-a.example.org/other-cb"], subject_type="pairwise")
+    public = client_rp(make_rp, app, [A])
+    sub_a, sub_b, sub_a2, sub_public = one_sub(a), one_sub(b), one_sub(a2), one_sub(public)
+    person_sub = a.sub
+    assert sub_public == person_sub  # public clients are unchanged
+    assert sub_a != sub_b and person_sub not in (sub_a, sub_b)
+    assert sub_a == sub_a2  # same host, same sector
+    with app.app_context():
+        assert sub_a == pairwise.subject_for({"subject_type": "pairwise", "redirect_uris": [A]}, person_sub)
+    # Opaque: nothing personal goes in, nothing recognisable comes out.
+    assert helpers.NIK not in sub_a and len(sub_a) == 43 and "=" not in sub_a
+
+
+def test_pairwise_sub_stable_over_two_sign_ins(app: Flask, make_rp: Callable[..., RP]) -> None:
+    a = client_rp(make_rp, app, [A], subject_type="pairwise")
+    first = one_sub(a)
+    a.browser = app.test_client()  # a new browser: a new login session
+    a.sign_in()
+    assert one_sub(a) == first
+
+
+def test_shared_sector_identifier_uri(app: Flask, make_rp: Callable[..., RP], sector: SectorServer) -> None:
+    uri = sector.serve("/sector.json", [A, B, "https://third.example.org/cb"])
+    one = client_rp(make_rp, app, [A, B], subject_type="pairwise", sector_identifier_uri=uri)
+    two = client_rp(make_rp, app, ["https://third.example.org/cb"], subject_type="pairwise",
+                    sector_identifier_uri=uri)
+    only_b = client_rp(make_rp, app, [B], subject_type="pairwise")
+    hits = sector.hits
+    sub_one, sub_two = one_sub(one), one_sub(two)
+    assert sub_one == sub_two != one.sub
+    assert one_sub(only_b) != sub_one  # the sector is the document's host, not a redirect URI's
+    assert sector.hits == hits  # the document is fetched at registration only, never when issuing
+
+
+def test_client_credentials_tokens_keep_the_client_id(app: Flask) -> None:
+    with app.app_context():
+        clean = registration.validate_metadata({"grant_types": ["client_credentials"], "response_types": [],
+                                                "subject_type": "pairwise", "redirect_uris": [A]})
+    cid, secret = helpers.create_client(app, redirect_uris=clean.pop("redirect_uris"), **clean)
+    http = app.test_client()
+    token = http.post("/token", data={"grant_type": "client_credentials"},
+                      headers=helpers.basic(cid, secret or "")).get_json()["access_token"]
+    body = http.post("/introspect", data={"token": token}, headers=helpers.basic(cid, secret or "")).get_json()
+    assert body["active"] is True and body["sub"] == cid, body
+
+
+def test_old_access_token_without_client_sub_is_mapped(app: Flask, make_rp: Callable[..., RP]) -> None:
+    """An access token stored before pairwise subjects existed is mapped by looking the client up."""
+    a = client_rp(make_rp, app, [A], subject_type="pairwise")
+    tokens = a.tokens(scope="openid")
+    store = app.extensions["idp"].store
+    with app.app_context():
+        data = store.get("at", tokens["access_token"])
+        data.pop("client_sub")
+        store.put("at", tokens["access_token"], data, 300)
+    expected = verify_id_token(app, tokens["id_token"], a.client_id)["sub"]
+    assert userinfo(a, tokens["access_token"])["sub"] == expected
+    assert introspect(a, tokens["access_token"])["sub"] == expected
+
+
+# --------------------------------------------------------------------------- registration
+GOOD = {"client_name": "Pairwise", "redirect_uris": [A], "subject_type": "pairwise",
+        "grant_types": ["authorization_code"], "response_types": ["code"]}
+
+
+def test_register_pairwise(app: Flask) -> None:
+    resp = register(app.test_client(), iat(app), GOOD)
+    assert resp.status_code == 201, resp.get_json()
+    assert resp.get_json()["subject_type"] == "pairwise"
+    public = register(app.test_client(), iat(app), {k: v for k, v in GOOD.items() if k != "subject_type"}).get_json()
+    assert public["subject_type"] == "public"
+
+
+def test_register_with_sector_document(app: Flask, sector: SectorServer) -> None:
+    uri = sector.serve("/s.json", [A, B])
+    resp = register(app.test_client(), iat(app), dict(GOOD, redirect_uris=[A, B], sector_identifier_uri=uri))
+    assert resp.status_code == 201, resp.get_json()
+    assert resp.get_json()["sector_identifier_uri"] == uri
+    with app.app_context():
+        row = db.session.execute(select(Client).where(Client.client_id == resp.get_json()["client_id"])).scalar_one()
+        assert pairwise.sector_of(row) == "127.0.0.1"
+
+
+def _sector_cases() -> list[Any]:
+    free = services.free_port()
+    return [
+        pytest.param({"redirect_uris": [A, B]}, None, "sector_identifier_uri", id="several hosts, no document"),
+        pytest.param({"redirect_uris": [A, B]}, ("/s.json", 200, [A]), "sector_identifier_uri",
+                     id="document misses a redirect uri"),
+        pytest.param({}, ("/s.json", 200, b"<html>not json</html>"), "sector_identifier_uri", id="not json"),
+        pytest.param({}, ("/s.json", 200, {"redirect_uris": [A]}), "sector_identifier_uri", id="object"),
+        pytest.param({}, ("/s.json", 200, "https://app-a.example.org/cb"), "sector_identifier_uri", id="string"),
+        pytest.param({}, ("/s.json", 200, [A, 42]), "sector_identifier_uri", id="array with a number"),
+        pytest.param({}, ("/s.json", 200, b"[" * 50000 + b"]" * 50000), "sector_identifier_uri", id="deep nesting"),
+        pytest.param({}, ("/s.json", 200, json.dumps([A] + ["https://x.example/" + "a" * 100] * 1000).encode()),
+                     "sector_identifier_uri", id="huge body"),
+        pytest.param({}, ("/s.json", 404, [A]), "sector_identifier_uri", id="not found"),
+        pytest.param({}, ("/s.json", 500, [A]), "sector_identifier_uri", id="server error"),
+        pytest.param({}, ("/s.json", 302, [A]), "sector_identifier_uri", id="redirect"),
+        pytest.param({"sector_identifier_uri": f"http://127.0.0.1:{free}/s.json"}, None, "sector_identifier_uri",
+                     id="unreachable"),
+        pytest.param({"sector_identifier_uri": "http://sector.example.org/s.json"}, None, "sector_identifier_uri",
+                     id="http outside loopback"),
+        pytest.param({"sector_identifier_uri": "https://sector.example.org/s.json#frag"}, None,
+                     "sector_identifier_uri", id="fragment"),
+        pytest.param({"sector_identifier_uri": "javascript:alert(1)"}, None, "sector_identifier_uri", id="javascript"),
+        pytest.param({"sector_identifier_uri": ["https://sector.example.org/s.json"]}, None, "sector_identifier_uri",
+                     id="array uri"),
+        pytest.param({"sector_identifier_uri": "https://sector.invalid/s.json"}, None, "sector_identifier_uri",
+                     id="host does not resolve"),
+        pytest.param({"subject_type": "Pairwise"}, None, "subject_type", id="subject type case"),
+        pytest.param({"subject_type": "private"}, None, "subject_type", id="unknown subject type"),
+        pytest.param({"subject_type": ["pairwise"]}, None, "subject_type", id="subject type array"),
+        pytest.param({"subject_type": True}, None, "subject_type", id="subject type bool"),
+        pytest.param({"grant_types": ["client_credentials"], "response_types": [], "redirect_uris": ...}, None,
+                     "subject_type", id="pairwise without any host"),
+    ]
+
+
+@pytest.mark.parametrize("changes,document,field", _sector_cases())
+def test_bad_subject_metadata(app: Flask, sector: SectorServer, changes: dict[str, Any],
+                              document: tuple[str, int, Any] | None, field: str) -> None:
+    meta = dict(GOOD)
+    if document is not None:
+        path, status, body = document
+        sector.serve(path, body, status)
+        meta["sector_identifier_uri"] = sector.base + path
+    for key, value in changes.items():
+        if value is ...:
+            meta.pop(key)
+        else:
+            meta[key] = value
+    resp = register(app.test_client(), iat(app), meta)
+    assert resp.status_code == 400, resp.get_data(as_text=True)
+    assert resp.get_json()["error"] == "invalid_client_metadata"
+    assert f"'{field}'" in resp.get_json()["error_description"]
+    with app.app_context():
+        assert db.session.execute(select(Client)).first() is None
+
+
+def test_loopback_sector_refused_without_the_switch(oauth_app: Callable[..., Flask], sector: SectorServer) -> None:
+    app = oauth_app()
+    uri = sector.serve("/s.json", [A])
+    resp = register(app.test_client(), iat(app), dict(GOOD, sector_identifier_uri=uri))
+    assert resp.status_code == 400 and "'sector_identifier_uri'" in resp.get_json()["error_description"]
+    assert sector.hits == 0
+
+
+def test_update_validates_the_sector_again(app: Flask, sector: SectorServer) -> None:
+    """RFC 7592 2.2: the replacement metadata is checked like a registration, document included."""
+    uri = sector.serve("/s.json", [A, B])
+    http = app.test_client()
+    body = register(http, iat(app), dict(GOOD, redirect_uris=[A, B], sector_identifier_uri=uri)).get_json()
+    rat = {"Authorization": f"Bearer {body['registration_access_token']}"}
+    path = f"/register/{body['client_id']}"
+    update = dict(GOOD, client_id=body["client_id"], redirect_uris=[A, B, "https://c.example.org/cb"],
+                  sector_identifier_uri=uri)
+    resp = http.put(path, json=update, headers=rat)
+    assert resp.status_code == 400 and resp.get_json()["error"] == "invalid_client_metadata"
+    sector.serve("/s.json", [A, B, "https://c.example.org/cb"])
+    resp = http.put(path, json=update, headers=rat)
+    assert resp.status_code == 200, resp.get_json()
+    sector.serve("/s.json", b"gone", 404)
+    resp = http.put(path, json=dict(update, client_id=body["client_id"]),
+                    headers={"Authorization": f"Bearer {resp.get_json()['registration_access_token']}"})
+    assert resp.status_code == 400 and resp.get_json()["error"] == "invalid_client_metadata"
+
+
+def test_discovery_lists_subject_types(client: Any) -> None:
+    doc = client.get("/.well-known/openid-configuration").get_json()
+    assert doc["subject_types_supported"] == ["public", "pairwise"]
