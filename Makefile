@@ -8,7 +8,7 @@ PORT ?= 5000
 OS_PACKAGES := redis-server postgresql slapd ldap-utils chromium chromium-driver wrk
 export IDP_INSTANCE_DIR ?= $(CURDIR)/instance
 
-.PHONY: run test venv os-packages lint fmt bench clean i18n
+.PHONY: run test venv os-packages lint fmt bench clean i18n audit
 
 $(BIN)/.installed: pyproject.toml setup.py requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,7 +29,21 @@ run: venv
 test: os-packages venv
 	$(BIN)/ruff check idp tests clients bench
 	$(BIN)/mypy idp
+	@$(MAKE) --no-print-directory audit
 	$(BIN)/python -m pytest
+
+## make audit: known vulnerabilities in the locked dependencies (pip-audit); fails on any finding.
+## Where the vulnerability database cannot be reached (no route to PyPI's JSON API), it says so loudly
+## and does not fail: an unaudited run is not a clean one, and the message says exactly that.
+audit: venv
+	@out=$$($(BIN)/pip-audit -r requirements.lock --no-deps --disable-pip --progress-spinner off 2>&1); rc=$$?; \
+	if echo "$$out" | grep -Eq "Found [0-9]+ known vulnerabilit"; then echo "$$out"; exit 1; fi; \
+	missing=$$(echo "$$out" | grep -c "could not be audited"); \
+	if [ "$$missing" -gt 0 ]; then \
+	  echo "WARNING: pip-audit could not reach the vulnerability database for $$missing locked packages;"; \
+	  echo "WARNING: they are NOT audited on this machine (run 'make audit' where PyPI's JSON API is reachable)."; \
+	elif [ $$rc -ne 0 ]; then echo "$$out"; exit $$rc; \
+	else echo "pip-audit: no known vulnerabilities in requirements.lock"; fi
 
 os-packages:
 	@missing=""; \
