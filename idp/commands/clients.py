@@ -69,13 +69,24 @@ def clients_group() -> None:
               "(OpenID Connect Back-Channel Logout 1.0; https).")
 @click.option("--backchannel-logout-session-required", is_flag=True,
               help="The client needs 'sid' in logout tokens (always sent by this provider).")
+@click.option("--frontchannel-logout-uri", help="Page the provider loads in a hidden frame when a session ends "
+              "(OpenID Connect Front-Channel Logout 1.0; same scheme, host and port as a redirect URI).")
+@click.option("--frontchannel-logout-session-required", is_flag=True,
+              help="The client needs 'iss' and 'sid' on its front-channel logout URI.")
+@click.option("--subject-type", type=click.Choice(["public", "pairwise"]), default=None,
+              help="public (default): every client sees the same 'sub'; pairwise: a different 'sub' per "
+                   "sector (OpenID Connect Core 8).")
+@click.option("--sector-identifier-uri", help="https URL of a JSON array listing the redirect URIs; its host is "
+              "the pairwise sector (needed when the redirect URIs use several hosts).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @with_appcontext
 def create_command(name: str, redirect_uris: tuple[str, ...], logout_uris: tuple[str, ...], public: bool,
                    auth_method: str | None, jwks_file: Any, jwks_uri: str | None, grant_types: tuple[str, ...],
                    scope: str | None, first_party: bool, require_pkce: bool, approved: tuple[str, ...],
                    id_token_alg: str | None, backchannel_logout_uri: str | None,
-                   backchannel_logout_session_required: bool, as_json: bool) -> None:
+                   backchannel_logout_session_required: bool, frontchannel_logout_uri: str | None,
+                   frontchannel_logout_session_required: bool, subject_type: str | None,
+                   sector_identifier_uri: str | None, as_json: bool) -> None:
     """Register a client; its secret is printed once."""
     from ..oauth import registration
 
@@ -103,6 +114,14 @@ def create_command(name: str, redirect_uris: tuple[str, ...], logout_uris: tuple
         metadata["backchannel_logout_uri"] = backchannel_logout_uri
     if backchannel_logout_session_required:
         metadata["backchannel_logout_session_required"] = True
+    if frontchannel_logout_uri is not None:
+        metadata["frontchannel_logout_uri"] = frontchannel_logout_uri
+    if frontchannel_logout_session_required:
+        metadata["frontchannel_logout_session_required"] = True
+    if subject_type is not None:
+        metadata["subject_type"] = subject_type
+    if sector_identifier_uri is not None:
+        metadata["sector_identifier_uri"] = sector_identifier_uri
     if jwks_file is not None:
         try:
             metadata["jwks"] = json.load(jwks_file)

@@ -336,3 +336,102 @@ def test_update_validates_the_sector_again(app: Flask, sector: SectorServer) -> 
 def test_discovery_lists_subject_types(client: Any) -> None:
     doc = client.get("/.well-known/openid-configuration").get_json()
     assert doc["subject_types_supported"] == ["public", "pairwise"]
+
+
+def test_subject_type_and_sector_cannot_change_on_update(app: Flask) -> None:
+    """``current`` (RFC 7592 2.2 replacement): a new subject type or pairwise sector is refused."""
+    with app.app_context():
+        stored = registration.validate_metadata(GOOD)
+        # Same sector (another path on the same host): fine.
+        registration.validate_metadata(dict(GOOD, redirect_uris=[A + "2"]), current=stored)
+        for change in ({"subject_type": "public"}, {"redirect_uris": [B]}):
+            with pytest.raises(registration.MetadataError) as exc:
+                registration.validate_metadata(dict(GOOD, **change), current=stored)
+            assert exc.value.error == "invalid_client_metadata" and "'subject_type'" in exc.value.description
+        public = registration.validate_metadata(dict(GOOD, subject_type="public"))
+        registration.validate_metadata(dict(GOOD, subject_type="public", redirect_uris=[B]), current=public)
+        with pytest.raises(registration.MetadataError):
+            registration.validate_metadata(GOOD, current=public)
+
+
+# --------------------------------------------------------------------------- the CLI
+def test_cli_creates_pairwise_client(app: Flask, sector: SectorServer) -> None:
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["clients", "create", "--json", "--name", "Dinas", "--redirect-uri", A,
+                                 "--subject-type", "pairwise"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["subject_type"] == "pairwise"
+    uri = sector.serve("/s.json", [A, B])
+    result = runner.invoke(args=["clients", "create", "--json", "--name", "Dinas", "--redirect-uri", A,
+                                 "--redirect-uri", B, "--subject-type", "pairwise", "--sector-identifier-uri", uri])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["sector_identifier_uri"] == uri
+    result = runner.invoke(args=["clients", "create", "--name", "Dinas", "--redirect-uri", A,
+                                 "--redirect-uri", B, "--subject-type", "pairwise"])
+    assert result.exit_code == 2 and "sector_identifier_uri" in result.output
+    result = runner.invoke(args=["clients", "create", "--name", "Dinas", "--redirect-uri", A,
+                                 "--subject-type", "secret"])
+    assert result.exit_code == 2
+
+
+# --------------------------------------------------------------------------- id_token_hint
+def test_hint_matches_maps_the_session_sub(app: Flask, make_rp: Callable[..., RP]) -> None:
+    """A pairwise ID token used as ``id_token_hint`` names the signed-in person (the views compare so)."""
+    a = client_rp(make_rp, app, [A], subject_type="pairwise")
+    public = client_rp(make_rp, app, [B])
+    a_claims = verify_id_token(app, a.tokens(scope="openid")["id_token"], a.client_id)
+    p_claims = verify_id_token(app, public.tokens(scope="openid")["id_token"], public.client_id)
+    with app.test_request_context():
+        assert pairwise.hint_matches(a_claims, a.sub)
+        assert pairwise.hint_matches(p_claims, a.sub)
+        assert not pairwise.hint_matches(a_claims, "someone-else")
+        assert not pairwise.hint_matches(dict(a_claims, aud=public.client_id, azp=None), a.sub)
+        assert not pairwise.hint_matches(dict(a_claims, azp="unknown-client"), a.sub)
+
+
+# --------------------------------------------------------------------------- an unmodified RP
+def test_authlib_client_receives_the_pairwise_sub(live_server: Any) -> None:
+    """Authlib's requests client runs the code flow and validates the ID token; it gets the pairwise sub."""
+    import requests
+    from authlib.common.security import generate_token
+    from authlib.integrations.requests_client import OAuth2Session
+    from authlib.oidc.core import CodeIDToken
+    from joserfc.jws import JWSRegistry
+
+    from idp.oauth import keys
+
+    from .conftest import TEST_DATA_KEY
+
+    server = live_server(DATA_KEYS=[TEST_DATA_KEY])
+    app = server.app
+    callback = "http://127.0.0.1:9/callback"
+    with app.app_context():
+        keys.ensure()
+        clean = registration.validate_metadata({"redirect_uris": [callback], "subject_type": "pairwise"})
+    client_id, secret = helpers.create_client(app, redirect_uris=clean.pop("redirect_uris"), first_party=True,
+                                              **clean)
+    person_id, sub = helpers.create_person(app)
+    browser = requests.Session()
+    helpers.sign_in(app, browser, person_id, sub)
+
+    meta = requests.get(server.url + "/.well-known/openid-configuration", timeout=5).json()
+    assert "pairwise" in meta["subject_types_supported"]
+    rp = OAuth2Session(client_id, secret, scope="openid profile email", redirect_uri=callback,
+                       code_challenge_method="S256")
+    verifier, nonce = generate_token(48), generate_token(20)
+    uri, _ = rp.create_authorization_url(meta["authorization_endpoint"], code_verifier=verifier, nonce=nonce)
+    resp = browser.get(uri, allow_redirects=False, timeout=5)
+    assert resp.status_code == 302, resp.text
+    token = rp.fetch_token(meta["token_endpoint"], authorization_response=resp.headers["Location"],
+                           code_verifier=verifier)
+    jwks = KeySet.import_key_set(requests.get(meta["jwks_uri"], timeout=5).json())
+    decoded = jwt.decode(token["id_token"], jwks,
+                         registry=JWSRegistry(algorithms=meta["id_token_signing_alg_values_supported"]))
+    claims = CodeIDToken(decoded.claims, decoded.header, {"iss": {"values": [meta["issuer"]]}},
+                         {"nonce": nonce, "client_id": client_id, "access_token": token["access_token"]})
+    claims.validate(leeway=5)
+    with app.app_context():
+        expected = pairwise.subject_for({"subject_type": "pairwise", "redirect_uris": [callback]}, sub)
+    assert claims["sub"] == expected != sub
+    info = rp.get(meta["userinfo_endpoint"], timeout=5).json()
+    assert info["sub"] == expected and info["email"]
