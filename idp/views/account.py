@@ -20,10 +20,10 @@ from flask import Blueprint, Response, current_app, flash, redirect, request, ur
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from sqlalchemy import delete, select
-from wtforms import PasswordField, StringField
+from wtforms import HiddenField, PasswordField, StringField
 from wtforms.validators import ValidationError
 
-from .. import audit, identity, passwords, signout
+from .. import audit, email_change, identity, mail, passwords, signout
 from .. import session as login_session
 from ..claims import SCOPE_TEXT
 from ..connectors import citizen
@@ -48,6 +48,20 @@ class ProfileForm(FlaskForm):
 
     # The same rule as registration (imported, not copied: one place decides what a name may be).
     validate_full_name = RegisterForm.validate_full_name
+
+
+class EmailForm(FlaskForm):
+    email = StringField(_l("New e-mail address"),
+                        description=_l("We send a link to the new address. Your current address stays in use "
+                                       "until you open it."))
+
+    normalized_email: str = ""
+    # The same rule as registration (one place decides what an address may be).
+    validate_email = RegisterForm.validate_email
+
+
+class ConfirmEmailForm(FlaskForm):
+    token = HiddenField()
 
 
 class PasswordForm(FlaskForm):
@@ -116,20 +130,32 @@ def _nav(active: str, **context: Any) -> dict[str, Any]:
 
 
 # --- profile -------------------------------------------------------------------------------------
+DIRECTORY_EMAIL = _l("Your e-mail address comes from your agency's directory; it is changed there (ask your "
+                     "agency's directory administrator), and shows here after your next sign-in.")
+
+
+def _profile_page(person: Person, account: CitizenAccount | None, status: int = 200, *,
+                  form: ProfileForm | None = None, email_form: EmailForm | None = None) -> Response:
+    if account is not None:
+        form = form or ProfileForm(formdata=None, data={"full_name": account.full_name})
+        email_form = email_form or EmailForm(formdata=None)
+    return _page("account/profile.html", status, form=form, email_form=email_form,
+                 directory_email=DIRECTORY_EMAIL,
+                 **_nav("profile", person=person, account=account, staff=_staff_account(person.id)))
+
+
 @bp.route("", methods=["GET", "POST"])
 @signed_in_view
 def profile(*, current: login_session.LoginSession, person: Person) -> Response:
     """Name, e-mail, masked NIK (citizens) or directory data (staff, read only); citizens correct their name."""
     account = _citizen_account(person.id)
-    staff_row = _staff_account(person.id)
-    form = ProfileForm(data={"full_name": account.full_name if account else ""})
-    page = _nav("profile", person=person, account=account, staff=staff_row)
     if account is None:  # staff data come from the directory: read only here
-        return _page("account/profile.html", 403 if request.method == "POST" else 200, form=None, **page)
+        return _profile_page(person, None, 403 if request.method == "POST" else 200)
     if request.method != "POST":
-        return _page("account/profile.html", form=form, **page)
+        return _profile_page(person, account)
+    form = ProfileForm()
     if not form.validate():
-        return _page("account/profile.html", 400, form=form, **page)
+        return _profile_page(person, account, 400, form=form)
     name = form.full_name.data or ""
     if name != account.full_name:
         account.full_name = name
@@ -137,6 +163,59 @@ def profile(*, current: login_session.LoginSession, person: Person) -> Response:
         audit.record("profile.updated", person_id=person.id, fields=["name"])
         db.session.commit()
     flash(_l("Your name is saved."), "success")
+    return redirect(url_for("account.profile"), 303)  # type: ignore[return-value]
+
+
+@bp.post("/email")
+@signed_in_view
+def change_email(*, current: login_session.LoginSession, person: Person) -> Response:
+    """Ask to use a new e-mail address (citizens): a link goes to it, a notice to the current one.
+
+    The answer is the same whether or not another account uses the address (see idp.email_change).
+    """
+    account = _citizen_account(person.id)
+    if account is None:
+        return _profile_page(person, None, 403)
+    form = EmailForm()
+    if not form.validate():
+        return _profile_page(person, account, 400, email_form=form)
+    if form.normalized_email == account.email:
+        form.email.errors = [str(_l("That is already your e-mail address."))]
+        return _profile_page(person, account, 400, email_form=form)
+    try:
+        email_change.request_change(account, form.normalized_email)
+    except email_change.TooMany:
+        form.email.errors = [str(_l("You asked for several changes in a short time. Please wait an hour, or "
+                                    "open the link we already sent."))]
+        return _profile_page(person, account, 429, email_form=form)
+    except mail.MailError:
+        db.session.rollback()
+        form.email.errors = [str(_l("We could not send the e-mail right now. Nothing was changed; please try "
+                                    "again in a few minutes."))]
+        return _profile_page(person, account, 503, email_form=form)
+    flash(_l("We sent a confirmation link to the new address. Your current address stays in use until you "
+             "open it."), "info")
+    return redirect(url_for("account.profile"), 303)  # type: ignore[return-value]
+
+
+@bp.route("/email/confirm", methods=["GET", "POST"])
+def confirm_email() -> Response:
+    """The link mailed to the new address: GET shows a button, POST uses the link (mail scanners that
+    follow links cannot use it up).  Works without a session: the link itself is the proof."""
+    form = ConfirmEmailForm()
+    invalid = _l("This link has already been used, has expired, or was replaced by a newer one. Your e-mail "
+                 "address was not changed.")
+    if request.method == "GET":
+        token = request.args.get("token", "")
+        if email_change.peek(token) is None:
+            return _page("account/message.html", 400, error=invalid)
+        form.token.data = token
+        return _page("account/email_confirm.html", form=form)
+    if not form.validate():
+        return _page("account/message.html", 400, error=invalid)
+    if email_change.confirm(form.token.data or "") is None:
+        return _page("account/message.html", 400, error=invalid)
+    flash(_l("Your new e-mail address is confirmed and in use now."), "success")
     return redirect(url_for("account.profile"), 303)  # type: ignore[return-value]
 
 
