@@ -40,6 +40,7 @@ from joserfc import jwt
 from sqlalchemy import delete, event, func, select, update
 from sqlalchemy.orm import Session
 
+from .. import pairwise
 from ..extensions import db
 from ..models import LogoutNotice, utcnow
 from . import keys
@@ -76,8 +77,9 @@ def logout_token(client: OAuthClient, sid: str, sub: str) -> str:
     alg = client.id_token_alg if client.id_token_alg in keys.ALGORITHMS else keys.DEFAULT_ALG
     kid, key = keys.keyring().signing_key(alg)
     now = int(time.time())
-    claims = {"iss": _cfg("ISSUER"), "sub": sub, "aud": client.client_id, "iat": now, "exp": now + TOKEN_TTL,
-              "jti": uuid.uuid4().hex, "events": {EVENT: {}}, "sid": sid}
+    # The sub as this client knows it: pairwise clients get their own (OIDC Core 8.1).
+    claims = {"iss": _cfg("ISSUER"), "sub": pairwise.subject_for(client, sub), "aud": client.client_id,
+              "iat": now, "exp": now + TOKEN_TTL, "jti": uuid.uuid4().hex, "events": {EVENT: {}}, "sid": sid}
     return str(jwt.encode({"alg": alg, "kid": kid, "typ": "logout+jwt"}, claims, key, algorithms=[alg]))
 
 

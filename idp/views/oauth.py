@@ -27,7 +27,7 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.routing import BuildError
 from wtforms.validators import ValidationError
 
-from .. import assurance, audit
+from .. import assurance, audit, pairwise
 from .. import claims as claims_module
 from .. import session as login_session
 from ..crypto import random_token
@@ -234,7 +234,7 @@ def _authorize(target: Target, params: MultiDict[str, str], resumed: dict[str, A
     prompts = _prompts(params)
     max_age = _max_age(params)
     acr_values = [v for v in (params.get("acr_values") or "").split() if v in assurance.LEVELS]
-    hint_sub = verify_id_token_hint(params["id_token_hint"])["sub"] if params.get("id_token_hint") else None
+    hint = verify_id_token_hint(params["id_token_hint"]) if params.get("id_token_hint") else None
 
     session = login_session.current()
     if session is not None:
@@ -268,7 +268,8 @@ def _authorize(target: Target, params: MultiDict[str, str], resumed: dict[str, A
             # Only the second factor is missing: step up with the code alone (no password again).
             step_up = not need_login and assurance.MFA in acr_values
             need_login = True
-    if session is not None and hint_sub is not None and hint_sub != session.sub:
+    # The hint's sub is the one its client knew: pairwise for pairwise clients (OIDC Core 8.1).
+    if session is not None and hint is not None and not pairwise.hint_matches(hint, session.sub):
         need_login = True
         step_up = False
     if need_login and step_up and "none" not in prompts and session is not None:
@@ -525,7 +526,7 @@ def end_session() -> Response:
     current = login_session.current()
     # A hint for someone other than the signed-in person: ask before ending their session.
     other_person = bool(req.id_token_claims and current is not None
-                        and req.id_token_claims.get("sub") != current.sub)
+                        and not pairwise.hint_matches(req.id_token_claims, current.sub))
     if (req.needs_confirmation or other_person) and not confirmed:
         name = req.client.client_name if req.client else None
         body = render_template("oauth/logout_confirm.html", params=list(params.items(multi=True)),
