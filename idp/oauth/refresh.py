@@ -17,6 +17,7 @@ from authlib.oidc.core.grants.util import is_openid_scope
 from sqlalchemy import select, update
 
 from .. import audit
+from .. import session as login_session
 from ..extensions import db
 from ..models import Person, RefreshToken, utcnow
 from . import tokens
@@ -158,6 +159,11 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
     def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
         status, token, headers = super().create_token_response()
         record: RefreshRecord = self.request.refresh_token
+        if "offline_access" not in scope_to_list(record.get_scope()):
+            # The application is in use: its sign-in session's idle timeout starts again, so the
+            # session does not expire (and log the person out of this application) under their hands.
+            # Offline access is by definition not the person at work, so it keeps nothing alive.
+            login_session.keep_alive(record.sid)
         if is_openid_scope(token.get("scope")) and "openid" in scope_to_list(record.get_scope()):
             # OpenID Connect Core 12.2: a new ID token keeps the original authentication's facts.
             from .grants import issue_id_token

@@ -153,3 +153,30 @@ def test_cli_sweep(app, make_rp, receivers) -> None:
     make_due(app)
     result = app.test_cli_runner().invoke(args=["logout", "sweep"])
     assert result.exit_code == 0 and "expired sessions found: 1" in result.output
+
+
+def test_refreshing_keeps_the_session_alive(app, make_rp, receivers) -> None:
+    recv = receivers()
+    rp = make_rp(backchannel_logout_uri=recv.url, grant_types=["authorization_code", "refresh_token"])
+    tokens = rp.tokens(scope="openid profile")
+    sid = sid_of(app, tokens["id_token"])
+    with app.app_context():
+        assert app.extensions["idp"].store.touch("sid", sid, 2)  # about to idle out
+    resp = refresh(rp, tokens["refresh_token"])
+    assert resp.status_code == 200
+    time.sleep(2.5)
+    with app.app_context():
+        assert app.extensions["idp"].store.get("sid", sid) is not None  # the idle timeout started again
+    assert sweep(app) == 0 and notices(app) == []
+
+
+def test_offline_refresh_keeps_nothing_alive(app, make_rp, receivers) -> None:
+    recv = receivers()
+    rp = make_rp(backchannel_logout_uri=recv.url, grant_types=["authorization_code", "refresh_token"])
+    tokens = rp.tokens(scope="openid offline_access")
+    sid = sid_of(app, tokens["id_token"])
+    with app.app_context():
+        assert app.extensions["idp"].store.touch("sid", sid, 1)
+    assert refresh(rp, tokens["refresh_token"]).status_code == 200
+    time.sleep(1.5)
+    assert sweep(app) == 1  # expired all the same: offline access is not the person at work
