@@ -7,7 +7,7 @@ from typing import Any
 from authlib.oauth2.rfc6749 import InvalidRequestError
 from authlib.oidc.rpinitiated import EndSessionEndpoint as _EndSessionEndpoint
 from authlib.oidc.rpinitiated.end_session import EndSessionRequest
-from flask import current_app
+from flask import current_app, g
 
 from .. import session as login_session
 from .. import signout
@@ -46,6 +46,8 @@ class EndSessionEndpoint(_EndSessionEndpoint):
 
     def end_session(self, end_session_request: EndSessionRequest) -> None:
         ended = login_session.end()
+        # The view renders the Front-Channel Logout 1.0 iframes of the ended session (idp.oauth.frontchannel).
+        g.idp_ended_sessions = [ended] if ended is not None else []
         if ended is not None:
             client = end_session_request.client
             # idp.signout: revoke the session's refresh tokens, queue one Back-Channel Logout notice per

@@ -35,7 +35,7 @@ from ..errors import IdpError
 from ..extensions import csrf, db
 from ..i18n import pick_ui_locales
 from ..models import Consent, Person
-from ..oauth import discovery, keys
+from ..oauth import discovery, frontchannel, keys
 from ..oauth.clients import OAuthClient, basic_credentials, query_client
 from ..oauth.grants import EndUser
 from ..oauth.server import ParamsRequest, get_server
@@ -533,10 +533,15 @@ def end_session() -> Response:
                                client_name=name, signed_in=current is not None)
         return Response(body, mimetype="text/html")
     resp = endpoint.create_response(req)
-    if resp is not None:
-        status, _body, headers = resp
-        return redirect(dict(headers)["Location"], code=302)  # type: ignore[return-value]
-    return redirect(url_for("oauth.logged_out"), code=302)  # type: ignore[return-value]
+    # req.redirect_uri is the registered post_logout_redirect_uri (checked above and by Authlib,
+    # RP-Initiated Logout 3) with the request's state; without one, the provider's signed-out page.
+    continue_to = dict(resp[2])["Location"] if resp is not None else None
+    # Front-Channel Logout 1.0 4: the browser loads the applications' logout iframes before any
+    # post-logout redirection, so their page comes first when the ended session had such applications.
+    page = frontchannel.signed_out_page(g.get("idp_ended_sessions", []), continue_to=continue_to)
+    if page is not None:
+        return page
+    return redirect(continue_to or url_for("oauth.logged_out"), code=302)  # type: ignore[return-value]
 
 
 @bp.get("/logged_out")
