@@ -435,3 +435,31 @@ def test_authlib_client_receives_the_pairwise_sub(live_server: Any) -> None:
     assert claims["sub"] == expected != sub
     info = rp.get(meta["userinfo_endpoint"], timeout=5).json()
     assert info["sub"] == expected and info["email"]
+
+
+def test_pairwise_id_token_hint_with_prompt_none(app: Flask, make_rp: Callable[..., RP]) -> None:
+    """Core 3.1.2.1: a pairwise hint naming the signed-in person is honoured; another person's is not."""
+    a = client_rp(make_rp, app, [A], subject_type="pairwise")
+    hint = a.tokens(scope="openid")["id_token"]
+    assert "code" in helpers.query(a.authorize(id_token_hint=hint, prompt="none").headers["Location"])
+    other_id, other_sub = helpers.create_person(app, email="other@example.org", nik="3603014501900002")
+    helpers.sign_in(app, a.browser, other_id, other_sub)
+    location = a.authorize(id_token_hint=hint, prompt="none").headers["Location"]
+    assert helpers.query(location)["error"] == "login_required"
+
+
+def test_end_session_with_pairwise_hint(app: Flask, make_rp: Callable[..., RP]) -> None:
+    """RP-Initiated Logout 2: a pairwise hint for the signed-in person ends the session without asking."""
+    a = client_rp(make_rp, app, [A], subject_type="pairwise", post_logout_redirect_uris=[A + "/bye"])
+    hint = a.tokens(scope="openid")["id_token"]
+    resp = a.browser.get("/end_session", query_string={"id_token_hint": hint, "post_logout_redirect_uri": A + "/bye",
+                                                       "state": "s1"})
+    assert resp.status_code == 302, resp.get_data(as_text=True)[:300]
+    assert resp.headers["Location"] == A + "/bye?state=s1"
+    # Someone else's pairwise hint: the person is asked before their session ends.
+    b = client_rp(make_rp, app, [B], subject_type="pairwise")
+    other_hint = b.tokens(scope="openid")["id_token"]
+    other_id, other_sub = helpers.create_person(app, email="other@example.org", nik="3603014501900002")
+    helpers.sign_in(app, b.browser, other_id, other_sub)
+    page = b.browser.get("/end_session", query_string={"id_token_hint": other_hint})
+    assert page.status_code == 200 and 'name="csrf_token"' in page.get_data(as_text=True)
