@@ -64,9 +64,11 @@ def request_change(account: CitizenAccount, new_email: str) -> None:
     try:
         if owner is not None and owner.id != account.id:
             # The address belongs to another account: tell its owner (the mailbox is theirs), link nothing.
+            # At most a few such notices per owner and hour, whoever asks (the registration flow's limit).
             audit.record("email.change_refused", person_id=owner.person_id, reason="address_of_this_account")
-            mail.send_template(new_email, "auth/mail/email_in_use.txt", name=owner.full_name,
-                               login_url=url_for("auth.login", _external=True))
+            if ratelimit.allow("owner-notice", owner.public_id, citizen.OWNER_NOTICES_PER_HOUR, 3600):
+                mail.send_template(new_email, "auth/mail/email_in_use.txt", name=owner.full_name,
+                                   login_url=url_for("auth.login", _external=True))
         else:
             generation = secrets.token_urlsafe(16)
             token = secrets.token_urlsafe(32)

@@ -281,3 +281,16 @@ def test_staff_email_is_read_only_with_the_reason(ldap_app: object) -> None:
     resp = post_page(browser, "/account/sessions", {"email": "budi@example.org"}, action="/account/email")
     assert resp.status_code == 403
     assert outbox(app) == []
+
+
+def test_the_owner_of_an_address_gets_few_notices_whoever_asks(app: Flask) -> None:
+    owner = register_and_verify(english(app, "10.2.3.1"))
+    first, _ = signed_in_citizen(app)
+    for _ in range(3):
+        assert ask_change(first, owner.email).status_code == 303
+    second = english(app, "10.2.3.2")
+    other = register_and_verify(second)
+    assert sign_in(second, other).status_code == 303
+    assert ask_change(second, owner.email).status_code == 303  # the same answer as ever
+    in_use = [m for m in mails_to(app, owner.email) if "tried to use your e-mail" in str(m["Subject"])]
+    assert len(in_use) == 3
