@@ -1,8 +1,9 @@
 """The account pages at ``/account``: what the provider holds about the signed-in person, and control over it.
 
 These pages carry out the data subject rights of UU PDP (Law 27/2022): information and access
-(profile, linked accounts, sessions, applications), correction (the citizen's name), withdrawal of
-consent (revoke an application), portability (download my data) and deletion (delete my account).
+(profile, linked accounts, sessions, applications), correction (the citizen's name, and e-mail address
+with re-verification: :mod:`idp.email_change`), withdrawal of consent (revoke an application),
+portability (download my data) and deletion (delete my account).
 Every page needs a signed-in session; every change is a POST with a CSRF token.  Linking and
 unlinking live in :mod:`idp.views.linking`; these pages only link to them.
 """
