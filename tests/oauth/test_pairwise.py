@@ -463,3 +463,21 @@ def test_end_session_with_pairwise_hint(app: Flask, make_rp: Callable[..., RP]) 
     helpers.sign_in(app, b.browser, other_id, other_sub)
     page = b.browser.get("/end_session", query_string={"id_token_hint": other_hint})
     assert page.status_code == 200 and 'name="csrf_token"' in page.get_data(as_text=True)
+
+
+def test_logout_token_carries_the_pairwise_sub(app: Flask) -> None:
+    """Back-Channel Logout 2.4: the logout token's sub is the one the client knows (Core 8.1)."""
+    from idp.oauth import backchannel
+    from idp.oauth.clients import query_client
+
+    with app.app_context():
+        clean = registration.validate_metadata({"redirect_uris": [A], "subject_type": "pairwise",
+                                                "backchannel_logout_uri": "https://app-a.example.org/bc"})
+    cid, _ = helpers.create_client(app, redirect_uris=clean.pop("redirect_uris"), **clean)
+    with app.test_request_context():
+        client = query_client(cid)
+        assert client is not None
+        token = backchannel.logout_token(client, "sid-1", "person-1")
+        expected = pairwise.subject_for(client, "person-1")
+    claims = verify_id_token(app, token, cid)
+    assert claims["sub"] == expected != "person-1" and claims["sid"] == "sid-1"
