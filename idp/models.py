@@ -61,6 +61,8 @@ class CitizenAccount(db.Model):  # type: ignore[name-defined]
     """A self-registered account keyed by NIK: encrypted NIK, keyed-hash lookup, argon2id password."""
 
     __tablename__ = "citizen_accounts"
+    # The link offer by NIP looks citizen accounts up by birth date and sex (idp.linking).
+    __table_args__ = (Index("ix_citizen_accounts_birthdate_gender", "birthdate", "gender"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     public_id: Mapped[str] = mapped_column(String(40), unique=True, nullable=False)

@@ -427,8 +427,9 @@ def finish_sign_in(person: Person, *, acr: str, amr: list[str], source: str, rem
         flash(_l("You signed in with a recovery code. You have %(n)d left; make new ones on the two-step "
                  "verification page if you are running out.", n=mfa.recovery_codes_left(person.id)), "info")
     if source == "ldap" and not session.get("link_offer_declined") and linking.citizen_link_offered(person):
-        # The directory records a NIK that has a citizen account: offer the link (it still needs that
-        # account's password); "continue without linking" goes on to the application.
+        # The directory's NIK, or its NIP's birth date and sex digit, suggests a citizen account here
+        # (idp.linking.citizen_link_offered): offer the link (it still needs that account's password);
+        # "continue without linking" goes on to the application.
         args: dict[str, Any] = {"kind": "citizen", "offer": 1, **({"req": req} if req and pending is not None else {})}
         return redirect(url_for("linking.link", **args), 303)  # type: ignore[return-value]
     if req and pending is not None:

@@ -190,8 +190,9 @@ def _update(row: Client) -> Response:
                 isinstance(given_secret, str)
                 and _crypto().check_keyed_hash("client_secret", given_secret, row.client_secret_hash)):
             return _json_error(400, "invalid_request", "'client_secret' does not match the current secret.")
+        # current=: the subject type and pairwise sector cannot change (every person's sub would).
         clean = registration.validate_metadata({k: v for k, v in body.items() if k not in _SERVER_FIELDS},
-                                               dynamic=True)
+                                               dynamic=True, current=row.client_metadata or {})
     except MetadataError as exc:
         return _json_error(400, exc.error, exc.description)
     new_secret = None

@@ -17,9 +17,10 @@ from tests.oauth.conftest import RP, make_rp, oauth_app  # noqa: F401 - fixtures
 __all__ = ["RP", "ldap_app", "ldap_certs", "make_rp", "oauth_app", "slapd_main"]
 
 PAGES = ["/account", "/account/linked", "/account/sessions", "/account/apps", "/account/password",
-         "/account/data", "/account/delete"]
-POSTS = ["/account", "/account/sessions/end/x", "/account/sessions/end-all", "/account/apps/revoke/1",
-         "/account/password", "/account/data", "/account/delete"]
+         "/account/data", "/account/delete", "/account/two-step", "/account/two-step/setup"]
+POSTS = ["/account", "/account/email", "/account/sessions/end/x", "/account/sessions/end-all",
+         "/account/apps/revoke/1", "/account/password", "/account/data", "/account/delete",
+         "/account/two-step/setup", "/account/two-step/recovery-codes", "/account/two-step/disable"]
 
 
 @pytest.fixture

@@ -32,7 +32,7 @@ def test_discovery_document(client) -> None:
     assert doc["response_types_supported"] == ["code"]
     assert doc["response_modes_supported"] == ["query", "form_post"]
     assert {"authorization_code", "refresh_token"} <= set(doc["grant_types_supported"])
-    assert doc["subject_types_supported"] == ["public"]
+    assert doc["subject_types_supported"] == ["public", "pairwise"]
     assert {"openid", "profile", "email", "offline_access", "nik"} <= set(doc["scopes_supported"])
     assert {"sub", "name", "email", "nik", "acr", "amr", "sid", "auth_time"} <= set(doc["claims_supported"])
     assert doc["ui_locales_supported"] == ["id", "en"]

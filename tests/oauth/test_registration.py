@@ -356,6 +356,8 @@ def test_configuration_endpoint_refuses_others(app: Flask) -> None:
     ({"client_secret": "wrong"}, "invalid_request"),
     ({"redirect_uris": ["http://evil.example/cb"]}, "invalid_redirect_uri"),
     ({"grant_types": ["password"]}, "invalid_client_metadata"),
+    # RFC 7592 update may not change the subject type: every person's sub at this client would change.
+    ({"subject_type": "pairwise"}, "invalid_client_metadata"),
 ])
 def test_bad_updates(app: Flask, change: dict[str, Any], error: str) -> None:
     http = app.test_client()
