@@ -1,24 +1,75 @@
-"""Example relying party: signs a person in at the idp with Authlib's Flask client (code flow + PKCE S256)."""
+"""Example relying party: signs a person in at the idp with Authlib's Flask client (code flow + PKCE S256).
+
+It also receives OpenID Connect Front-Channel Logout 1.0 (``/frontchannel-logout``): the provider's
+signed-out page loads that address in a hidden iframe with ``iss`` and ``sid``.  The iframe is a
+cross-site request, in which browsers do not send a SameSite=Lax cookie (and many block third-party
+cookies altogether), so the application keys the logout by ``sid`` on its own side: the ``sid`` is
+remembered as ended, and a session cookie whose ID token carries that ``sid`` is dropped at its next
+request.  With ``RP_HTTPS=1`` the session cookie is ``SameSite=None; Secure`` so that, where the
+browser allows third-party cookies, the iframe also clears it at once.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
-from urllib.parse import urlencode
+import threading
+import time
+from urllib.parse import urlencode, urlsplit
 
 from authlib.integrations.flask_client import OAuth
-from flask import Flask, abort, redirect, render_template_string, request, session, url_for
+from flask import Flask, Response, abort, redirect, render_template_string, request, session, url_for
 
 ISSUER = os.environ.get("RP_ISSUER", "http://127.0.0.1:5000").rstrip("/")
 PORT = int(os.environ.get("RP_PORT", "5001"))
+HTTPS = os.environ.get("RP_HTTPS") == "1"  # served over https (behind a proxy): cross-site cookies possible
+
+log = logging.getLogger("example_rp")
 
 app = Flask(__name__)
 app.config.update(
     SECRET_KEY=os.environ.get("RP_SECRET_KEY") or secrets.token_urlsafe(32),
     # Cookies ignore ports: on 127.0.0.1 the provider's cookie must not be overwritten by ours.
     SESSION_COOKIE_NAME="example_rp_session",
+    SESSION_COOKIE_SECURE=HTTPS,
 )
+if HTTPS:
+    # SameSite=None needs Secure (https).  Otherwise the cookie has no SameSite attribute, which browsers
+    # treat as Lax: front-channel logout then works through the sid kept on the server (EndedSessions).
+    app.config["SESSION_COOKIE_SAMESITE"] = "None"
+
+
+class EndedSessions:
+    """The provider sessions (``sid``) that ended, kept on the server for as long as a session may last.
+
+    In one process and in memory, as fits an example; an application with several processes keeps
+    this in its shared store (database, Redis).
+    """
+
+    def __init__(self, ttl: float = 24 * 3600, limit: int = 100_000) -> None:
+        self._ended: dict[str, float] = {}
+        self._ttl = ttl
+        self._limit = limit
+        self._lock = threading.Lock()
+
+    def add(self, sid: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if len(self._ended) >= self._limit:
+                self._ended = {k: t for k, t in self._ended.items() if now - t < self._ttl}
+                if len(self._ended) >= self._limit:
+                    return
+            self._ended[sid] = now
+
+    def __contains__(self, sid: object) -> bool:
+        with self._lock:
+            added = self._ended.get(sid) if isinstance(sid, str) else None
+            return added is not None and time.monotonic() - added < self._ttl
+
+
+ENDED = EndedSessions()
 oauth = OAuth(app)
 oauth.register(
     "idp",
@@ -28,6 +79,14 @@ oauth.register(
     client_kwargs={"scope": os.environ.get("RP_SCOPES", "openid profile email"),
                    "code_challenge_method": "S256"},
 )
+
+@app.before_request
+def _drop_ended_session() -> None:
+    """A session whose provider session ended (front-channel logout, maybe in another browser tab) is gone."""
+    claims = session.get("claims")
+    if claims and claims.get("sid") in ENDED:
+        session.clear()
+
 
 PAGE = """<!doctype html><html lang="id"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>Contoh Aplikasi</title>
@@ -89,5 +148,39 @@ def logout():  # type: ignore[no-untyped-def]
     return redirect(f"{end}?{urlencode(params)}")
 
 
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+@app.get("/frontchannel-logout")
+def frontchannel_logout():  # type: ignore[no-untyped-def]
+    """OpenID Connect Front-Channel Logout 1.0 (section 2): the provider's page loads this in an iframe.
+
+    ``iss`` must be our provider; ``sid`` is the ``sid`` claim of the ID token the provider issued in
+    the session that ended.  The ``sid`` is kept as ended (the cookie usually does not reach a
+    cross-site iframe); when the cookie did arrive, the session is cleared here too.
+    """
+    iss, sid = request.args.get("iss"), request.args.get("sid")
+    if iss != ISSUER or (sid is not None and not 0 < len(sid) <= 200):
+        log.warning("front-channel logout refused: iss=%r", iss)
+        abort(400)
+    if sid:
+        ENDED.add(sid)
+    claims = session.get("claims") or {}
+    cleared = bool(claims) and (sid is None or claims.get("sid") == sid)
+    if cleared:
+        session.clear()
+    log.info("front-channel logout iss=%s sid=%s cookie_cleared=%s", iss, sid, cleared)
+    resp = Response("<!doctype html><title>Signed out</title>", mimetype="text/html")
+    # Section 2: the response SHOULD NOT be cached.
+    resp.headers["Cache-Control"] = "no-cache, no-store"
+    resp.headers["Pragma"] = "no-cache"
+    # Only the provider may frame this page.
+    resp.headers["Content-Security-Policy"] = f"frame-ancestors {_origin(ISSUER)}"
+    return resp
+
+
 if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     app.run(host="127.0.0.1", port=PORT)
