@@ -109,6 +109,56 @@ class Client(db.Model):  # type: ignore[name-defined]
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow,
                                                     onupdate=utcnow)
+    # The developer portal: the team that manages the client (None: operator-managed only).
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id", ondelete="SET NULL"), index=True)
+    # Secret rotation with a grace period: the previous secret still authenticates until it expires.
+    previous_secret_hash: Mapped[str | None] = mapped_column(String(64))
+    previous_secret_expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+class Team(db.Model):  # type: ignore[name-defined]
+    """A group of staff (an agency's developers) that manages applications together."""
+
+    __tablename__ = "teams"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True, nullable=False)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+
+
+class TeamMember(db.Model):  # type: ignore[name-defined]
+    """A person's membership of a team; ``owner`` members manage the team itself."""
+
+    __tablename__ = "team_members"
+    __table_args__ = (UniqueConstraint("team_id", "person_id", name="uq_team_members_team_person"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"), nullable=False, index=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), nullable=False,
+                                           index=True)
+    role: Mapped[str] = mapped_column(String(16), nullable=False, default="member")  # owner|member
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+
+
+class ScopeRequest(db.Model):  # type: ignore[name-defined]
+    """A team's request for a sensitive scope for one client, with its purpose (UU PDP purpose limitation).
+
+    ``approved`` adds the scope to ``Client.approved_scopes``; the purpose is shown on the consent page.
+    """
+
+    __tablename__ = "scope_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"), nullable=False,
+                                           index=True)
+    scope: Mapped[str] = mapped_column(String(64), nullable=False)
+    purpose: Mapped[str] = mapped_column(Text, nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="pending", index=True)
+    requested_by: Mapped[int | None] = mapped_column(Integer)  # person id
+    requested_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+    decided_by: Mapped[int | None] = mapped_column(Integer)  # person id of the administrator
+    decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    decision_note: Mapped[str | None] = mapped_column(Text)
 
 
 class Consent(db.Model):  # type: ignore[name-defined]

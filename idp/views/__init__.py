@@ -13,6 +13,8 @@ BLUEPRINT_MODULES = (
     "idp.views.linking",
     "idp.views.account",
     "idp.views.mfa",
+    "idp.views.portal",
+    "idp.views.admin",
     "idp.views.oauth",
     "idp.views.clients_api",
 )

@@ -1,0 +1,35 @@
+"""Who may use the developer portal and the administration console.
+
+Both are for staff: a person with an active staff (directory) account.  Administrators are staff whose
+directory groups map to the ``admin`` role (``IDP_LDAP_GROUP_ROLES``); the console also requires that
+the current session used a second factor (``acr`` MFA), since ``admin`` is in ``IDP_MFA_REQUIRED_ROLES``
+by default.  Roles are read from the staff record that the last sign-in or ``idp ldap sync`` refreshed.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from .extensions import db
+from .models import StaffAccount
+
+ADMIN = "admin"
+
+
+def staff_account(person_id: int) -> StaffAccount | None:
+    """The person's active staff account, or None (citizens only, or disabled in the directory)."""
+    return db.session.execute(select(StaffAccount).where(
+        StaffAccount.person_id == person_id, StaffAccount.status == "active")).scalars().first()
+
+
+def is_staff(person_id: int) -> bool:
+    return staff_account(person_id) is not None
+
+
+def has_role(person_id: int, role: str) -> bool:
+    account = staff_account(person_id)
+    return account is not None and role in (account.roles or [])
+
+
+def is_admin(person_id: int) -> bool:
+    return has_role(person_id, ADMIN)

@@ -1,0 +1,7 @@
+"""Placeholder for the portal blueprint (filled in by the issue 6 work)."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+bp = Blueprint("portal", __name__)
