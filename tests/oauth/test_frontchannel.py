@@ -97,6 +97,9 @@ def test_logout_page_has_one_iframe_per_frontchannel_client_of_the_session(fc_rp
     page = _page(html)
     assert [f["src"] for f in page.iframes] == [_expected(FC_A, sid), _expected(FC_B, sid)]
     assert all("hidden" in f for f in page.iframes)
+    # The frame keeps its origin (cookies) but may not navigate this page (no allow-top-navigation).
+    assert all(set(f["sandbox"].split()) == {"allow-same-origin", "allow-scripts", "allow-forms"}
+               for f in page.iframes)
     # The iss and sid query parameters (Front-Channel Logout 2), next to the URI's own query.
     query = dict(parse_qsl(urlsplit(page.iframes[0]["src"]).query))
     assert query == {"a": "1", "b": "x y", "iss": ISS, "sid": sid}
@@ -116,7 +119,7 @@ def test_post_logout_redirect_uri_waits_for_the_iframes_and_keeps_state(fc_rp) -
     sid = _sid(tokens["id_token"])
     resp = fc_rp.browser.get("/end_session", query_string={
         "id_token_hint": tokens["id_token"], "post_logout_redirect_uri": helpers.LOGOUT_REDIRECT,
-        "state": "bye & <1>", "client_id": fc_rp.client_id})
+        "state": "bye & <1>", "client_id": fc_rp.client_id}, headers={"Accept-Language": "en"})
     assert resp.status_code == 200 and "Location" not in resp.headers
     html = resp.get_data(as_text=True)
     page = _page(html)
@@ -124,6 +127,7 @@ def test_post_logout_redirect_uri_waits_for_the_iframes_and_keeps_state(fc_rp) -
     assert page.continue_href == helpers.LOGOUT_REDIRECT + "?state=bye+%26+%3C1%3E"
     assert "<1>" not in html
     assert 'data-continue-after="3000"' in html
+    assert "You will continue in a moment." in html
     assert "/static/js/frontchannel_logout.js" in page.scripts
     assert resp.headers["Content-Security-Policy"] == web.CSP + "; frame-src https://rp.example.org"
     assert _signed_out(fc_rp)
