@@ -98,6 +98,13 @@ def origin(uri: str) -> str | None:
     return f"{parts.scheme}://{host}:{port}"
 
 
+def _safe_continue(uri: str) -> bool:
+    """An http(s) URI of a plain host (as registration allows), or a path on this provider."""
+    if uri.startswith("/"):
+        return not uri.startswith("//") and bool(_URI_CHARS.fullmatch(uri))
+    return origin(uri.partition("#")[0]) is not None
+
+
 def logout_uri(client: OAuthClient, sid: str) -> str | None:
     """The URL of ``client``'s logout iframe for session ``sid``, or None when it registered no usable URI.
 
@@ -152,6 +159,11 @@ def signed_out_page(sessions: Iterable[LoginSession | None], *, continue_to: str
     urls = iframes_for(sessions)
     if not urls:
         return None
+    if continue_to is not None and not _safe_continue(continue_to):
+        # Defence in depth: a row written around the registration checks must not put a javascript:
+        # (or other) URI behind the link; the person stays on the signed-out page instead.
+        log.warning("not continuing to an unusable post-logout address after front-channel logout")
+        continue_to = None
     body = render_template("oauth/logged_out.html", frontchannel_iframes=urls, continue_to=continue_to,
                            continue_after_ms=CONTINUE_AFTER_MS)
     resp = Response(body, mimetype="text/html")

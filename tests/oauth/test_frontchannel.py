@@ -289,3 +289,20 @@ def test_script_is_served(app) -> None:
     resp = app.test_client().get("/static/js/frontchannel_logout.js")
     assert resp.status_code == 200 and b"frontchannel-continue" in resp.data
     resp.close()
+
+
+@pytest.mark.parametrize("stored", ["javascript:alert(1)", "data:text/html,x", "https://rp.example.org/\"><b>x",
+                                    "http://evil.example/"])
+def test_hostile_stored_post_logout_redirect_uri_gets_no_link(make_rp, stored: str) -> None:
+    """A post_logout_redirect_uri written around the registration checks is never behind the link."""
+    rp = make_rp(frontchannel_logout_uri=FC_A, post_logout_redirect_uris=[stored])
+    hint = rp.tokens()["id_token"]
+    resp = rp.browser.get("/end_session", query_string={"id_token_hint": hint, "post_logout_redirect_uri": stored,
+                                                         "state": "s"})
+    assert resp.status_code == 200 and "Location" not in resp.headers
+    html = resp.get_data(as_text=True)
+    page = _page(html)
+    assert page.continue_href is None and len(page.iframes) == 1
+    # (The language switch repeats the query, URL-encoded; nothing else may carry the address.)
+    assert "javascript:" not in html and "data:" not in html and "<b>" not in html
+    assert "http://evil" not in html
