@@ -55,7 +55,9 @@ def _host(hostname: str) -> str | None:
         address = ipaddress.ip_address(hostname)
     except ValueError:
         return hostname if _DNS_HOST.fullmatch(hostname) else None
-    return f"[{address.compressed}]" if address.version == 6 else address.compressed
+    if isinstance(address, ipaddress.IPv6Address):
+        return None if address.scope_id else f"[{address.compressed}]"  # no zone identifiers
+    return address.compressed
 
 
 def _loopback(hostname: str) -> bool:

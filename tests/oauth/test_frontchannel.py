@@ -255,6 +255,10 @@ def test_disabled_client_gets_no_iframe(make_rp) -> None:
     ("http://[::1]:8080/fc", "http://[::1]:8080"),
     ("http://127.0.0.1/fc", "http://127.0.0.1"),
     ("http://10.0.0.1/fc", None),
+    ("https://[fe80::1%25eth0]/fc", None),
+    ("https://[2001:DB8::1]:8443/fc", "https://[2001:db8::1]:8443"),
+    ("https://rp.example.org./fc", None),
+    ("https://r%70.example.org/fc", None),
     ("https://rp.example.org:0/fc", None),
     ("ftp://rp.example.org/fc", None),
 ])
