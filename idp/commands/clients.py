@@ -64,7 +64,8 @@ def clients_group() -> None:
 @click.option("--require-pkce", is_flag=True, help="Require PKCE even though the client has a secret.")
 @click.option("--approve-scope", "approved", multiple=True,
               help="Allow a sensitive scope such as nik (repeatable; an operator decision).")
-@click.option("--id-token-alg", type=click.Choice(["RS256", "ES256"]), help="ID token signing algorithm.")
+@click.option("--id-token-alg", type=click.Choice(["RS256", "ES256", "EdDSA"]),
+              help="ID token signing algorithm.")
 @click.option("--backchannel-logout-uri", help="Where the provider POSTs logout tokens when a session ends "
               "(OpenID Connect Back-Channel Logout 1.0; https).")
 @click.option("--backchannel-logout-session-required", is_flag=True,

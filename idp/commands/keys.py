@@ -17,7 +17,7 @@ def keys_group() -> None:
 @keys_group.command("ensure")
 @with_appcontext
 def ensure_command() -> None:
-    """Create an active RS256 and ES256 signing key if there is none."""
+    """Create an active RS256, ES256 and EdDSA signing key where there is none."""
     from ..oauth import keys
 
     created = keys.ensure()
@@ -29,7 +29,7 @@ def ensure_command() -> None:
 
 
 @keys_group.command("rotate")
-@click.option("--alg", "algs", multiple=True, type=click.Choice(["RS256", "ES256"]),
+@click.option("--alg", "algs", multiple=True, type=click.Choice(["RS256", "ES256", "EdDSA"]),
               help="Rotate only this algorithm's key (repeatable); default: every algorithm.")
 @with_appcontext
 def rotate_command(algs: tuple[str, ...]) -> None:

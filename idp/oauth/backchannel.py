@@ -36,7 +36,6 @@ from urllib.parse import urlencode, urlsplit
 import urllib3
 from authlib.oauth2.rfc6749 import InvalidClientError
 from flask import Flask, current_app
-from joserfc import jwt
 from sqlalchemy import delete, event, func, select, update
 from sqlalchemy.orm import Session
 
@@ -80,7 +79,7 @@ def logout_token(client: OAuthClient, sid: str, sub: str) -> str:
     # The sub as this client knows it: pairwise clients get their own (OIDC Core 8.1).
     claims = {"iss": _cfg("ISSUER"), "sub": pairwise.subject_for(client, sub), "aud": client.client_id,
               "iat": now, "exp": now + TOKEN_TTL, "jti": uuid.uuid4().hex, "events": {EVENT: {}}, "sid": sid}
-    return str(jwt.encode({"alg": alg, "kid": kid, "typ": "logout+jwt"}, claims, key, algorithms=[alg]))
+    return keys.sign({"alg": alg, "kid": kid, "typ": "logout+jwt"}, claims, key)
 
 
 # --------------------------------------------------------------------------- the queue

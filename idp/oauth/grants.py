@@ -19,7 +19,6 @@ from authlib.oidc.core import grants as oidc_grants
 from authlib.oidc.core.grants.util import is_openid_scope
 from authlib.oidc.core.util import create_half_hash
 from flask import current_app
-from joserfc import jwt
 
 from .. import audit, pairwise
 from .. import claims as claims_module
@@ -199,7 +198,7 @@ def issue_id_token(*, client: Any, user: TokenUser, scope: str, access_token: st
         at_hash = create_half_hash(access_token, alg)  # Core 3.1.3.6
         if at_hash is not None:
             body["at_hash"] = at_hash.decode()
-    return str(jwt.encode({"alg": alg, "kid": kid, "typ": "JWT"}, body, key, algorithms=[alg]))
+    return keys.sign({"alg": alg, "kid": kid, "typ": "JWT"}, body, key)
 
 
 class OpenIDCode(oidc_grants.OpenIDCode):

@@ -21,7 +21,6 @@ from authlib.oidc.core.errors import ConsentRequiredError, LoginRequiredError
 from flask import Blueprint, Response, current_app, g, jsonify, redirect, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError, validate_csrf
-from joserfc import jwt
 from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 from werkzeug.routing import BuildError
@@ -102,7 +101,7 @@ def verify_id_token_hint(hint: str) -> dict[str, Any]:
     if len(hint) > 8192:
         raise InvalidRequestError("The 'id_token_hint' is too long.")
     try:
-        token = jwt.decode(hint, keys.keyring().verify, algorithms=list(keys.ALGORITHMS))
+        token = keys.verify(hint)
     except Exception as exc:  # noqa: BLE001 - malformed, forged, alg none, unknown key: all the same
         raise InvalidRequestError("The 'id_token_hint' is not a valid ID token from this provider.") from exc
     claims = dict(token.claims)

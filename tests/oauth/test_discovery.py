@@ -28,7 +28,7 @@ def test_discovery_document(client) -> None:
     assert doc["token_endpoint_auth_signing_alg_values_supported"]
     # Every algorithm private_key_jwt accepts is advertised (OIDC Discovery 3).
     assert set(doc["token_endpoint_auth_signing_alg_values_supported"]) == {"RS256", "ES256", "PS256"}
-    assert doc["id_token_signing_alg_values_supported"] == ["RS256", "ES256"]
+    assert doc["id_token_signing_alg_values_supported"] == ["RS256", "ES256", "EdDSA"]
     assert doc["response_types_supported"] == ["code"]
     assert doc["response_modes_supported"] == ["query", "form_post"]
     assert {"authorization_code", "refresh_token"} <= set(doc["grant_types_supported"])
@@ -60,6 +60,8 @@ def test_jwks_has_public_parts_only(client) -> None:
         assert not {"d", "p", "q", "dp", "dq", "qi", "oth", "k"} & set(key)
         if key["kty"] == "RSA":
             assert set(key) == {"kty", "kid", "use", "alg", "n", "e"}
+        elif key["kty"] == "OKP":  # RFC 8037: Ed25519 for EdDSA
+            assert set(key) == {"kty", "kid", "use", "alg", "crv", "x"} and key["crv"] == "Ed25519"
         else:
             assert set(key) == {"kty", "kid", "use", "alg", "crv", "x", "y"} and key["crv"] == "P-256"
     KeySet.import_key_set(data)  # parses as a key set
@@ -92,9 +94,9 @@ def test_undecryptable_keys_are_replaced(make_app) -> None:
     app = make_app()  # generated data keys, unlike the fixed one of the protocol tests
     with app.app_context():
         created = keys.ensure()
-        assert len(created) == 2
+        assert len(created) == 3
         ring = keys.keyring()
-        assert set(ring.signing) == {"RS256", "ES256"}
+        assert set(ring.signing) == {"RS256", "ES256", "EdDSA"}
         assert {k["kid"] for k in __import__("json").loads(ring.jwks_bytes)["keys"]} == set(created)
 
 
@@ -117,6 +119,6 @@ def test_missing_keys_in_production_mode_is_503(make_app) -> None:
     assert resp.status_code == 503 and resp.get_json()["error"] == "temporarily_unavailable"
     app.extensions["idp"].config.values["ENV"] = "development"
     resp = app.test_client().get("/jwks.json")  # development: created on first use
-    assert resp.status_code == 200 and len(resp.get_json()["keys"]) == 2
+    assert resp.status_code == 200 and len(resp.get_json()["keys"]) == 3
     with app.app_context():
-        assert db.session.query(SigningKey).count() >= 2
+        assert db.session.query(SigningKey).count() >= 3

@@ -174,4 +174,5 @@ def test_plan_is_a_function_of_the_clock(make_app) -> None:
         rows = list(db.session.execute(select(SigningKey).where(SigningKey.alg == "ES256")).scalars())
         assert keys.plan(rows, now).signing["ES256"].kid != scheduled.kid
         assert keys.plan(rows, now + dt.timedelta(hours=1)).signing["ES256"].kid == scheduled.kid
-        assert keys.plan(rows, now).changes_at == scheduled.activated_at
+        signer = keys.plan(rows, now).signing["ES256"]
+        assert keys.plan([signer, scheduled], now).changes_at == scheduled.activated_at
