@@ -6,6 +6,7 @@ import json
 import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin
 
 import click
 from flask import current_app
@@ -57,7 +58,10 @@ def _ensure_client(redirect_uri: str, logout_uri: str) -> dict[str, Any]:
     metadata = {"client_name": "Contoh Aplikasi (demo)", "redirect_uris": [redirect_uri],
                 "post_logout_redirect_uris": [logout_uri], "token_endpoint_auth_method": "client_secret_basic",
                 "grant_types": ["authorization_code", "refresh_token"],
-                "scope": "openid profile email offline_access nik"}
+                "scope": "openid profile email offline_access nik",
+                # The example application's Front-Channel Logout 1.0 endpoint (clients/example-rp).
+                "frontchannel_logout_uri": urljoin(redirect_uri, "/frontchannel-logout"),
+                "frontchannel_logout_session_required": True}
     row, secret = registration.create_client(metadata, approved_scopes="nik", created_by="demo")
     db.session.commit()
     saved = {"client_id": row.client_id, "client_secret": secret}

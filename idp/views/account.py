@@ -30,7 +30,7 @@ from ..claims import SCOPE_TEXT
 from ..connectors import citizen
 from ..extensions import db
 from ..models import AuditEvent, CitizenAccount, Client, Consent, IdentityLink, Person, RefreshToken, StaffAccount
-from ..oauth import tokens
+from ..oauth import frontchannel, tokens
 from .auth import RegisterForm, _page
 
 bp = Blueprint("account", __name__, url_prefix="/account")
@@ -262,6 +262,10 @@ def end_session(sid: str, *, current: login_session.LoginSession, person: Person
     db.session.commit()
     if sid == current.sid:
         login_session.end()  # clears this browser's cookie
+        # Front-Channel Logout 1.0: this browser tells its applications through hidden iframes.
+        page = frontchannel.signed_out_page([ended], continue_to=url_for("auth.home"))
+        if page is not None:
+            return page
         return redirect(url_for("auth.home"), 303)  # type: ignore[return-value]
     flash(_l("That session is signed out."), "success")
     return redirect(url_for("account.sessions"), 303)  # type: ignore[return-value]
@@ -277,6 +281,11 @@ def end_everywhere(*, current: login_session.LoginSession, person: Person) -> Re
     signout.sessions_ended(ended, reason="account_page_all")
     db.session.commit()
     login_session.end()
+    # Every ended session's sid goes to the front-channel applications (they key logout by sid, so
+    # other devices' sessions end there too); back-channel notices were queued above.
+    page = frontchannel.signed_out_page(ended, continue_to=url_for("auth.home"))
+    if page is not None:
+        return page
     return redirect(url_for("auth.home"), 303)  # type: ignore[return-value]
 
 
