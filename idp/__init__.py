@@ -40,7 +40,9 @@ class State:
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the provider; ``config`` overrides ``IDP_*`` settings by name (without the prefix)."""
     cfg = config_module.load(config)
-    logging.basicConfig(level=cfg["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from . import logs
+
+    logs.configure(cfg["LOG_LEVEL"], cfg["LOG_FORMAT"])
 
     app = Flask(
         __name__,
@@ -82,11 +84,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     migrate.init_app(app, db, directory=str(resource_dir("migrations")), render_as_batch=True, compare_type=True)
     csrf.init_app(app)
 
-    from . import errors, i18n, session, web
+    from . import errors, i18n, metrics, session, web
 
     i18n.init_app(app)
     errors.register(app)
     web.init_app(app)
+    metrics.init_app(app)  # /metrics (IDP_METRICS_ALLOW)
     session.init_app(app)
 
     from .views import register_blueprints
@@ -110,6 +113,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 def _engine_options(url: str) -> dict[str, Any]:
     if url.startswith("sqlite"):
         # SQLite: one file, many threads of the development server.
-        return {"connect_args": {"check_same_thread": False, "timeout": 15}}
-    # pre_ping and recycle make the pool recover by itself after a database restart (issue 7).
-    return {"pool_pre_ping": True, "pool_recycle": 1800, "pool_size": 5, "max_overflow": 10}
+        return {"connect_args": {"check_same_thread": False, "timeout": 15}, "hide_parameters": True}
+    # pre_ping and recycle make the pool recover by itself after a database restart (issue 7);
+    # hide_parameters keeps bound values (personal data, hashes) out of error messages and so out of logs.
+    return {"pool_pre_ping": True, "pool_recycle": 1800, "pool_size": 5, "max_overflow": 10,
+            "hide_parameters": True}

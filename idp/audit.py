@@ -6,13 +6,19 @@ from typing import Any
 
 from flask import has_request_context, request
 
+from . import metrics
 from .extensions import db
 from .models import AuditEvent
 
 
 def record(event: str, *, outcome: str = "success", person_id: int | None = None,
            client_id: str | None = None, commit: bool = False, **detail: Any) -> None:
-    """Add an audit event to the current transaction (committed with the caller's work)."""
+    """Add an audit event to the current transaction (committed with the caller's work).
+
+    Sign-in events also move the ``idp_sign_ins`` counter (:mod:`idp.metrics`).
+    """
+    if event in SIGN_IN_EVENTS:
+        _count_sign_in(event, outcome, detail)
     ip = ua = None
     if has_request_context():
         ip = request.remote_addr
@@ -21,3 +27,19 @@ def record(event: str, *, outcome: str = "success", person_id: int | None = None
                               ip=ip, user_agent=ua, detail=detail or None))
     if commit:
         db.session.commit()
+
+
+# "login": a password check (success, or failure with a reason); "login.second_factor": a wrong
+# second-factor code.  "login.locked" is not counted: it follows a "login" failure already counted.
+SIGN_IN_EVENTS = frozenset({"login", "login.second_factor"})
+
+
+def _count_sign_in(event: str, outcome: str, detail: dict[str, Any]) -> None:
+    source = detail.get("source")
+    if outcome == "success":
+        if event == "login":
+            metrics.sign_in(source, "success")
+    elif detail.get("reason") == "locked":
+        metrics.sign_in(source, "locked")
+    else:
+        metrics.sign_in(source, "failure")

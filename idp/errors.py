@@ -16,13 +16,14 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
+from . import metrics
 from .store import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
 # Paths answered in JSON (machines), everything else gets HTML pages (people).
 API_PREFIXES = ("/token", "/userinfo", "/revoke", "/introspect", "/register", "/jwks", "/.well-known",
-                "/healthz", "/readyz", "/api/")
+                "/healthz", "/readyz", "/metrics", "/api/")
 
 
 class IdpError(Exception):
@@ -114,6 +115,7 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(StoreUnavailable)
     def _store_down(exc: StoreUnavailable) -> Response:
+        metrics.dependency_error("redis")
         log.error("store unavailable: %s", exc)
         return error_response(503, "temporarily_unavailable", ServiceUnavailable.title,
                               headers={"Retry-After": "5"})
@@ -121,6 +123,7 @@ def register(app: Flask) -> None:
     @app.errorhandler(OperationalError)
     def _db_down(exc: OperationalError) -> Response:
         _rollback()
+        metrics.dependency_error("database")
         log.error("database unavailable: %s", exc.__class__.__name__)
         return error_response(503, "temporarily_unavailable", ServiceUnavailable.title,
                               headers={"Retry-After": "5"})
@@ -128,6 +131,7 @@ def register(app: Flask) -> None:
     @app.errorhandler(DBAPIError)
     def _db_error(exc: DBAPIError) -> Response:
         _rollback()
+        metrics.dependency_error("database")
         return _internal(exc)
 
     @app.errorhandler(Exception)

@@ -1,12 +1,14 @@
-"""Cross-cutting HTTP behaviour: request ids, security headers, request-size limits."""
+"""Cross-cutting HTTP behaviour: request ids, metrics and access log, security headers, request-size limits."""
 
 from __future__ import annotations
 
 import logging
-import uuid
+import time
 from urllib.parse import urlencode
 
 from flask import Flask, Response, abort, g, request
+
+from . import logs, metrics
 
 log = logging.getLogger(__name__)
 
@@ -28,11 +30,14 @@ def merge_query(args: dict[str, str], **changes: str) -> str:
 
 def init_app(app: Flask) -> None:
     app.add_template_filter(merge_query, "merge_query")
-    https = app.extensions["idp"].config["ISSUER"].startswith("https://")
+    cfg = app.extensions["idp"].config
+    https = cfg["ISSUER"].startswith("https://")
+    access_log = cfg["LOG_FORMAT"] == "json"
 
     @app.before_request
     def _limits() -> None:
-        g.request_id = request.headers.get("X-Request-Id", "")[:64] or uuid.uuid4().hex
+        g.request_started = time.perf_counter()
+        g.request_id = logs.request_id_from(request.headers.get("X-Request-ID"))
         if len(request.query_string) > MAX_QUERY_BYTES:
             abort(414)
         if request.method == "GET" and request.endpoint in STORE_PAGES:
@@ -50,11 +55,17 @@ def init_app(app: Flask) -> None:
         h.setdefault("X-Content-Type-Options", "nosniff")
         h.setdefault("Referrer-Policy", "no-referrer")
         h.setdefault("X-Frame-Options", "DENY")
-        h["X-Request-Id"] = g.get("request_id", "")
+        h["X-Request-ID"] = g.get("request_id", "")
         if https:
             h.setdefault("Strict-Transport-Security", "max-age=31536000")
         # Pages carry personal data and CSRF tokens: never cache them (RFC 9111 no-store).
         if resp.mimetype == "text/html":
             h["Cache-Control"] = "no-store"
             h.setdefault("Pragma", "no-cache")
+        started = g.get("request_started")
+        if started is not None:
+            seconds = time.perf_counter() - started
+            metrics.observe(request.endpoint, resp.status_code, seconds)
+            if access_log:
+                logs.access(request.endpoint, resp.status_code, seconds)
         return resp
