@@ -17,7 +17,8 @@ import os
 from typing import Any
 
 from flask import Flask, Response, abort, request
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, choose_encoder, generate_latest
 
 __all__ = ["init_app", "sign_in", "backchannel_delivered", "dependency_error", "render"]
 
@@ -97,17 +98,22 @@ def observe(endpoint: str | None, status: int, seconds: float) -> None:
 
 
 def render() -> Response:
-    """The metrics in the Prometheus text format; all workers' values in multi-process mode."""
+    """The metrics in the format the scraper asks for (``Accept``: Prometheus text 0.0.4 by default, or
+    OpenMetrics); all workers' values in multi-process mode."""
+    try:
+        encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
+    except (ValueError, TypeError, IndexError):  # a version it cannot parse (0.26 raises TypeError on "x.y"):
+        # the plain text format every scraper reads
+        encoder, content_type = generate_latest, CONTENT_TYPE_PLAIN_0_0_4
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess
 
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
-        body = generate_latest(registry)
+        body = encoder(registry)
     else:
-        body = generate_latest(REGISTRY)
-    return Response(body, mimetype=None, content_type=CONTENT_TYPE_LATEST,
-                    headers={"Cache-Control": "no-store"})
+        body = encoder(REGISTRY)
+    return Response(body, content_type=content_type, headers={"Cache-Control": "no-store"})
 
 
 def init_app(app: Flask) -> None:
