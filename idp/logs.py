@@ -28,6 +28,9 @@ __all__ = ["configure", "request_id_from", "JsonFormatter", "RequestContextFilte
 REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"
 ACCESS = logging.getLogger("idp.access")
+# Libraries whose DEBUG lines carry secrets: Authlib logs every issued token ("Issue token {...}").
+# They stay at INFO or above whatever IDP_LOG_LEVEL says.
+NEVER_DEBUG = ("authlib",)
 
 
 def request_id_from(header: str | None) -> str:
@@ -88,6 +91,8 @@ def configure(level: str, fmt: str) -> None:
     handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
     root.addHandler(handler)
     root.setLevel(level)
+    for name in NEVER_DEBUG:
+        logging.getLogger(name).setLevel(max(logging.INFO, root.level))
 
 
 def access(endpoint: str | None, status: int, seconds: float) -> None:
