@@ -1,7 +1,8 @@
 """``make bench``: start the provider as in production, seed it, drive each workload from a separate
 load generator process and write ``bench/results/latest.md`` and ``latest.json``.
 
-The provider runs under gunicorn (sync workers, one per core, as in the README's production section)
+The provider runs under gunicorn with the production settings of ``gunicorn.conf.py`` (gthread workers,
+one per core unless ``--workers`` says otherwise)
 against private PostgreSQL, Redis and OpenLDAP ``slapd`` instances on free ports (the test suite's
 starters).  Single-request workloads are driven by ``wrk`` (C, Lua script ``bench/lua/workload.lua``);
 the sign-in flows, which need cookies, a CSRF token and PKCE, by ``bench/flows.py`` in its own process.
@@ -101,9 +102,13 @@ def start_gunicorn(name: str, app: str, workers: int, env: dict[str, str], workd
     log = workdir / f"{name}-gunicorn.log"
     with open(log, "ab") as handle:
         proc = subprocess.Popen(
-            [str(BIN / "gunicorn"), "-w", str(workers), "-b", f"127.0.0.1:{port}", "--timeout", "60",
-             "--chdir", str(ROOT), app],
-            env={**env, "IDP_ISSUER": f"http://127.0.0.1:{port}"}, stdout=handle, stderr=handle)
+            # The production configuration file; the command line sets what the benchmark varies.
+            [str(BIN / "gunicorn"), "-c", str(ROOT / "gunicorn.conf.py"), "-w", str(workers),
+             "-b", f"127.0.0.1:{port}", "--timeout", "60", "--chdir", str(ROOT), app],
+            env={**env, "IDP_ISSUER": f"http://127.0.0.1:{port}",
+                 # Each server's own metric files (gunicorn.conf.py empties the folder at start).
+                 "PROMETHEUS_MULTIPROC_DIR": str(workdir / f"{name}-metrics")},
+            stdout=handle, stderr=handle)
     services.wait_port(port, timeout=30, proc=proc)
     server = Server(name=name, proc=proc, port=port, log=log)
     deadline = time.monotonic() + 30
@@ -261,7 +266,8 @@ class Bench:
 
     def start_servers(self) -> None:
         workers = self.args.workers
-        self.say(f"starting gunicorn ({workers} sync workers) for the provider and for the ceiling app")
+        self.say(f"starting gunicorn ({workers} gthread workers, gunicorn.conf.py) for the provider and for the "
+                 "ceiling app")
         self.provider = start_gunicorn("provider", "idp:create_app()", workers, self.env, self.workdir)
         self.stack.append(lambda: services.stop_process(self.provider.proc))
         self.ceiling = start_gunicorn("ceiling", "bench.ceiling_app:app", workers, self.env, self.workdir)
@@ -542,7 +548,8 @@ def markdown(bench: Bench, started: str) -> str:
         "# Benchmark results", "",
         f"Run {started} UTC{' (quick smoke run: 1 s per workload, not a measurement)' if a.quick else ''}; "
         f"{m['cores']} cores ({m['cpu']}), {m['memory_gib']} GiB, {m['system']}, Python {m['python']}.",
-        f"Provider: gunicorn, {a.workers} sync workers, PostgreSQL + Redis + slapd on the same machine. "
+        f"Provider: gunicorn (gunicorn.conf.py), {a.workers} gthread workers, PostgreSQL + Redis + slapd on the "
+        "same machine. "
         f"Load: wrk {a.threads} threads / {a.connections} connections; sign-in flows {a.flow_concurrency} "
         f"concurrent browsers; {a.duration:g} s per workload after {a.warmup:g} s warm-up.", "",
         "| Workload | Unit | Rate /s | p50 ms | p99 ms | Errors | Provider CPU-s | Per CPU-s | x ceiling "
