@@ -383,6 +383,14 @@ def validate_metadata(metadata: Any, *, dynamic: bool = False,
 
     out["id_token_signed_response_alg"] = _one_of(metadata, "id_token_signed_response_alg", ID_TOKEN_ALGS,
                                                   "RS256")
+    # JWT access tokens (RFC 9068) for resource servers that validate locally; opaque by default.
+    token_format = _one_of(metadata, "access_token_format", ("opaque", "jwt"), "opaque")
+    if token_format == "jwt":  # noqa: S105 - a token format name, not a secret
+        out["access_token_format"] = token_format
+        out["access_token_signed_response_alg"] = _one_of(metadata, "access_token_signed_response_alg",
+                                                          ID_TOKEN_ALGS, "RS256")
+    elif "access_token_signed_response_alg" in metadata:
+        raise _bad("access_token_signed_response_alg", "only with 'access_token_format' 'jwt'.")
     subject_type = _one_of(metadata, "subject_type", SUBJECT_TYPES, "public")
     app_type = _one_of(metadata, "application_type", ("web", "native"), "web")
     out["application_type"] = app_type

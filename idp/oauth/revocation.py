@@ -21,7 +21,7 @@ from ..extensions import db
 from ..models import Client, Person, RefreshToken, utcnow
 from . import tokens
 
-MAX_TOKEN_LENGTH = 512
+MAX_TOKEN_LENGTH = 4096  # JWT access tokens (RFC 9068) included
 
 
 @dataclass

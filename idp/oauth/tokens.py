@@ -4,10 +4,15 @@ A *family* is everything issued from one authorization: one code redemption and 
 rotations after it.  Revoking a family (code reuse, refresh token reuse, revocation) writes one
 ``family-revoked`` marker to the store and marks the family's refresh token rows revoked.
 
-Access tokens are opaque: ``<random>.<family id>``.  Carrying the family id in the token lets
-:func:`lookup_access_token` read the token and the family marker in ONE store round trip (hot path:
-userinfo, introspection).  The stored key is a hash of the whole token, so editing the family part
-only yields an unknown token.
+Access tokens are opaque by default: ``<random>.<family id>``.  Carrying the family id in the token
+lets :func:`lookup_access_token` read the token and the family marker in ONE store round trip (hot
+path: userinfo, introspection).  The stored key is a hash of the whole token, so editing the family
+part only yields an unknown token.
+
+A client may instead ask for JWT access tokens (RFC 9068; client metadata ``access_token_format:
+"jwt"``, signed with ``access_token_signed_response_alg``) for resource servers that validate tokens
+locally against the JWKS.  They are stored like opaque ones, so that userinfo, introspection and
+revocation treat both alike; their family is read from the stored record (two store round trips).
 """
 
 from __future__ import annotations
@@ -25,9 +30,11 @@ from ..crypto import random_token
 from ..extensions import db
 from ..models import RefreshToken, utcnow
 
-# An access token is never longer than this (random part + "." + family id); longer input is refused
-# before it reaches the store.
+# An opaque access token is never longer than this (random part + "." + family id), a JWT access token
+# never longer than the second; longer input is refused before it reaches the store.
 MAX_TOKEN_LENGTH = 200
+MAX_JWT_LENGTH = 4096
+JWT_TYP = "at+jwt"  # RFC 9068 2.1
 
 
 @dataclass(frozen=True)
@@ -102,9 +109,12 @@ def save_token(token: dict[str, Any], request: Any) -> None:
     family = ctx["family"]
     now = int(time.time())
     ttl = int(token.get("expires_in") or _cfg("ACCESS_TOKEN_TTL"))
-    access_token = f"{random_token(32)}.{family}"
-    token["access_token"] = access_token
     scope = token.get("scope", "") or ""
+    if (client.client_metadata or {}).get("access_token_format") == "jwt":
+        access_token = _jwt_access_token(client, user, scope, ctx, now, ttl)
+    else:
+        access_token = f"{random_token(32)}.{family}"
+    token["access_token"] = access_token
     _state().store.put("at", access_token, {
         "client_id": client.client_id,
         "sub": user.sub if user else None,  # the person's public sub (internal)
@@ -133,6 +143,26 @@ def save_token(token: dict[str, Any], request: Any) -> None:
     db.session.commit()
 
 
+def _jwt_access_token(client: Any, user: TokenUser | None, scope: str, ctx: dict[str, Any], now: int,
+                      ttl: int) -> str:
+    """An RFC 9068 JWT access token for ``client`` (signed with our keys; ``typ`` ``at+jwt``)."""
+    from . import keys
+
+    meta = client.client_metadata or {}
+    alg = meta.get("access_token_signed_response_alg") or "RS256"
+    alg = alg if alg in keys.ALGORITHMS else keys.DEFAULT_ALG
+    kid, key = keys.keyring().signing_key(alg)
+    # RFC 9068 2.2: sub is the resource owner (as this client knows them) or, for client credentials,
+    # the client; aud is the resource server (registered audience, else this provider's userinfo).
+    sub = (pairwise.subject_for(client, user.sub) if user.person_id else user.sub) if user else client.client_id
+    claims: dict[str, Any] = {"iss": _cfg("ISSUER"), "sub": sub, "client_id": client.client_id,
+                              "aud": meta.get("access_token_audience") or _cfg("ISSUER") + "/userinfo",
+                              "iat": now, "exp": now + ttl, "jti": random_token(16), "scope": scope}
+    if ctx.get("auth_time"):
+        claims.update(auth_time=ctx["auth_time"], acr=ctx["acr"], amr=ctx["amr"])
+    return keys.sign({"alg": alg, "kid": kid, "typ": JWT_TYP}, claims, key)
+
+
 def client_sub(data: dict[str, Any]) -> str | None:
     """The ``sub`` the token's client knows its person by (OIDC Core 8); the client_id for its own token.
 
@@ -154,12 +184,21 @@ def client_sub(data: dict[str, Any]) -> str | None:
 
 def lookup_access_token(token: str | None) -> dict[str, Any] | None:
     """The access token's data, or None when unknown, expired or its family revoked."""
-    if not token or len(token) > MAX_TOKEN_LENGTH or "." not in token:
+    if not token or "." not in token:
         return None
-    family = token.rsplit(".", 1)[1]
-    data, revoked = _state().store.get_many([("at", token), ("family-revoked", family)])
-    if not data or revoked is not None or data.get("family") != family:
-        return None
+    if token.count(".") == 2:  # a JWT access token (RFC 9068): its family is in the stored record
+        if len(token) > MAX_JWT_LENGTH:
+            return None
+        data = _state().store.get("at", token)
+        if not data or _state().store.get("family-revoked", str(data.get("family"))) is not None:
+            return None
+    else:
+        if len(token) > MAX_TOKEN_LENGTH:
+            return None
+        family = token.rsplit(".", 1)[1]
+        data, revoked = _state().store.get_many([("at", token), ("family-revoked", family)])
+        if not data or revoked is not None or data.get("family") != family:
+            return None
     if int(data.get("exp", 0)) <= int(time.time()):
         return None
     return dict(data)
@@ -167,7 +206,7 @@ def lookup_access_token(token: str | None) -> dict[str, Any] | None:
 
 def revoke_access_token(token: str) -> bool:
     """Forget one access token; True when it existed."""
-    if not token or len(token) > MAX_TOKEN_LENGTH:
+    if not token or len(token) > (MAX_JWT_LENGTH if token.count(".") == 2 else MAX_TOKEN_LENGTH):
         return False
     return bool(_state().store.delete("at", token))
 
