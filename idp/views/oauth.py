@@ -245,6 +245,12 @@ def _authorize(target: Target, params: MultiDict[str, str], resumed: dict[str, A
     if session is not None:
         end_user = EndUser(person_id=session.person_id, sub=session.sub, sid=session.sid,
                            auth_time=session.auth_time, acr=session.acr, amr=tuple(session.amr))
+    response_type = params.get("response_type")
+    if response_type is not None and response_type != "code":
+        # Only the code flow is offered (discovery: response_types_supported).  Said here, with a
+        # fixed description: Authlib would quote the value, and refuses to build an error whose
+        # description holds characters outside RFC 6749's set (a 500 on hostile input).
+        raise OAuth2Error(error="unsupported_response_type", description="Only 'response_type=code' is supported.")
     server = get_server()
     grant = server.get_consent_grant(ParamsRequest(params), end_user=end_user)
     scopes = (grant.request.scope or "").split()
