@@ -17,8 +17,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN = ROOT / "bench" / "run.py"
-MEASURED = ("discovery", "jwks", "client_credentials", "refresh", "userinfo", "introspection",
-            "citizen_signin", "staff_signin")
+MEASURED = ("discovery", "jwks", "client_credentials", "client_credentials_jwt_rs256",
+            "client_credentials_jwt_es256", "refresh", "userinfo", "introspection", "citizen_signin",
+            "staff_signin")
 
 needs_wrk = pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (make bench installs "
                                                                      "it; apt-get install wrk)")
