@@ -3,6 +3,9 @@ reports the directory when one is configured (a directory outage degrades, it do
 
 from __future__ import annotations
 
+import socket
+import threading
+import time
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -85,3 +88,19 @@ def test_readyz_reports_the_directory(ldap_app: Callable[..., Flask], slapd_main
     assert resp.get_json() == {"status": "degraded",
                                "checks": {"database": "ok", "store": "ok", "directory": "unavailable"}}
     assert sample(scrape(down), "idp_dependency_errors_total", dependency="ldap") == before + 1
+
+
+def test_a_hung_directory_does_not_hold_readyz(ldap_app: Callable[..., Flask]) -> None:  # noqa: F811
+    """A server that accepts connections and never answers: /readyz still answers within about a second."""
+    with socket.socket() as hung:
+        hung.bind(("127.0.0.1", 0))
+        hung.listen(8)  # the kernel completes the handshakes; nobody reads
+        app = ldap_app(urls=[f"ldap://127.0.0.1:{hung.getsockname()[1]}"], LDAP_RECEIVE_TIMEOUT=5)
+        client = app.test_client()
+        for _ in range(2):  # the second probe finds the first still waiting and does not start another
+            started = time.monotonic()
+            resp = client.get("/readyz")
+            assert time.monotonic() - started < 2.5
+            assert resp.status_code == 200
+            assert resp.get_json()["checks"]["directory"] == "unavailable"
+        assert sum(t.name == "idp-readyz-ldap" for t in threading.enumerate()) == 1

@@ -7,6 +7,8 @@ node can serve sign-ins now (send it traffic or not).  Both answer JSON, 200 or 
 from __future__ import annotations
 
 import logging
+import threading
+from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify
 from sqlalchemy import text
@@ -30,25 +32,54 @@ def healthz() -> tuple[Response, int]:
     return _answer({"status": "ok"}, 200)
 
 
-def _directory_ok() -> bool | None:
-    """Whether the directory answers a root DSE read on a service connection; None when none is configured.
+# A load balancer's probe usually gives up after a few seconds; the directory check never holds the
+# answer longer than this (a hung server would, up to the connector's receive timeout per server).
+DIRECTORY_WAIT = 1.0
 
-    The connector's pool, connect and receive timeouts and failover apply (RFC 4512 5.1: the root DSE
-    is readable by anybody bound; ``1.1`` asks for no attributes, RFC 4511 4.5.1.8).
-    """
+
+class _DirectoryProbe:
+    """One directory check at a time per app, in a thread; callers wait at most ``DIRECTORY_WAIT``."""
+
+    def __init__(self, connector: Any) -> None:
+        self.connector = connector
+        self.lock = threading.Lock()
+        self.thread: threading.Thread | None = None
+        self.result = False
+
+    def check(self) -> bool:
+        with self.lock:
+            if self.thread is None or not self.thread.is_alive():
+                self.thread = threading.Thread(target=self._run, name="idp-readyz-ldap", daemon=True)
+                self.thread.start()
+            thread = self.thread
+        thread.join(DIRECTORY_WAIT)
+        return not thread.is_alive() and self.result
+
+    def _run(self) -> None:
+        """Read the root DSE on a service connection: the connector's pool, timeouts and failover apply
+        (RFC 4512 5.1: the root DSE is readable once bound; ``1.1`` asks for no attributes, RFC 4511 4.5.1.8)."""
+        from ldap3 import BASE
+
+        try:
+            self.result = bool(self.connector.with_service(
+                lambda conn: conn.search("", "(objectClass=*)", search_scope=BASE, attributes=["1.1"])))
+        except Exception as exc:  # noqa: BLE001 - SourceUnavailable or anything the library raised
+            log.warning("readiness: directory unreachable (%s)", type(exc).__name__)
+            self.result = False
+
+
+def _directory_ok() -> bool | None:
+    """Whether the directory answered in time; None when no directory is configured."""
     from ..connectors.ldap import get_connector
 
     connector = get_connector()
     if connector is None:
         return None
-    from ldap3 import BASE
-
-    try:
-        return bool(connector.with_service(
-            lambda conn: conn.search("", "(objectClass=*)", search_scope=BASE, attributes=["1.1"])))
-    except Exception as exc:  # noqa: BLE001 - SourceUnavailable or anything the library raised: not reachable
-        log.warning("readiness: directory unreachable (%s)", type(exc).__name__)
-        return False
+    extra = current_app.extensions["idp"].extra
+    probe = extra.get("readyz_directory_probe")
+    if probe is None or probe.connector is not connector:
+        probe = extra["readyz_directory_probe"] = _DirectoryProbe(connector)
+    return bool(probe.check())
 
 
 @bp.get("/readyz")
