@@ -376,7 +376,7 @@ def audit_log(*, current: login_session.LoginSession, person: Person) -> Respons
         return _page("admin/audit.html", 400, events=[], page=1, more=False, flt=admin.AuditFilter(),
                      args=request.args, error=BAD_FILTER[exc.field], active="audit")
     events, more = admin.audit_page(flt, page)
-    args = flt.args()
+    args: dict[str, Any] = flt.args()
     return _page("admin/audit.html", events=events, page=page, more=more, flt=flt, args=args,
                  csv_url=url_for("admin.audit_export", **args),
                  prev_url=url_for("admin.audit_log", **{**args, "page": str(page - 1)}) if page > 1 else None,
