@@ -47,10 +47,10 @@ proc_name = "idp"
 
 # --- Prometheus multi-process mode -------------------------------------------------------------------
 # Set before any worker exists (and so before any worker imports prometheus_client), inherited at fork.
-_created_metrics_dir = False
+# The folder made here is remembered in the environment too: a reload (HUP) runs this file again.
+_MADE_HERE = "GUNICORN_IDP_METRICS_TMPDIR"
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="idp-metrics-")
-    _created_metrics_dir = True
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = os.environ[_MADE_HERE] = tempfile.mkdtemp(prefix="idp-metrics-")
 
 
 def on_starting(server: Any) -> None:
@@ -70,8 +70,9 @@ def child_exit(server: Any, worker: Any) -> None:
 
 def on_exit(server: Any) -> None:
     """Remove the metrics folder when this file made it."""
-    if _created_metrics_dir:
-        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
+    made = os.environ.get(_MADE_HERE)
+    if made and made == os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        shutil.rmtree(made, ignore_errors=True)
 
 
 # --- gunicorn's own messages as JSON lines when the app logs JSON --------------------------------------
