@@ -28,11 +28,11 @@ from idp.models import (
     Team,
     TeamMember,
 )
-from tests.citizen.helpers import body, mails_to
+from tests.citizen.helpers import body, mails_to, sign_in
 from tests.oauth import helpers
 from tests.oauth.conftest import RP
 
-from .conftest import admin, post_form
+from .conftest import SITI, admin, english, post_form, staff
 
 PURPOSE = "Memeriksa kepesertaan bantuan sosial (Pergub 12/2026)"
 
@@ -282,3 +282,30 @@ def test_signing_keys_listed_and_rotated(app: Flask) -> None:
     assert "scheduled" in browser.get("/admin/keys").get_data(as_text=True)
 
 
+
+
+def test_a_locked_staff_member_cannot_sign_in_until_unlocked(app: Flask) -> None:
+    siti = staff(app, SITI, "10.0.0.7")
+    with app.app_context():
+        siti_id = db.session.execute(select(Person.id).where(Person.email == "siti.nurhaliza@bantenprov.go.id")
+                                     ).scalar_one()
+    browser = admin(app)
+    assert post_form(browser, f"/admin/people/{siti_id}", f"/admin/people/{siti_id}/lock").status_code == 303
+    assert siti.get("/account").status_code == 303  # the session is gone
+    refused = sign_in(english(app, "10.0.0.8"), SITI[0], SITI[1], kind="ldap")
+    assert refused.status_code == 403
+    assert post_form(browser, f"/admin/people/{siti_id}", f"/admin/people/{siti_id}/unlock").status_code == 303
+    assert sign_in(english(app, "10.0.0.9"), SITI[0], SITI[1], kind="ldap").status_code == 303
+    # An administrator cannot lock themselves out.
+    with app.app_context():
+        me = db.session.execute(select(Person.id).where(Person.email == "budi.santoso@bantenprov.go.id")).scalar_one()
+    assert post_form(browser, f"/admin/people/{me}", f"/admin/people/{me}/lock").status_code == 400
+
+
+def test_only_sensitive_scopes_can_be_approved(app: Flask, make_rp: Callable[..., RP]) -> None:
+    rp = make_rp(first_party=False)
+    request_id, _member = _request(app, rp, scope="profile")
+    browser = admin(app)
+    assert post_form(browser, "/admin/keys", f"/admin/scope-requests/{request_id}/approve").status_code == 409
+    with app.app_context():
+        assert db.session.get(ScopeRequest, request_id).status == "pending"
