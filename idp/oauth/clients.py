@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 import time
 from typing import Any
 from urllib.parse import unquote_plus
@@ -13,7 +14,7 @@ from flask import current_app, g, has_app_context
 from sqlalchemy import select
 
 from ..extensions import db
-from ..models import Client
+from ..models import Client, utcnow
 
 # Scopes a client may ask for when its metadata names none (sensitive scopes never by default).
 DEFAULT_SCOPES = ("openid", "profile", "email", "offline_access")
@@ -35,6 +36,9 @@ class OAuthClient(ClientMixin):
         self.first_party: bool = bool(row.first_party)
         self.require_pkce: bool = bool(row.require_pkce)
         self.approved_scopes: set[str] = set((row.approved_scopes or "").split())
+        # The secret replaced by the last rotation (developer portal), valid until its grace period ends.
+        self.previous_secret_hash: str | None = row.previous_secret_hash
+        self.previous_secret_expires_at: dt.datetime | None = row.previous_secret_expires_at
 
     # --- metadata helpers ---
     @property
@@ -110,10 +114,20 @@ class OAuthClient(ClientMixin):
         return isinstance(redirect_uri, str) and redirect_uri in self.redirect_uris
 
     def check_client_secret(self, client_secret: str) -> bool:
+        """The current secret, or the previous one during its rotation grace period (RFC 6749 2.3.1).
+
+        The previous hash is compared only after the current one failed, and only while
+        ``previous_secret_expires_at`` is in the future, so the usual request costs one comparison.
+        """
         if self.client_secret_expires_at and self.client_secret_expires_at < time.time():
             return False
         crypto = current_app.extensions["idp"].crypto
-        return bool(crypto.check_keyed_hash("client_secret", client_secret, self.client_secret_hash))
+        if crypto.check_keyed_hash("client_secret", client_secret, self.client_secret_hash):
+            return True
+        if (self.previous_secret_hash and self.previous_secret_expires_at is not None
+                and self.previous_secret_expires_at > utcnow()):
+            return bool(crypto.check_keyed_hash("client_secret", client_secret, self.previous_secret_hash))
+        return False
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
         return method == self.token_endpoint_auth_method
