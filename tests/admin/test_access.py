@@ -108,3 +108,13 @@ def test_destructive_actions_need_a_recent_sign_in(app: Flask) -> None:
         resp = post_form(browser, "/admin/keys", action)
         assert resp.status_code == 403 and 'id="reauth"' in resp.get_data(as_text=True), action
     assert browser.get("/admin").status_code == 200  # the session itself still works
+
+
+def test_the_console_renders_in_indonesian(app: Flask) -> None:
+    browser = admin(app)
+    browser.environ_base["HTTP_ACCEPT_LANGUAGE"] = "id"
+    me = _me(app)
+    for path in GETS:
+        resp = browser.get(path.format(me=me))
+        assert resp.status_code == 200, (path, resp.status_code)
+    assert 'lang="id"' in browser.get("/admin").get_data(as_text=True)
