@@ -23,7 +23,7 @@ from urllib.parse import urlencode
 from flask import Blueprint, Response, abort, current_app, flash, redirect, request, url_for
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import RadioField, SelectMultipleField, StringField, TextAreaField, widgets
+from wtforms import RadioField, SelectMultipleField, StringField, TextAreaField
 
 from .. import identity, roles
 from .. import portal as logic
@@ -68,10 +68,8 @@ STATUS_TEXT: dict[str, Any] = {
 
 # --- forms ---------------------------------------------------------------------------------------
 class MultiCheckboxField(SelectMultipleField):
-    """Check boxes; unknown values are left to the metadata rules (their message names the field)."""
-
-    widget = widgets.ListWidget(prefix_label=False)
-    option_widget = widgets.CheckboxInput()
+    """Check boxes (rendered by templates/portal/_macros.html); unknown values are left to the metadata
+    rules, whose message names the field."""
 
 
 class TeamForm(FlaskForm):
@@ -99,20 +97,16 @@ class ClientForm(FlaskForm):
         "The provider POSTs a logout token here when a person signs out (optional, https)."))
     frontchannel_logout_uri = StringField(_l("Front-channel logout URI"), description=_l(
         "Loaded in a hidden frame when a person signs out (optional; same host as a redirect URI)."))
-    grant_types = MultiCheckboxField(_l("Grant types"), validate_choice=False,
-                                     choices=[(g, g) for g in registration.GRANT_TYPES])
-    token_endpoint_auth_method = RadioField(_l("Client authentication"), validate_choice=False,
-                                            choices=[(m, m) for m in registration.AUTH_METHODS])
+    grant_types = MultiCheckboxField(_l("Grant types"), validate_choice=False)
+    token_endpoint_auth_method = RadioField(_l("Client authentication"), validate_choice=False)
     jwks = TextAreaField(_l("Public keys (JWK Set, JSON)"), description=_l(
         "For private_key_jwt: your public keys only. Or give a JWKS URL below."))
     jwks_uri = StringField(_l("JWKS URL"), description=_l("For private_key_jwt: an https URL that serves your "
                                                           "public keys."))
-    subject_type = RadioField(_l("Subject type"), validate_choice=False,
-                              choices=[(s, s) for s in registration.SUBJECT_TYPES])
+    subject_type = RadioField(_l("Subject type"), validate_choice=False)
     sector_identifier_uri = StringField(_l("Sector identifier URI"), description=_l(
         "Pairwise only, when your redirect URIs use several hosts: an https URL with a JSON array of them."))
-    scope = MultiCheckboxField(_l("Scopes"), validate_choice=False,
-                               choices=[(s, s) for s in registration.KNOWN_SCOPES])
+    scope = MultiCheckboxField(_l("Scopes"), validate_choice=False)
     purpose = TextAreaField(_l("Purpose of the sensitive data"), description=_l(
         "Required when you ask for a sensitive scope: what the data is used for (UU PDP purpose limitation). "
         "An administrator reads it and decides; people see it on the consent page."))
@@ -367,7 +361,9 @@ def _prefill(client: Client) -> ClientForm:
 
 
 def _form_page(template: str, status: int, form: ClientForm, **context: Any) -> Response:
-    return _page(template, status, form=form, grant_text=GRANT_TEXT, method_text=METHOD_TEXT,
+    return _page(template, status, form=form, grant_types=registration.GRANT_TYPES,
+                 auth_methods=registration.AUTH_METHODS, subject_types=registration.SUBJECT_TYPES,
+                 known_scopes=registration.KNOWN_SCOPES, grant_text=GRANT_TEXT, method_text=METHOD_TEXT,
                  subject_text=SUBJECT_TEXT, scope_text=SCOPE_TEXT, sensitive=logic.sensitive_scopes(), **context)
 
 
@@ -468,12 +464,11 @@ def _client_page(client: Client, team: Team, status: int = 200, *, scope_form: S
     meta = dict(client.client_metadata or {})
     issuer = _issuer()
     scope_form = scope_form or ScopeRequestForm(formdata=None)
-    scope_form.scope.choices = [(s, s) for s in logic.sensitive_scopes()]
     if keys_form is None:
         keys_form = KeysForm(formdata=None, data={"jwks": json.dumps(meta["jwks"], indent=2) if meta.get("jwks")
                                                   else "", "jwks_uri": meta.get("jwks_uri") or ""})
     redirect_uris = list(meta.get("redirect_uris") or [])
-    return _page("portal/client.html", status, client=client, team=team, meta=meta, issuer=issuer,
+    return _page("portal/client.html", status, client=client, sensitive=logic.sensitive_scopes(), team=team, meta=meta, issuer=issuer,
                  discovery=issuer + "/.well-known/openid-configuration", form=ActionForm(),
                  scope_form=scope_form, keys_form=keys_form, requests=logic.requests_of(client),
                  status_text=STATUS_TEXT, scope_text=SCOPE_TEXT, grant_text=GRANT_TEXT, method_text=METHOD_TEXT,
