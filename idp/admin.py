@@ -125,8 +125,12 @@ def end_sessions(person: Person, *, admin_id: int, sid: str | None = None) -> in
 
 
 def lock(person: Person, *, admin_id: int, reason: str | None = None) -> int:
-    """Disable the person: every session ends (applications told), every refresh token is revoked."""
-    person.status = "disabled"
+    """Lock the person: every session ends (applications told), every refresh token is revoked.
+
+    ``locked`` is not ``disabled`` (what the directory sync sets and lifts): only an administrator's
+    unlock lifts an administrator's lock, whatever the directory does meanwhile.
+    """
+    person.status = "locked"
     db.session.flush()  # the database work first: the store is not transactional
     ended = login_session.end_all(person.id)
     # keep_offline=False: a locked person keeps no offline access either.
@@ -138,7 +142,8 @@ def lock(person: Person, *, admin_id: int, reason: str | None = None) -> int:
 
 
 def unlock(person: Person, *, admin_id: int) -> None:
-    person.status = "active"
+    if person.status == "locked":  # never revives a person the directory disabled, or a merged one
+        person.status = "active"
     audit.record("admin.person_unlocked", person_id=person.id, admin=admin_id)
 
 
@@ -302,6 +307,6 @@ def counts() -> dict[str, int]:
                                       .where(ScopeRequest.status == "pending")).scalar_one(),
         "clients": db.session.execute(select(func.count()).select_from(Client)).scalar_one(),
         "locked": db.session.execute(select(func.count()).select_from(Person)
-                                     .where(Person.status == "disabled")).scalar_one(),
+                                     .where(Person.status == "locked")).scalar_one(),
     }
 

@@ -26,7 +26,8 @@ class Person(db.Model):  # type: ignore[name-defined]
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     sub: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
-    status: Mapped[str] = mapped_column(String(16), nullable=False, default="active")  # active|disabled
+    # active | disabled (by the directory sync) | locked (by an administrator) | merged | deleted
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="active")
     name: Mapped[str | None] = mapped_column(String(200))
     email: Mapped[str | None] = mapped_column(String(254))
     email_verified: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)

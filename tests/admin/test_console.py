@@ -151,7 +151,7 @@ def test_lock_ends_sessions_queues_notices_and_unlock(app: Flask, make_rp: Calla
                      {"reason": "tiket 42"})
     assert done.status_code == 303
     with app.app_context():
-        assert db.session.get(Person, rp.person_id).status == "disabled"
+        assert db.session.get(Person, rp.person_id).status == "locked"  # not "disabled": the sync cannot lift it
         notices = db.session.execute(select(LogoutNotice)).scalars().all()
         assert [(n.client_id, n.sub) for n in notices] == [(rp.client_id, rp.sub)]
         assert all(t.revoked_at is not None for t in db.session.execute(select(RefreshToken)).scalars())
