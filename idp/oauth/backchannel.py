@@ -39,7 +39,7 @@ from flask import Flask, current_app
 from sqlalchemy import delete, event, func, select, update
 from sqlalchemy.orm import Session
 
-from .. import pairwise
+from .. import metrics, pairwise
 from ..extensions import db
 from ..models import LogoutNotice, utcnow
 from . import keys
@@ -259,7 +259,9 @@ def deliver(now: dt.datetime | None = None, limit: int | None = None) -> Counter
         if not batch:
             break
         for item in batch:
-            outcomes[_finish(item, _attempt(item), now)] += 1
+            outcome = _finish(item, _attempt(item), now)
+            metrics.backchannel_delivered(outcome)
+            outcomes[outcome] += 1
         if remaining is not None:
             remaining -= len(batch)
     _purge(now)

@@ -25,7 +25,7 @@ from werkzeug.routing import BuildError
 from wtforms import BooleanField, HiddenField, PasswordField, RadioField, StringField
 from wtforms.validators import ValidationError
 
-from .. import audit, identity, linking, mail, nik, passwords, ratelimit, signout
+from .. import audit, identity, linking, mail, metrics, nik, passwords, ratelimit, signout
 from .. import session as login_session
 from ..connectors import citizen
 from ..connectors.base import BadCredentials, Connector, Identity, SourceUnavailable
@@ -276,12 +276,16 @@ def prove(kind: str, identifier: str, password: str, *, req: str | None = None) 
     generic = WRONG_CREDENTIALS[kind]
     wait = ratelimit.locked_for(ident_key, ip)
     if wait:
+        metrics.sign_in(kind, "locked")
         raise Refusal(429, error=generic, locked_minutes=ratelimit.minutes(wait))
     try:
         proved = factory().authenticate(identifier, password)
     except SourceUnavailable:
         # The connector logged which server failed; citizens are not affected by a directory outage.
         log.warning("sign-in source %s unavailable", kind)
+        metrics.sign_in(kind, "unavailable")
+        if kind == "ldap":
+            metrics.dependency_error("ldap")
         raise Refusal(503, error=UNAVAILABLE[kind], unavailable=True) from None
     except BadCredentials as exc:
         person_id = exc.context.get("person_id")
