@@ -468,7 +468,8 @@ def _client_page(client: Client, team: Team, status: int = 200, *, scope_form: S
         keys_form = KeysForm(formdata=None, data={"jwks": json.dumps(meta["jwks"], indent=2) if meta.get("jwks")
                                                   else "", "jwks_uri": meta.get("jwks_uri") or ""})
     redirect_uris = list(meta.get("redirect_uris") or [])
-    return _page("portal/client.html", status, client=client, sensitive=logic.sensitive_scopes(), team=team, meta=meta, issuer=issuer,
+    return _page("portal/client.html", status, client=client, sensitive=logic.sensitive_scopes(), team=team,
+                 meta=meta, issuer=issuer,
                  discovery=issuer + "/.well-known/openid-configuration", form=ActionForm(),
                  scope_form=scope_form, keys_form=keys_form, requests=logic.requests_of(client),
                  status_text=STATUS_TEXT, scope_text=SCOPE_TEXT, grant_text=GRANT_TEXT, method_text=METHOD_TEXT,
