@@ -73,7 +73,7 @@ def test_another_teams_application_is_404(app: Flask) -> None:
     for action in ["members", "members/1/remove", "members/1/owner", "apps/new"]:
         assert siti.post(f"/portal/teams/{team_id}/{action}", data={"csrf_token": token, "who": "siti"}
                          ).status_code == 404, action
-    assert client_id not in siti.get("/portal").get_data(as_text=True)
+    assert f'id="app-{pk}"' not in siti.get("/portal").get_data(as_text=True)
     # Nothing changed.
     with app.app_context():
         from idp.extensions import db
