@@ -97,6 +97,20 @@ def test_hostile_ids_and_values_are_not_500(app: Flask) -> None:
     assert resp.status_code == 400 and "already exists" in resp.get_data(as_text=True)
     resp = browser.post(f"/portal/teams/{team_id}/apps/new", data={"client_name": "x"})  # no CSRF token
     assert resp.status_code == 400
+    hostile = "a\x00b<script>'\"\u202e"
+    fields = ["client_name", "description", "client_uri", "logo_uri", "policy_uri", "tos_uri", "redirect_uris",
+              "post_logout_redirect_uris", "backchannel_logout_uri", "frontchannel_logout_uri", "grant_types",
+              "token_endpoint_auth_method", "jwks", "jwks_uri", "subject_type", "sector_identifier_uri", "scope",
+              "purpose"]
+    for name in fields:
+        data = {"client_name": "Aplikasi", "redirect_uris": "https://app.example.org/cb",
+                "grant_types": "authorization_code", "scope": ["openid", "nik"], "purpose": "x" * 30, name: hostile}
+        resp = post(browser, f"/portal/teams/{team_id}/apps/new", data)
+        assert resp.status_code == 400, name
+        assert "<script>'" not in resp.get_data(as_text=True), name
+    for name in ["who"]:
+        assert post(browser, f"/portal/teams/{team_id}", {name: hostile},
+                    action=f"/portal/teams/{team_id}/members").status_code == 400
 
 
 def _csrf_of(browser: object) -> str:

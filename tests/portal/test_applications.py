@@ -250,7 +250,7 @@ def test_delete_needs_a_fresh_sign_in_and_revokes_the_tokens(app: Flask) -> None
     browser = staff_browser(app)
     team_id = create_team(browser)
     pk, client_id, secret = registered(browser, team_id, grant_types=["client_credentials"], redirect_uris="",
-                                       scope=[])
+                                       scope=["staff"], purpose="Daftar pegawai untuk aplikasi kepegawaian.")
     token = _client_credentials(browser, client_id, secret or "").get_json()["access_token"]
     page = f"/portal/apps/{pk}/delete"
     # A sign-in older than five minutes: the page asks for a new one, the POST is refused.
