@@ -114,7 +114,10 @@ def _engine_options(url: str) -> dict[str, Any]:
     if url.startswith("sqlite"):
         # SQLite: one file, many threads of the development server.
         return {"connect_args": {"check_same_thread": False, "timeout": 15}, "hide_parameters": True}
-    # pre_ping and recycle make the pool recover by itself after a database restart (issue 7);
+    # No pool_pre_ping: it costs a round trip on every checkout (every request that touches the
+    # database; bench/FINDINGS.md).  After a database restart the first statement on a stale
+    # connection fails (503, the request changed nothing), SQLAlchemy sees the disconnect and
+    # invalidates the whole pool, and the next requests reconnect by themselves (issue 7; see
+    # tests/resilience/test_database_outage.py).  pool_recycle bounds the age of idle connections.
     # hide_parameters keeps bound values (personal data, hashes) out of error messages and so out of logs.
-    return {"pool_pre_ping": True, "pool_recycle": 1800, "pool_size": 5, "max_overflow": 10,
-            "hide_parameters": True}
+    return {"pool_recycle": 1800, "pool_size": 5, "max_overflow": 10, "hide_parameters": True}
