@@ -290,3 +290,39 @@ def _age_session(app: Flask, browser: FlaskClient, seconds: int) -> None:
         assert found is not None
         found.auth_time = int(time.time()) - seconds
         login_session.save(found)
+
+
+def test_uploaded_public_keys_authenticate_with_private_key_jwt(app: Flask) -> None:
+    from joserfc.jwk import RSAKey
+
+    from tests.oauth.test_private_key_jwt import assertion, token_request
+
+    key = RSAKey.generate_key(2048, parameters={"kid": "portal-1"})
+    browser = staff_browser(app)
+    team_id = create_team(browser)
+    _pk, client_id, secret = registered(browser, team_id, token_endpoint_auth_method="private_key_jwt",
+                                        grant_types=["client_credentials"], redirect_uris="", scope=[],
+                                        jwks=json.dumps({"keys": [key.as_dict(private=False)]}))
+    assert secret is None
+    issuer = app.extensions["idp"].config["ISSUER"].rstrip("/")
+    resp = token_request(app, assertion(client_id, key, aud=issuer + "/token"))
+    assert resp.status_code == 200, resp.get_json()
+    other = RSAKey.generate_key(2048, parameters={"kid": "portal-1"})
+    refused = token_request(app, assertion(client_id, other, aud=issuer + "/token"))
+    assert refused.get_json()["error"] == "invalid_client"
+
+
+def test_client_secret_post_during_and_after_the_grace_period(app: Flask) -> None:
+    browser = staff_browser(app)
+    team_id = create_team(browser)
+    pk, client_id, old = registered(browser, team_id, grant_types=["client_credentials"], redirect_uris="",
+                                    scope=[], token_endpoint_auth_method="client_secret_post")
+    new = rotate(browser, pk)
+    assert _client_credentials(browser, client_id, old or "", post_body=True).status_code == 200
+    assert _client_credentials(browser, client_id, new, post_body=True).status_code == 200
+    with app.app_context():
+        row = db.session.get(Client, pk)
+        row.previous_secret_expires_at = utcnow()  # type: ignore[union-attr]  # ends now: "until", not "through"
+        db.session.commit()
+    assert _client_credentials(browser, client_id, old or "", post_body=True).status_code == 401
+    assert _client_credentials(browser, client_id, new, post_body=True).status_code == 200
