@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import base64
 import json
+import tempfile
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -66,6 +68,13 @@ def test_developer_registers_an_application_and_rotates_its_secret(browser: Any,
     started = time.monotonic()
     driver = browser
     idp = provider.url
+    shots = Path(tempfile.mkdtemp(prefix="e2e-portal-shots-"))
+    step = 0
+
+    def shot(name: str) -> None:
+        nonlocal step
+        step += 1
+        driver.save_screenshot(str(shots / f"{step:02d}-{name}.png"))
 
     # 1. The portal sends a stranger to the sign-in page; Budi signs in as staff.
     driver.get(f"{idp}/portal")
@@ -91,6 +100,7 @@ def test_developer_registers_an_application_and_rotates_its_secret(browser: Any,
     driver.find_element(By.ID, "save-client").click()
     error = wait_for(driver, lambda d: d.find_elements(By.ID, "redirect_uris-error"), "the field's message")
     assert "fragment" in error[0].text
+    shot("field-error")
     field = driver.find_element(By.ID, "redirect_uris")
     field.clear()
     field.send_keys("http://127.0.0.1:8123/callback")
@@ -100,6 +110,7 @@ def test_developer_registers_an_application_and_rotates_its_secret(browser: Any,
     secret = wait_for(driver, lambda d: d.find_elements(By.ID, "client-secret"), "the one-time secret")[0].text
     client_id = driver.find_element(By.ID, "client-id").text
     assert secret and client_id
+    shot("secret-once")
     once = driver.current_url
     driver.get(once)
     wait_for(driver, lambda d: d.find_elements(By.ID, "secret-gone"), "the already-shown notice")
@@ -110,6 +121,7 @@ def test_developer_registers_an_application_and_rotates_its_secret(browser: Any,
     driver.find_element(By.ID, "to-app").click()
     wait_for(driver, lambda d: d.find_elements(By.ID, "rotate-secret"), "the application page")
     assert secret not in driver.page_source and client_id in driver.find_element(By.ID, "example-python").text
+    shot("application")
     driver.find_element(By.ID, "rotate-secret").click()
     new_secret = wait_for(driver, lambda d: d.find_elements(By.ID, "client-secret"), "the new secret")[0].text
     assert new_secret and new_secret != secret
@@ -120,4 +132,6 @@ def test_developer_registers_an_application_and_rotates_its_secret(browser: Any,
     driver.find_element(By.ID, "to-app").click()
     wait_for(driver, lambda d: d.find_elements(By.ID, "grace-note"), "the grace period note")
     assert _client_credentials(idp, client_id, "not-the-secret") == 401
+    shot("grace")
+    print(f"screenshots in {shots}")
     assert time.monotonic() - started < 90
