@@ -107,6 +107,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from .cli import register_commands
 
     register_commands(app)
+
+    from . import fastpath
+
+    fastpath.init_app(app)  # discovery and JWKS bytes before Flask's hooks (outermost WSGI layer)
     return app
 
 
