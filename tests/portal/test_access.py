@@ -117,3 +117,23 @@ def _csrf_of(browser: object) -> str:
     from tests.citizen.helpers import csrf
 
     return csrf(browser.get("/portal").data)  # type: ignore[attr-defined]
+
+
+def test_every_page_renders_in_indonesian(app: Flask) -> None:
+    from tests.ldap.test_login import post_login
+
+    from .conftest import register
+
+    browser = app.test_client()  # no Accept-Language: Indonesian, the default
+    assert post_login(browser, "budi", "Budi-Pass-2026").status_code == 303
+    team_id = create_team(browser)
+    resp = register(browser, team_id, scope=["openid", "nik"], purpose="Verifikasi identitas pemohon izin usaha.")
+    assert resp.status_code == 303
+    pk = int(resp.headers["Location"].split("/apps/")[1].split("/")[0])
+    for path in ["/portal", f"/portal/teams/{team_id}", f"/portal/teams/{team_id}/apps/new", f"/portal/apps/{pk}",
+                 f"/portal/apps/{pk}/edit", f"/portal/apps/{pk}/delete", f"/portal/apps/{pk}/test"]:
+        page = browser.get(path)
+        assert page.status_code == 200, path
+        assert 'lang="id"' in page.get_data(as_text=True), path
+    bad = register(browser, team_id, redirect_uris="http://example.org/cb")
+    assert bad.status_code == 400 and 'id="redirect_uris-error"' in bad.get_data(as_text=True)
