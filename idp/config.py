@@ -95,6 +95,8 @@ SETTINGS: tuple[Setting, ...] = (
     S("PAIRWISE_SECRET", "", _str, "Base64 key (32 bytes or more) that derives `pairwise` subject identifiers "
       "(OpenID Connect Core 8.1): the same person gets a different, stable `sub` per sector. Changing it "
       "changes every pairwise `sub`. Empty: derived from `IDP_HASH_KEY`.", secret=True),
+    S("CLIENT_SECRET_GRACE", 86400, _int, "Seconds a client secret replaced in the developer portal keeps "
+      "working, so that the application can be updated without an outage.", minimum=0, maximum=30 * 86400),
     S("MFA_REQUIRED_ROLES", ["admin"], _list, "Staff holding any of these roles (from `IDP_LDAP_GROUP_ROLES`) must "
       "use two-step verification at every sign-in (set it up at the first one)."),
     # --- signing keys ---

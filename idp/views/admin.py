@@ -79,7 +79,7 @@ def admin_view(view: Callable[..., Response]) -> Callable[..., Response]:
     def wrapper(*args: Any, **kwargs: Any) -> Response:
         found = identity.signed_in()
         if found is None:
-            return redirect(url_for("auth.login"), 303)  # type: ignore[return-value]
+            return redirect(url_for("auth.login", next=request.path), 303)  # type: ignore[return-value]
         current, person = found
         if not roles.is_admin(person.id):
             return _page("admin/forbidden.html", 403)

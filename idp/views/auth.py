@@ -356,6 +356,9 @@ def login() -> Response:
                             "config_remember_days": _remember_days()}
     if request.method == "GET":
         form.req.data = req or ""
+        back = safe_next(request.args.get("next"))
+        if back and not req:
+            session["after_sign_in"] = back  # where the portal or console sent the person from
         hint = (pending or {}).get("login_hint")
         if isinstance(hint, str) and len(hint) <= MAX_FIELD and _no_control(hint):
             form.identifier.data = hint
@@ -441,7 +444,18 @@ def finish_sign_in(person: Person, *, acr: str, amr: list[str], source: str, rem
     if expired:
         flash(_l("You are signed in, but the application's sign-in request has expired. Go back to the "
                  "application and start again."), "info")
-    return redirect(url_for("auth.home"), 303)  # type: ignore[return-value]
+    back = safe_next(session.pop("after_sign_in", None))
+    return redirect(back or url_for("auth.home"), 303)  # type: ignore[return-value]
+
+
+def safe_next(value: Any) -> str | None:
+    """A path on this provider to return to after sign-in, or None: never another site (open redirect,
+    RFC 9700 4.11): one leading slash, no scheme-relative double slash or backslash, printable, bounded."""
+    if not isinstance(value, str) or not value.startswith("/") or len(value) > 512:
+        return None
+    if value.startswith(("//", "/\\")) or "\\" in value or not value.isprintable() or not value.isascii():
+        return None
+    return value
 
 
 def _remember_days() -> int:

@@ -130,7 +130,7 @@ def portal_view(view: Callable[..., Response]) -> Callable[..., Response]:
     def wrapper(*args: Any, **kwargs: Any) -> Response:
         found = identity.signed_in()
         if found is None:
-            # ``next`` is where the sign-in page should return (see the report: not read yet).
+            # ``next``: the sign-in page returns here afterwards (idp.views.auth.safe_next).
             return redirect(url_for("auth.login", next=request.path), 303)  # type: ignore[return-value]
         current, person = found
         if not roles.is_staff(person.id):
@@ -502,13 +502,14 @@ def rotate(client_pk: int, *, current: login_session.LoginSession, person: Perso
         return checked
     found, found_team = checked
     try:
-        new = logic.rotate_secret(found, person_id=person.id)
+        new = logic.rotate_secret(found, person_id=person.id, grace=current_app.extensions["idp"].config[
+            "CLIENT_SECRET_GRACE"])
     except logic.PortalError as exc:
         db.session.rollback()
         return _client_page(found, found_team, 400, error=exc.message)
     db.session.commit()
     flash(_l("A new secret is made. The previous secret keeps working for %(hours)d hours.",
-             hours=logic.SECRET_GRACE_SECONDS // 3600), "success")
+             hours=current_app.extensions["idp"].config["CLIENT_SECRET_GRACE"] // 3600), "success")
     return _show_secret_once(found, person, new)
 
 

@@ -43,7 +43,9 @@ def _check(browser: FlaskClient, app: Flask, token_page: str, expect: Any) -> No
 
 def test_anonymous_goes_to_the_sign_in_page(app: Flask) -> None:
     def expect(path: str, resp: Any) -> None:
-        assert resp.status_code == 303 and resp.headers["Location"].endswith("/login"), (path, resp.status_code)
+        # The sign-in page, with the console page to return to afterwards (idp.views.auth.safe_next).
+        location = resp.headers.get("Location", "")
+        assert resp.status_code == 303 and location.startswith("/login?next=/admin"), (path, resp.status_code)
 
     _check(english(app), app, "/login", expect)
 
