@@ -8,7 +8,7 @@ PORT ?= 5000
 OS_PACKAGES := redis-server postgresql slapd ldap-utils chromium chromium-driver wrk
 export IDP_INSTANCE_DIR ?= $(CURDIR)/instance
 
-.PHONY: run test venv os-packages lint fmt bench clean i18n audit
+.PHONY: run test venv os-packages lint fmt bench bench-scale clean i18n audit
 
 $(BIN)/.installed: pyproject.toml setup.py requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -73,6 +73,12 @@ bench: os-packages venv
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk; \
 	  else echo "Missing OS package: wrk. Install it with: sudo apt-get install wrk"; exit 1; fi; }
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+## make bench-scale: citizen sign-in latency at 1 M and 12 M synthetic accounts (bench/scale.py; about
+## 10 minutes and 20 GB of disk for the private PostgreSQL); not part of `make test` or `make bench`
+SCALE_ARGS ?=
+bench-scale: os-packages venv
+	$(BIN)/python bench/scale.py $(SCALE_ARGS)
 
 lint: venv
 	$(BIN)/ruff check idp tests clients bench
