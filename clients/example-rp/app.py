@@ -19,6 +19,7 @@ import threading
 import time
 from urllib.parse import urlencode, urlsplit
 
+from authlib.integrations.base_client.errors import OAuthError
 from authlib.integrations.flask_client import OAuth
 from flask import Flask, Response, abort, redirect, render_template_string, request, session, url_for
 
@@ -124,7 +125,10 @@ def callback():  # type: ignore[no-untyped-def]
     """Redeem the code, validate the ID token, then call UserInfo."""
     if "error" in request.args:  # e.g. login_required after prompt=none (OIDC Core 3.1.2.6)
         return redirect(url_for("index", error=request.args["error"]))
-    token = oauth.idp.authorize_access_token()
+    try:
+        token = oauth.idp.authorize_access_token()
+    except OAuthError as exc:  # e.g. invalid_client when the secret was rotated and its grace ended
+        return redirect(url_for("index", error=exc.error))
     session["claims"] = dict(token["userinfo"])
     session["id_token"] = token["id_token"]
     session["userinfo"] = dict(oauth.idp.userinfo(token=token))
