@@ -332,13 +332,70 @@ FIELD_OF = {"response_types": "grant_types", "application_type": "client_name", 
 _FIELD_RE = re.compile(r"^'([a-z_]+)': (.*)$", re.DOTALL)
 
 
+# The shared registration rules (idp.oauth.registration) speak English, as RFC 7591 error descriptions
+# do; the reasons a person meets through this form are said in the page's language here.  A reason not
+# in the table is shown as it is (still at its field).
+_REASONS: list[tuple[re.Pattern[str], Any]] = [(re.compile(pattern), text) for pattern, text in (
+    (r"^each value must be a non-empty string\.$", _l("every line must hold a URI.")),
+    (r"^a URI may be at most (?P<n>\d+) characters long\.$", _l("a URI may have at most %(n)s characters.")),
+    (r"^a URI must not contain spaces or control characters\.$",
+     _l("a URI must not contain spaces or control characters.")),
+    (r"^wildcards are not allowed; register every URI exactly\.$",
+     _l("wildcards (*) are not allowed: register every URI exactly.")),
+    (r"^a URI must not contain a fragment \(RFC 6749 3\.1\.2\)\.$",
+     _l("a URI must not contain a fragment (#) (RFC 6749 3.1.2).")),
+    (r"^(?P<uri>.+) is not a valid URI\.$", _l("%(uri)s is not a valid URI.")),
+    (r"^(?P<uri>.+) must be an absolute https URI\.$", _l("%(uri)s must be an absolute https URI.")),
+    (r"^(?P<uri>.+) must use https \(http is allowed only on 127\.0\.0\.1, \[::1\] or localhost\)\.$",
+     _l("%(uri)s must use https (http only on 127.0.0.1, [::1] or localhost).")),
+    (r"^a URI must not contain user information\.$", _l("a URI must not contain a user name or password.")),
+    (r"^at most (?P<n>\d+) URIs may be registered\.$", _l("at most %(n)s URIs may be registered.")),
+    (r"^must name at least one grant type\.$", _l("choose at least one grant type.")),
+    (r"^'authorization_code' requires the 'code' response type\.$",
+     _l("the authorization code grant needs the code response type.")),
+    (r"^'refresh_token' is only issued with 'authorization_code'\.$",
+     _l("'refresh_token' is only issued with 'authorization_code'.")),
+    (r"^a public client .* cannot use 'client_credentials'\.$",
+     _l("a public client (no client authentication) cannot use 'client_credentials'.")),
+    (r"^at least one redirect URI is required for the 'authorization_code' grant\.$",
+     _l("give at least one redirect URI for the authorization code grant.")),
+    (r"^its scheme, host and port must be those of a registered redirect URI",
+     _l("its scheme, host and port must be those of one of the redirect URIs.")),
+    (r"^must name a public host, not a loopback or private address\.$",
+     _l("must name a public host, not a loopback or private address.")),
+    (r"^'private_key_jwt' requires 'jwks' or 'jwks_uri'\.$",
+     _l("'private_key_jwt' requires 'jwks' or 'jwks_uri' (your public keys or their URL).")),
+    (r"^'jwks' and 'jwks_uri' must not both be present\.$", _l("give either the keys or the JWKS URL, not both.")),
+    (r"^contains private key material; register public keys only\.$",
+     _l("contains private key material; register public keys only.")),
+    (r"^is not a valid JWK Set\.$", _l("is not a valid JWK Set.")),
+    (r"^required for 'pairwise' when the redirect URIs use several hosts",
+     _l("needed for a pairwise subject type when the redirect URIs use several hosts.")),
+    (r"^the document does not list the redirect URI", _l("the document does not list every redirect URI.")),
+    (r"^the document must be a JSON array of redirect URI strings\.$",
+     _l("the document must be a JSON array of the redirect URIs.")),
+    (r"^could not be fetched", _l("could not be fetched (a public host answering 200 with the JSON array).")),
+    (r"^the subject type and the pairwise sector cannot change",
+     _l("the subject type and the sector cannot change after registration.")),
+)]
+
+
+def translated_reason(why: str) -> str:
+    """The registration rule's reason in the page's language, when it is one people meet here."""
+    for pattern, text in _REASONS:
+        found = pattern.match(why)
+        if found:
+            return str(text % found.groupdict()) if found.groupdict() else str(text)
+    return why
+
+
 def _field_error(form: FlaskForm, exc: MetadataError) -> None:
     """Put the metadata rule's message at the form field it names (else at the top of the form)."""
     found = _FIELD_RE.match(exc.description)
     name, why = (found.group(1), found.group(2)) if found else (None, exc.description)
     name = FIELD_OF.get(name or "", name)
     field = getattr(form, name, None) if name else None
-    text = str(_l("Not accepted: %(why)s", why=why))
+    text = str(_l("Not accepted: %(why)s", why=translated_reason(why)))
     if field is not None and hasattr(field, "errors"):
         field.errors = [*list(field.errors or []), text]
     else:

@@ -326,3 +326,19 @@ def test_client_secret_post_during_and_after_the_grace_period(app: Flask) -> Non
         db.session.commit()
     assert _client_credentials(browser, client_id, old or "", post_body=True).status_code == 401
     assert _client_credentials(browser, client_id, new, post_body=True).status_code == 200
+
+
+@pytest.mark.parametrize(("fields", "field", "words"), [
+    ({"redirect_uris": "https://app.example.org/cb#frag"}, "redirect_uris", "tidak boleh berisi fragmen"),
+    ({"redirect_uris": "http://app.example.org/cb"}, "redirect_uris", "harus memakai https"),
+    ({"grant_types": []}, "grant_types", "pilih paling sedikit satu jenis grant"),
+])
+def test_field_messages_in_indonesian(app: Flask, fields: dict[str, Any], field: str, words: str) -> None:
+    """The shared registration rules' reasons are said in the page's language (Indonesian by default)."""
+    browser = staff_browser(app)
+    browser.environ_base["HTTP_ACCEPT_LANGUAGE"] = "id"
+    team_id = create_team(browser)
+    resp = register(browser, team_id, **fields)
+    assert resp.status_code == 400
+    message = _field_error(resp.get_data(as_text=True), field)
+    assert words in message and "Tidak diterima" in message
