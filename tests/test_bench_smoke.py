@@ -69,3 +69,15 @@ def test_unknown_workloads_are_refused_before_anything_starts(only, tmp_path):
     assert "Traceback" not in result.stderr
     assert "starting PostgreSQL" not in result.stdout
     assert not list(tmp_path.iterdir())
+
+
+def test_scale_harness_runs_small(tmp_path):
+    """``bench/scale.py`` with two tiny sizes: the loader, the sign-ins and the report work."""
+    result = subprocess.run([sys.executable, str(ROOT / "bench" / "scale.py"), "--sizes", "2000,6000",
+                             "--signins", "3", "--workers", "1", "--out", str(tmp_path)],
+                            capture_output=True, text=True, cwd=ROOT, timeout=240)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    data = json.loads((tmp_path / "scale.json").read_text())
+    assert [row["accounts"] for row in data["rows"]] == [2000, 6000]
+    assert all(row["count"] == 3 and row["p50_ms"] > 0 for row in data["rows"])
+    assert "| 6,000 |" in (tmp_path / "scale.md").read_text()
