@@ -95,6 +95,10 @@ SETTINGS: tuple[Setting, ...] = (
     S("PAIRWISE_SECRET", "", _str, "Base64 key (32 bytes or more) that derives `pairwise` subject identifiers "
       "(OpenID Connect Core 8.1): the same person gets a different, stable `sub` per sector. Changing it "
       "changes every pairwise `sub`. Empty: derived from `IDP_HASH_KEY`.", secret=True),
+    S("CLIENT_CACHE_SECONDS", 5, _int, "How long each provider process keeps a client's registration in "
+      "memory (the token endpoint then needs no database query for it). A change made in this process "
+      "takes effect at once; other processes and nodes see it within this many seconds (a new client "
+      "secret works at once everywhere). 0: no cache.", minimum=0, maximum=300),
     S("CLIENT_SECRET_GRACE", 86400, _int, "Seconds a client secret replaced in the developer portal keeps "
       "working, so that the application can be updated without an outage.", minimum=0, maximum=30 * 86400),
     S("MFA_REQUIRED_ROLES", ["admin"], _list, "Staff holding any of these roles (from `IDP_LDAP_GROUP_ROLES`) must "

@@ -11,7 +11,8 @@ from urllib.parse import unquote_plus
 
 from authlib.oauth2.rfc6749 import ClientMixin, InvalidClientError, list_to_scope, scope_to_list
 from flask import current_app, g, has_app_context
-from sqlalchemy import select
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session
 
 from ..extensions import db
 from ..models import Client, utcnow
@@ -39,6 +40,7 @@ class OAuthClient(ClientMixin):
         # The secret replaced by the last rotation (developer portal), valid until its grace period ends.
         self.previous_secret_hash: str | None = row.previous_secret_hash
         self.previous_secret_expires_at: dt.datetime | None = row.previous_secret_expires_at
+        self.from_cache = False  # set when kept in the per-process cache (query_client)
 
     # --- metadata helpers ---
     @property
@@ -125,8 +127,15 @@ class OAuthClient(ClientMixin):
         if crypto.check_keyed_hash("client_secret", client_secret, self.client_secret_hash):
             return True
         if (self.previous_secret_hash and self.previous_secret_expires_at is not None
-                and self.previous_secret_expires_at > utcnow()):
-            return bool(crypto.check_keyed_hash("client_secret", client_secret, self.previous_secret_hash))
+                and self.previous_secret_expires_at > utcnow()
+                and crypto.check_keyed_hash("client_secret", client_secret, self.previous_secret_hash)):
+            return True
+        if self.from_cache:
+            # Rotated on another node since this process cached the client: ask the database.
+            fresh = load_client(self.client_id)
+            if fresh is not None:
+                forget([self.client_id])
+                return fresh.check_client_secret(client_secret)
         return False
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
@@ -142,24 +151,82 @@ class OAuthClient(ClientMixin):
         return f"<OAuthClient {self.client_id}>"
 
 
+PROCESS_CACHE_MAX = 10_000  # clients; the cache is emptied when full (it refills from use)
+
+
+def _process_cache() -> dict[str, tuple[float, OAuthClient]]:
+    extra = current_app.extensions["idp"].extra
+    cache: dict[str, tuple[float, OAuthClient]] | None = extra.get("client_cache")
+    if cache is None:
+        cache = extra["client_cache"] = {}
+    return cache
+
+
+def forget(client_ids: Any) -> None:
+    """Drop clients from this process's cache (called when a client row changes, see the flush hook)."""
+    if has_app_context():
+        cache = _process_cache()
+        for client_id in client_ids:
+            cache.pop(client_id, None)
+
+
+def load_client(client_id: str) -> OAuthClient | None:
+    """The enabled client with this id straight from the database (no cache)."""
+    row = db.session.execute(select(Client).where(Client.client_id == client_id)).scalar_one_or_none()
+    return OAuthClient(row) if row is not None and not row.disabled else None
+
+
 def query_client(client_id: Any) -> OAuthClient | None:
     """The enabled client with this id, or None (disabled clients are unknown to the protocol).
 
-    Memoised for the request: Authlib asks several times per request.
+    Memoised for the request (Authlib asks several times per request) and kept in a per-process cache
+    for ``IDP_CLIENT_CACHE_SECONDS`` (issue 8: no database query for the client on the token endpoint).
+    Only enabled clients are cached; a change to a client row in this process drops its entry at once
+    (:func:`_forget_changed`), other processes see it within the TTL, and a secret that does not match
+    a cached client is checked again against the database (a new secret works at once everywhere).
     """
     if (not isinstance(client_id, str) or not client_id or len(client_id) > MAX_CLIENT_ID_LENGTH
             or not client_id.isprintable()):
         return None
-    cache: dict[str, OAuthClient | None] | None = None
+    memo: dict[str, OAuthClient | None] | None = None
     if has_app_context():
-        cache = g.setdefault("idp_clients", {})
-        if client_id in cache:
-            return cache[client_id]
-    row = db.session.execute(select(Client).where(Client.client_id == client_id)).scalar_one_or_none()
-    client = OAuthClient(row) if row is not None and not row.disabled else None
-    if cache is not None:
-        cache[client_id] = client
+        memo = g.setdefault("idp_clients", {})
+        if client_id in memo:
+            return memo[client_id]
+    ttl = current_app.extensions["idp"].config["CLIENT_CACHE_SECONDS"] if has_app_context() else 0
+    client: OAuthClient | None = None
+    if ttl:
+        cached = _process_cache().get(client_id)
+        if cached is not None and cached[0] > time.monotonic():
+            client = cached[1]
+    if client is None:
+        client = load_client(client_id)
+        if client is not None and ttl:
+            cache = _process_cache()
+            if len(cache) >= PROCESS_CACHE_MAX:
+                cache.clear()
+            client.from_cache = True  # as seen by later requests (the secret fallback below)
+            cache[client_id] = (time.monotonic() + ttl, client)
+    if memo is not None:
+        memo[client_id] = client
     return client
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _forget_on_bulk_change(state: Any) -> None:
+    """A bulk UPDATE or DELETE of clients (``update(Client)``): which rows is unknown, so forget them all."""
+    if (state.is_update or state.is_delete) and state.bind_mapper is not None \
+            and state.bind_mapper.class_ is Client and has_app_context():
+        _process_cache().clear()
+
+
+@event.listens_for(Session, "after_flush")
+def _forget_changed(session: Session, _context: Any) -> None:
+    """A client row changed (disabled, edited, secret rotated, scope approved, deleted): drop it here."""
+    changed = [obj.client_id for obj in (*session.dirty, *session.deleted, *session.new)
+               if isinstance(obj, Client)]
+    if changed:
+        forget(changed)
 
 
 def basic_credentials(header: str | None) -> tuple[str, str] | None:

@@ -63,7 +63,8 @@ def _consent_html(rp: RP) -> str:
 def test_approve_then_the_consent_page_shows_the_purpose(app: Flask, make_rp: Callable[..., RP]) -> None:
     rp = make_rp(first_party=False)
     request_id, member = _request(app, rp)
-    assert "Purpose:" not in _consent_html(rp) and "NIK" not in _consent_html(rp)  # not approved: dropped
+    # The consent page is in Indonesian (the default): "Tujuan" is "Purpose".
+    assert "Tujuan:" not in _consent_html(rp) and "NIK" not in _consent_html(rp)  # not approved: dropped
     browser = admin(app)
     page = browser.get("/admin/scope-requests").get_data(as_text=True)
     assert PURPOSE in page and "Dinas Sosial" in page and "Dewi Developer" in page
@@ -81,7 +82,7 @@ def test_approve_then_the_consent_page_shows_the_purpose(app: Flask, make_rp: Ca
     assert len(mails) == 1 and "nik" in mails[0]["Subject"] and PURPOSE in body(mails[0])
     assert "Disetujui untuk 1 tahun" in body(mails[0])
     html = _consent_html(rp)
-    assert f"Purpose: {PURPOSE}" in html
+    assert f"Tujuan: {PURPOSE}" in html
     # A second decision on the same request is refused cleanly.
     again = post_form(browser, "/admin/keys", f"/admin/scope-requests/{request_id}/approve")
     assert again.status_code == 409
@@ -93,7 +94,7 @@ def test_approve_then_the_consent_page_shows_the_purpose(app: Flask, make_rp: Ca
         assert client.approved_scopes == ""
         assert db.session.get(ScopeRequest, request_id).status == "revoked"
     assert len(mails_to(app, member)) == 2
-    assert "Purpose:" not in _consent_html(rp)
+    assert "Tujuan:" not in _consent_html(rp)
 
 
 def test_refuse_needs_a_note_and_tells_the_team(app: Flask, make_rp: Callable[..., RP]) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 import pyotp
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from idp import passwords
 from idp.connectors.ldap import get_connector
@@ -155,8 +155,8 @@ def test_register_approve_sign_in_rotate(browsers: Callable[[], Any], provider: 
 
         # 5. ... until the grace period ends: then the token exchange with the old secret is refused.
         with app.app_context():
-            db.session.execute(update(Client).where(Client.client_id == client_id)
-                               .values(previous_secret_expires_at=utcnow()))
+            row = db.session.execute(select(Client).where(Client.client_id == client_id)).scalar_one()
+            row.previous_secret_expires_at = utcnow()  # ORM: the provider forgets its cached copy at once
             db.session.commit()
         citizen_signs_in(consent=False)
         assert "invalid_client" in citizen.find_element(By.ID, "error").text

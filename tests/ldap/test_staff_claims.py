@@ -18,7 +18,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from joserfc import jwt
 from joserfc.jwk import KeySet
-from sqlalchemy import update
+from sqlalchemy import select
 
 from idp import assurance
 from idp.connectors.ldap import ldap3
@@ -194,7 +194,8 @@ def test_withdrawn_approval_stops_the_release_at_once(staff_app):
     result = code_flow(staff_app, client, *BUDI)
     assert result.userinfo["nip"] == BUDI_CLAIMS["nip"]
     with staff_app.app_context():
-        db.session.execute(update(Client).where(Client.client_id == client[0]).values(approved_scopes=""))
+        # As the console does (ORM): this process forgets its cached copy of the client at once.
+        db.session.execute(select(Client).where(Client.client_id == client[0])).scalar_one().approved_scopes = ""
         db.session.commit()
     after = userinfo(result)
     assert_no_staff_claims(after)

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from idp.extensions import db
 from idp.models import Client, RefreshToken
@@ -96,7 +96,8 @@ def test_inactive_when_expired(rrp: RP, resource_server: tuple[str, str]) -> Non
 def test_inactive_when_tokens_client_is_disabled(rrp: RP, resource_server: tuple[str, str]) -> None:
     tokens = rrp.tokens(scope=SCOPE)
     with rrp.app.app_context():
-        db.session.execute(update(Client).where(Client.client_id == rrp.client_id).values(disabled=True))
+        # As the operator paths do (ORM): this process forgets its cached copy of the client at once.
+        db.session.execute(select(Client).where(Client.client_id == rrp.client_id)).scalar_one().disabled = True
         db.session.commit()
     assert introspect(rrp.app, tokens["access_token"], resource_server).get_json() == {"active": False}
 

@@ -140,7 +140,8 @@ def test_client_must_be_allowed_the_grant(make_rp: Callable[..., RP]) -> None:
 def test_disabled_client(rrp: RP) -> None:
     first = rrp.tokens(scope=SCOPE)
     with rrp.app.app_context():
-        db.session.execute(update(Client).where(Client.client_id == rrp.client_id).values(disabled=True))
+        # As the operator paths do (ORM): this process forgets its cached copy of the client at once.
+        db.session.execute(select(Client).where(Client.client_id == rrp.client_id)).scalar_one().disabled = True
         db.session.commit()
     resp = refresh(rrp, first["refresh_token"])
     assert resp.status_code == 401 and resp.get_json()["error"] == "invalid_client"
