@@ -60,7 +60,31 @@ def _empty_tables() -> None:
     else:
         for name in names:
             db.session.execute(text(f'DELETE FROM "{name}"'))
+    _keep_one_signer_per_key()
     db.session.commit()
+
+
+def _keep_one_signer_per_key() -> None:
+    """Signing keys are kept between tests (generating RSA keys for every app is slow), but no rotation
+    state may leak into the next test: per algorithm and data key, only the newest key that already
+    signs stays; scheduled, retired and superseded keys go."""
+    from idp.models import SigningKey, utcnow
+
+    now = utcnow()
+    rows = db.session.execute(db.select(SigningKey).order_by(SigningKey.id)).scalars().all()
+    keep: dict[tuple[str, str], SigningKey] = {}
+    for row in rows:
+        if row.status != "active" or (row.activated_at or row.created_at) > now:
+            continue
+        group = (row.alg, row.private_enc.partition(".")[0])  # the data key id prefixes the ciphertext
+        current = keep.get(group)
+        if current is None or (row.activated_at or row.created_at, row.id) > (
+                current.activated_at or current.created_at, current.id):
+            keep[group] = row
+    kept = {row.id for row in keep.values()}
+    for row in rows:
+        if row.id not in kept:
+            db.session.delete(row)
 
 
 _schema_ready: set[str] = set()

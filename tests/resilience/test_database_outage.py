@@ -84,6 +84,10 @@ def test_database_restart(make_rp: Callable[..., RP], private_pg: RestartablePos
     for name, call, is_api in _calls(rp, tokens):
         resp = call()
         body = resp.get_data(as_text=True)
+        if name == "/introspect" and resp.status_code == 200:
+            # Needs no database: the access token is in Redis and the client in the process's cache.
+            assert resp.get_json()["active"] is True
+            continue
         assert resp.status_code == 503, (name, resp.status_code, body[:400])
         assert "Traceback" not in body and "psycopg" not in body and "OperationalError" not in body
         if is_api:
@@ -110,9 +114,12 @@ def test_quiet_restart_costs_at_most_one_failed_request(make_rp: Callable[..., R
     tokens = rp.tokens(scope="openid profile email offline_access")
     private_pg.stop()
     private_pg.start()
-    first = rp.client_post("/introspect", {"token": tokens["access_token"]})
-    assert first.status_code in (200, 503), first.get_data(as_text=True)[:400]
-    if first.status_code == 503:
+
+    def refresh() -> Any:
+        return rp.client_post("/token", {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]})
+
+    first = refresh()
+    if first.status_code == 503:  # the dead pooled connection: clean, and the pool is renewed
         assert first.get_json()["error"] == "temporarily_unavailable"
-    resp = rp.client_post("/token", {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]})
-    assert resp.status_code == 200, resp.get_data(as_text=True)
+        first = refresh()  # the same refresh token: the failed attempt changed nothing
+    assert first.status_code == 200, first.get_data(as_text=True)
