@@ -8,6 +8,7 @@ from flask import Request
 
 from .. import claims
 from . import tokens
+from .clients import query_client
 
 
 class BearerError(Exception):
@@ -49,7 +50,9 @@ def bearer_token(request: Request) -> str:
 
 def userinfo_claims(token: str) -> dict[str, Any]:
     data = tokens.lookup_access_token(token)
-    if data is None or not data.get("person_id"):
+    # A token of a client disabled or deleted since is no longer honoured (as introspection already
+    # says inactive); the client comes from the process's cache, so this costs no database query.
+    if data is None or not data.get("person_id") or query_client(data.get("client_id")) is None:
         raise BearerError("invalid_token", "The access token is invalid, expired or revoked.", 401)
     if "openid" not in (data.get("scope") or "").split():
         raise BearerError("insufficient_scope", "The access token lacks the 'openid' scope.", 403)

@@ -142,3 +142,19 @@ def test_cors_for_browser_clients(rp) -> None:
                                                 "Origin": "https://spa.example"})
     assert resp.headers["Access-Control-Allow-Origin"] == "*"
     assert rp.browser.options("/token").headers["Access-Control-Allow-Origin"] == "*"
+
+
+def test_a_disabled_clients_token_stops_at_userinfo(rp) -> None:
+    """Disabling (or deleting) a client ends its access tokens at userinfo too, not only at introspection."""
+    from sqlalchemy import select
+
+    from idp.extensions import db
+    from idp.models import Client
+
+    token = rp.tokens()["access_token"]
+    assert rp.userinfo_status(token) == 200
+    with rp.app.app_context():
+        db.session.execute(select(Client).where(Client.client_id == rp.client_id)).scalar_one().disabled = True
+        db.session.commit()
+    resp = rp.browser.get("/userinfo", headers={"Authorization": f"Bearer {token}"})
+    assert resp.status_code == 401 and 'error="invalid_token"' in resp.headers["WWW-Authenticate"]
