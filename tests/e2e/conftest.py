@@ -7,6 +7,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from typing import Any
 
 import pytest
 
@@ -15,6 +16,26 @@ CHROMEDRIVER = "/usr/bin/chromedriver"
 FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--disable-default-apps", "--disable-extensions", "--no-first-run", "--disable-quic")
+
+
+@pytest.fixture(scope="module")
+def directory() -> Iterator[Any]:
+    """A private, seeded slapd for the staff tests of one module (never the system instance)."""
+    from tests.ldap import slapd as slapd_module
+
+    server = slapd_module.start_slapd()
+    yield server
+    server.destroy()
+
+
+def directory_settings(directory: Any) -> dict[str, Any]:
+    """The live provider's settings for ``directory`` (plain ldap:// on loopback; ``idp-admins`` -> admin)."""
+    from tests.ldap import slapd as slapd_module
+
+    return {"LDAP_URLS": [directory.url], "LDAP_ALLOW_PLAINTEXT": True, "LDAP_BIND_DN": slapd_module.SERVICE_DN,
+            "LDAP_BIND_PASSWORD": slapd_module.SERVICE_PASSWORD, "LDAP_USER_BASE": slapd_module.PEOPLE,
+            "LDAP_ATTR_DISABLED": "employeeType", "LDAP_CONNECT_TIMEOUT": 2, "LDAP_RECEIVE_TIMEOUT": 2,
+            "LDAP_GROUP_ROLES": f"cn=idp-admins,{slapd_module.GROUPS}=admin"}
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""Start the second example RP (clients/example-rp2) as a real process for the SSO and receiver tests."""
+"""Support for the browser tests: the second example RP (clients/example-rp2) as a real process, and a
+staff member's sign-in on the provider's page."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from tests import services
 
@@ -28,3 +30,16 @@ def run_rp2(issuer: str, client_id: str, secret: str, scope: str = "openid profi
         yield f"http://127.0.0.1:{port}"
     finally:
         services.stop_process(proc, 5)
+
+
+def staff_sign_in(driver: Any, user: str, password: str) -> None:
+    """On the provider's sign-in page (waited for): choose Pegawai, type the directory credentials, submit."""
+    from selenium.webdriver.common.by import By
+
+    from .test_citizen_flow import wait_for
+
+    wait_for(driver, lambda d: d.find_elements(By.ID, "sign-in"), "the sign-in page")
+    driver.find_element(By.CSS_SELECTOR, "input[name=kind][value=ldap]").click()
+    driver.find_element(By.NAME, "identifier").send_keys(user)
+    driver.find_element(By.NAME, "password").send_keys(password)
+    driver.find_element(By.ID, "sign-in").click()

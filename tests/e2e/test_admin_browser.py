@@ -20,9 +20,10 @@ from idp.connectors.ldap import get_connector
 from idp.extensions import db
 from idp.models import CitizenAccount, ScopeRequest, Team, TeamMember
 from idp.oauth.registration import create_client
-from tests.ldap import slapd as slapd_module
 from tests.oauth import helpers
 
+from .conftest import directory_settings
+from .sso_support import staff_sign_in
 from .test_citizen_flow import wait_for
 
 pytestmark = pytest.mark.e2e
@@ -31,21 +32,12 @@ PURPOSE = "Verifikasi penerima bantuan sosial provinsi (Pergub Banten 12/2026)"
 CITIZEN_PASSWORD = "kopi tubruk di pagi hari"  # noqa: S105 - a test password
 
 
-@pytest.fixture(scope="module")
-def directory() -> Iterator[slapd_module.Slapd]:
-    server = slapd_module.start_slapd()
-    yield server
-    server.destroy()
-
 
 @pytest.fixture
-def provider(live_server: Callable[..., Any], directory: slapd_module.Slapd) -> Iterator[Any]:
+def provider(live_server: Callable[..., Any], directory: Any) -> Iterator[Any]:
     """The live provider; administrators must use a second factor (the default rule)."""
     server = live_server(
-        LDAP_URLS=[directory.url], LDAP_ALLOW_PLAINTEXT=True, LDAP_BIND_DN=slapd_module.SERVICE_DN,
-        LDAP_BIND_PASSWORD=slapd_module.SERVICE_PASSWORD, LDAP_USER_BASE=slapd_module.PEOPLE,
-        LDAP_ATTR_DISABLED="employeeType", LDAP_CONNECT_TIMEOUT=2, LDAP_RECEIVE_TIMEOUT=2,
-        LDAP_GROUP_ROLES=f"cn=idp-admins,{slapd_module.GROUPS}=admin", MFA_REQUIRED_ROLES=["admin"],
+        **directory_settings(directory), MFA_REQUIRED_ROLES=["admin"],
     )
     try:
         yield server
@@ -83,11 +75,7 @@ def test_admin_approves_nik_and_the_citizen_sees_the_purpose(browsers: Callable[
     # 1. The administrator signs in with the directory password and sets up the authenticator app.
     admin = browsers()
     admin.get(f"{idp}/admin/scope-requests")
-    wait_for(admin, lambda d: d.find_elements(By.ID, "sign-in"), "the sign-in page")
-    admin.find_element(By.CSS_SELECTOR, "input[name=kind][value=ldap]").click()
-    admin.find_element(By.NAME, "identifier").send_keys("budi")
-    admin.find_element(By.NAME, "password").send_keys("Budi-Pass-2026")
-    admin.find_element(By.ID, "sign-in").click()
+    staff_sign_in(admin, "budi", "Budi-Pass-2026")
     secret_el = wait_for(admin, lambda d: d.find_elements(By.ID, "totp-secret"), "the two-step set-up page")
     secret = secret_el[0].text.replace(" ", "")
     admin.find_element(By.NAME, "code").send_keys(pyotp.TOTP(secret).now())

@@ -23,9 +23,10 @@ from idp.connectors.ldap import get_connector
 from idp.extensions import db
 from idp.models import CitizenAccount, Client, utcnow
 from tests import services
-from tests.ldap import slapd as slapd_module
 from tests.oauth import helpers
 
+from .conftest import directory_settings
+from .sso_support import staff_sign_in
 from .test_citizen_flow import wait_for
 
 pytestmark = pytest.mark.e2e
@@ -35,20 +36,11 @@ PURPOSE = "Memeriksa kependudukan pemohon izin usaha mikro (Perda Banten 3/2026)
 CITIZEN_PASSWORD = "teh manis hangat sore hari"  # noqa: S105 - a test password
 
 
-@pytest.fixture(scope="module")
-def directory() -> Iterator[slapd_module.Slapd]:
-    server = slapd_module.start_slapd()
-    yield server
-    server.destroy()
-
 
 @pytest.fixture
-def provider(live_server: Callable[..., Any], directory: slapd_module.Slapd) -> Iterator[Any]:
+def provider(live_server: Callable[..., Any], directory: Any) -> Iterator[Any]:
     server = live_server(
-        LDAP_URLS=[directory.url], LDAP_ALLOW_PLAINTEXT=True, LDAP_BIND_DN=slapd_module.SERVICE_DN,
-        LDAP_BIND_PASSWORD=slapd_module.SERVICE_PASSWORD, LDAP_USER_BASE=slapd_module.PEOPLE,
-        LDAP_ATTR_DISABLED="employeeType", LDAP_CONNECT_TIMEOUT=2, LDAP_RECEIVE_TIMEOUT=2,
-        LDAP_GROUP_ROLES=f"cn=idp-admins,{slapd_module.GROUPS}=admin", MFA_REQUIRED_ROLES=["admin"],
+        **directory_settings(directory), MFA_REQUIRED_ROLES=["admin"],
     )
     try:
         yield server
@@ -56,16 +48,6 @@ def provider(live_server: Callable[..., Any], directory: slapd_module.Slapd) -> 
         connector = get_connector(server.app)
         if connector is not None:
             connector.close()
-
-
-def staff_sign_in(driver: Any, user: str, password: str) -> None:
-    from selenium.webdriver.common.by import By
-
-    wait_for(driver, lambda d: d.find_elements(By.ID, "sign-in"), "the sign-in page")
-    driver.find_element(By.CSS_SELECTOR, "input[name=kind][value=ldap]").click()
-    driver.find_element(By.NAME, "identifier").send_keys(user)
-    driver.find_element(By.NAME, "password").send_keys(password)
-    driver.find_element(By.ID, "sign-in").click()
 
 
 def test_register_approve_sign_in_rotate(browsers: Callable[[], Any], provider: Any) -> None:

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from tests.ldap import slapd as slapd_module
-
+from .conftest import directory_settings
+from .sso_support import staff_sign_in
 from .test_citizen_flow import wait_for
 
 pytestmark = pytest.mark.e2e
@@ -25,23 +25,13 @@ pytestmark = pytest.mark.e2e
 USERNAME, PASSWORD = "budi", "Budi-Pass-2026"  # a seeded entry of tests/ldap/seed.ldif
 
 
-@pytest.fixture(scope="module")
-def directory() -> Iterator[slapd_module.Slapd]:
-    """A private, seeded slapd for this module (never the system instance)."""
-    server = slapd_module.start_slapd()
-    yield server
-    server.destroy()
-
 
 @pytest.fixture
-def provider(live_server: Any, directory: slapd_module.Slapd) -> Iterator[Any]:
+def provider(live_server: Any, directory: Any) -> Iterator[Any]:
     from idp.connectors.ldap import get_connector
 
     server = live_server(
-        LDAP_URLS=[directory.url], LDAP_ALLOW_PLAINTEXT=True, LDAP_BIND_DN=slapd_module.SERVICE_DN,
-        LDAP_BIND_PASSWORD=slapd_module.SERVICE_PASSWORD, LDAP_USER_BASE=slapd_module.PEOPLE,
-        LDAP_ATTR_DISABLED="employeeType", LDAP_CONNECT_TIMEOUT=2, LDAP_RECEIVE_TIMEOUT=2,
-        LDAP_GROUP_ROLES=f"cn=idp-admins,{slapd_module.GROUPS}=admin", MFA_REQUIRED_ROLES=[],
+        **directory_settings(directory), MFA_REQUIRED_ROLES=[],
     )
     yield server
     connector = get_connector(server.app)
@@ -78,11 +68,7 @@ def test_developer_registers_an_application_and_rotates_its_secret(browser: Any,
 
     # 1. The portal sends a stranger to the sign-in page; Budi signs in as staff.
     driver.get(f"{idp}/portal")
-    wait_for(driver, lambda d: d.find_elements(By.ID, "sign-in"), "the sign-in page")
-    driver.find_element(By.CSS_SELECTOR, "input[name=kind][value=ldap]").click()
-    driver.find_element(By.NAME, "identifier").send_keys(USERNAME)
-    driver.find_element(By.NAME, "password").send_keys(PASSWORD)
-    driver.find_element(By.ID, "sign-in").click()
+    staff_sign_in(driver, USERNAME, PASSWORD)
     wait_for(driver, lambda d: "/login" not in d.current_url, "the end of the sign-in")
 
     # 2. Start a team.

@@ -19,8 +19,8 @@ from idp.connectors.ldap import get_connector
 from idp.extensions import db
 from idp.oauth.registration import create_client
 from tests import services
-from tests.ldap import slapd as slapd_module
 
+from .conftest import directory_settings
 from .test_citizen_flow import ROOT, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -31,22 +31,12 @@ NIP = "198503152010011002"
 UNIT = "Dinas Komunikasi, Informatika, Statistik dan Persandian"
 
 
-@pytest.fixture(scope="module")
-def directory() -> Iterator[slapd_module.Slapd]:
-    """A private, seeded slapd for this module (never the system instance)."""
-    server = slapd_module.start_slapd()
-    yield server
-    server.destroy()
-
 
 @pytest.fixture
-def provider_and_rp(live_server: Callable[..., Any], directory: slapd_module.Slapd) -> Iterator[tuple[Any, str]]:
+def provider_and_rp(live_server: Callable[..., Any], directory: Any) -> Iterator[tuple[Any, str]]:
     """The live provider with the directory, and the example RP (a real process) approved for ``staff``."""
     server = live_server(
-        LDAP_URLS=[directory.url], LDAP_ALLOW_PLAINTEXT=True, LDAP_BIND_DN=slapd_module.SERVICE_DN,
-        LDAP_BIND_PASSWORD=slapd_module.SERVICE_PASSWORD, LDAP_USER_BASE=slapd_module.PEOPLE,
-        LDAP_ATTR_DISABLED="employeeType", LDAP_CONNECT_TIMEOUT=2, LDAP_RECEIVE_TIMEOUT=2,
-        LDAP_GROUP_ROLES=f"cn=idp-admins,{slapd_module.GROUPS}=admin",
+        **directory_settings(directory),
         MFA_REQUIRED_ROLES=[],  # the second factor of administrators has its own browser test
     )
     rp_port = services.free_port()
