@@ -19,6 +19,7 @@ from flask import Flask
 from werkzeug.http import parse_etags
 
 from .config import JWKS_MAX_AGE
+from .web import HSTS, SECURITY_HEADERS
 
 DISCOVERY_MAX_AGE = 3600
 DISCOVERY_PATHS = frozenset({"/.well-known/openid-configuration", "/.well-known/oauth-authorization-server"})
@@ -32,12 +33,11 @@ class StaticDocuments:
         self.app = app
         self.wsgi_app = wsgi_app
         https = app.extensions["idp"].config["ISSUER"].startswith("https://")
-        # The headers web.py gives every response, for a JSON document (no CSP-relevant content).
-        self.common = [("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "no-referrer"),
-                       ("X-Frame-Options", "DENY"), ("Access-Control-Allow-Origin", "*"),
+        # The headers web.py gives every response; a JSON document needs no more than this CSP.
+        self.common = [*SECURITY_HEADERS, ("Access-Control-Allow-Origin", "*"),
                        ("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")]
         if https:
-            self.common.append(("Strict-Transport-Security", "max-age=31536000"))
+            self.common.append(HSTS)
 
     def _document(self, path: str) -> tuple[bytes, str, int] | None:
         extra = self.app.extensions["idp"].extra

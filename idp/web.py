@@ -16,6 +16,11 @@ MAX_QUERY_BYTES = 8192
 # Pages whose form needs the store when it is sent back (sign-in, account creation).
 STORE_PAGES = frozenset({"auth.login", "auth.register"})
 
+# Sent with every response (idp.fastpath adds them to the documents it serves before Flask).
+SECURITY_HEADERS = (("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "no-referrer"),
+                    ("X-Frame-Options", "DENY"))
+HSTS = ("Strict-Transport-Security", "max-age=31536000")
+
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' https: data:; "
     "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
@@ -52,12 +57,11 @@ def init_app(app: Flask) -> None:
     def _headers(resp: Response) -> Response:
         h = resp.headers
         h.setdefault("Content-Security-Policy", CSP)
-        h.setdefault("X-Content-Type-Options", "nosniff")
-        h.setdefault("Referrer-Policy", "no-referrer")
-        h.setdefault("X-Frame-Options", "DENY")
+        for name, value in SECURITY_HEADERS:
+            h.setdefault(name, value)
         h["X-Request-ID"] = g.get("request_id", "")
         if https:
-            h.setdefault("Strict-Transport-Security", "max-age=31536000")
+            h.setdefault(*HSTS)
         # Pages carry personal data and CSRF tokens: never cache them (RFC 9111 no-store).
         if resp.mimetype == "text/html":
             h["Cache-Control"] = "no-store"
