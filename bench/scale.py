@@ -94,6 +94,11 @@ class Scale:
         self.stops.append(redis_svc.stop)
         self.db_url = services.create_database(pg.url, "idp_scale")
         self.hash_key = secrets.token_bytes(32)
+        from idp.crypto import Crypto
+
+        # The provider's keyed hash (same IDP_HASH_KEY) for the lookup column; the data key encrypts only
+        # the shared placeholder ciphertext of the synthetic rows.
+        self.crypto = Crypto(hash_key=self.hash_key, data_keys={"x": secrets.token_bytes(32)}, active_kid="x")
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("IDP_")},
             "IDP_ENV": "development", "IDP_INSTANCE_DIR": str(self.workdir / "instance"),
@@ -115,9 +120,7 @@ class Scale:
 
     def load(self, total: int) -> float:
         """Add synthetic citizens until there are ``total``; seconds spent."""
-        from idp.crypto import Crypto
-
-        crypto = Crypto(hash_key=self.hash_key, data_keys={"x": secrets.token_bytes(32)}, active_kid="x")
+        crypto = self.crypto
         shared_enc = crypto.encrypt("0" * 16, "citizen.nik")
         shared_pw = "$argon2id$v=19$m=7168,t=5,p=1$c3ludGhldGljc2FsdA$" + "A" * 43
         started = time.monotonic()
@@ -164,10 +167,7 @@ class Scale:
 
     def explain(self) -> float:
         """The planner's execution time (ms) of the NIK lookup, best of five."""
-        from idp.crypto import Crypto
-
-        crypto = Crypto(hash_key=self.hash_key, data_keys={"x": secrets.token_bytes(32)}, active_kid="x")
-        wanted = crypto.keyed_hash("nik", nik_of(self.loaded // 2)[0])
+        wanted = self.crypto.keyed_hash("nik", nik_of(self.loaded // 2)[0])
         best = float("inf")
         with psycopg.connect(self.psql_url) as conn:
             for _ in range(5):
