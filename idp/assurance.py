@@ -30,6 +30,26 @@ def level(acr: str | None) -> int:
     return LEVELS.get(acr or "", 0)
 
 
+def weakest(*acrs: str) -> str:
+    """The lowest of several ``acr`` values: what a session proved for *every* credential it carries."""
+    return min(acrs, key=level)
+
+
+def linked(current: tuple[str, list[str]], proved: tuple[str, list[str]]) -> tuple[str, list[str]]:
+    """The ``acr`` and ``amr`` of a session after a link: never higher than what was proved in the session
+    for every credential it now carries (a password-only proof of the second account caps the level).
+
+    The methods are united, but ``otp``/``mfa`` stay only when every credential was proved with a second
+    factor: an application reading ``amr`` must not see MFA for a person whose other half proved a
+    password alone (RFC 8176 section 2: the methods used *in this authentication*).
+    """
+    acr = weakest(current[0], proved[0])
+    amr = list(dict.fromkeys([*current[1], *proved[1]]))
+    if acr != MFA:
+        amr = [m for m in amr if m not in (AMR_OTP, AMR_MFA)]
+    return acr, amr
+
+
 def satisfies(acr: str | None, requested: list[str]) -> bool:
     """True when ``acr`` meets at least one requested value (equal or higher level)."""
     if not requested:

@@ -1,15 +1,23 @@
 """Linking the credentials of one human (citizen NIK account, staff directory account) into one person.
 
 A link is made only when BOTH credentials were proved in the same browser session: the person is
-signed in with one and proves the other here (a password check by its connector).  Matching e-mail
-addresses or names never link anything.
+signed in with one and proves the other here with a *full sign-in* of that account: its password, and its
+second factor when its person has an authenticator (:func:`proof_needed`).  An account whose roles require
+a second factor (``IDP_MFA_REQUIRED_ROLES``, e.g. ``admin``) but that has no authenticator of its own yet
+cannot be linked until its owner signs in with it directly and sets one up: otherwise a password alone,
+plus the attacker's own authenticator, would reach the administrator's roles.  After the link, the
+session's assurance is the weakest of what was proved for each credential (:func:`idp.assurance.linked`).
+Matching e-mail addresses or names never link anything.
 
 Merge policy (when both credentials already belong to different people, each with its own ``sub``):
 
 - the survivor is the person created first (ties: the lower id); its ``sub`` stays;
 - the other person is *retired*: status ``merged``, personal data cleared, its ``sub`` never reused and
   never given out again; its credentials, citizen and staff records move to the survivor;
-- consents move to the survivor (scopes united where both had one for the same application);
+- every row that belongs to a person moves to the survivor (:data:`PERSON_TABLES` says what happens to
+  each person-owned table; a test derives the list from the models so that a new table cannot be
+  forgotten): both sides' authenticators and recovery codes are kept, so each human's own codes keep
+  working; consents and team memberships are united;
 - the retired person's refresh tokens are revoked and all its sign-in sessions end, which sends a
   Back-Channel Logout notice with the retired ``sub`` to every application that had a session: an
   application that stored the retired ``sub`` learns that it ended, and the next sign-in gives it the
@@ -25,17 +33,33 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from . import audit, nip
+from . import assurance, audit, mfa, nip, roles
 from .connectors.base import Identity
 from .extensions import db
 from .identity import link_for, new_sub
-from .models import CitizenAccount, Consent, IdentityLink, Person, RefreshToken, StaffAccount
+from .models import CitizenAccount, Consent, IdentityLink, Person, RefreshToken, StaffAccount, TeamMember
 
 log = logging.getLogger(__name__)
 
 SOURCES = ("citizen", "ldap")
+
+# What a merge does with the retired person's rows, per table with a person column.  "move": the rows
+# go to the survivor as they are; "unite": joined with the survivor's own (consents: scopes united;
+# team memberships: the stronger role); "revoke": the retired person's refresh tokens are revoked and
+# stay as its history; "keep": rows that record the past (audit events) or that the caller ends with the
+# retired person's sessions (watched sessions).  tests/attacks/test_linking_takeover.py derives every
+# table with a person column from the models and fails on one that is not listed here.
+MOVE, UNITE, REVOKE, KEEP = "move", "unite", "revoke", "keep"
+PERSON_TABLES: dict[str, str] = {
+    "identity_links": MOVE, "citizen_accounts": MOVE, "staff_accounts": MOVE,
+    "totp_credentials": MOVE, "recovery_codes": MOVE,
+    "consents": UNITE, "team_members": UNITE,
+    "refresh_tokens": REVOKE,
+    "watched_sessions": KEEP, "audit_events": KEEP,
+}
+CODE, UNAVAILABLE = "code", "unavailable"
 
 
 class LinkRefused(Exception):
@@ -77,6 +101,52 @@ def sources_of(person_id: int) -> set[str]:
     if db.session.execute(select(StaffAccount.id).where(StaffAccount.person_id == person_id)).first():
         found.add("ldap")
     return found
+
+
+def proof_needed(proved: Identity, owner: Person | None) -> str | None:
+    """What linking ``proved`` needs beyond the password just checked, so that the proof is a full sign-in.
+
+    ``"code"``: the account's person has an authenticator, so a current code (or a recovery code) of
+    theirs is needed; ``"unavailable"``: a role of the account requires a second factor but it has no
+    authenticator yet (it must sign in directly and set one up first); None: the password was enough.
+    """
+    if owner is not None and mfa.has_totp(owner.id):
+        return CODE
+    reported = set(proved.attributes.get("roles") or []) if proved.source == "ldap" else set()
+    if roles.second_factor_required(owner.id if owner is not None else None, reported):
+        return UNAVAILABLE
+    return None
+
+
+def complete(current: Any, person: Person, proved: Identity) -> LinkResult:
+    """Link ``proved`` (fully proved in this session) to the signed-in ``person`` and update the session.
+
+    The session's ``acr``/``amr`` become the weakest of both proofs (:func:`idp.assurance.linked`); when
+    this browser's person was the one retired by a merge, a session of the survivor replaces it.  Commits;
+    on :class:`LinkRefused` rolls back, records ``link.refused`` and raises.
+    """
+    from . import session as login_session
+    from . import signout
+
+    try:
+        result = link(person, proved)
+    except LinkRefused as exc:
+        db.session.rollback()
+        audit.record("link.refused", outcome="failure", person_id=person.id, source=proved.source,
+                     reason=exc.reason, commit=True)
+        raise
+    survivor = result.survivor
+    acr, amr = assurance.linked((current.acr, list(current.amr)), (proved.acr, list(proved.amr)))
+    if result.retired is not None:
+        ended = login_session.end_all(result.retired.id)  # includes this browser when it was the retired one
+        signout.sessions_ended(ended, reason="merged", keep_offline=False)
+    if current.person_id != survivor.id:  # this browser's identity was the retired one
+        login_session.begin(person_id=survivor.id, sub=survivor.sub, acr=acr, amr=amr, source=current.source)
+    else:
+        current.acr, current.amr = acr, amr
+        login_session.save(current)
+    db.session.commit()
+    return result
 
 
 def link(current: Person, proved: Identity) -> LinkResult:
@@ -130,12 +200,14 @@ def _attach(person: Person, proved: Identity) -> None:
 def _merge(survivor: Person, retired: Person) -> None:
     from .oauth import tokens
 
-    for link_row in db.session.execute(select(IdentityLink).where(IdentityLink.person_id == retired.id)).scalars():
-        link_row.person_id = survivor.id
-    for account in db.session.execute(select(CitizenAccount).where(CitizenAccount.person_id == retired.id)).scalars():
-        account.person_id = survivor.id
-    for staff_row in db.session.execute(select(StaffAccount).where(StaffAccount.person_id == retired.id)).scalars():
-        staff_row.person_id = survivor.id
+    db.session.flush()  # nothing pending may be lost by the expire_all() below
+    tables = db.metadata.tables
+    for name, action in PERSON_TABLES.items():
+        if action == MOVE:
+            table = tables[name]
+            db.session.execute(update(table).where(table.c.person_id == retired.id).values(person_id=survivor.id))
+    db.session.expire_all()  # the bulk updates above bypassed the identity map
+    _unite_teams(survivor, retired)
     kept = {c.client_id: c for c in db.session.execute(
         select(Consent).where(Consent.person_id == survivor.id)).scalars()}
     for consent in db.session.execute(select(Consent).where(Consent.person_id == retired.id)).scalars().all():
@@ -160,6 +232,19 @@ def _merge(survivor: Person, retired: Person) -> None:
     retired.email_verified = False
     retired.status = "merged"
     db.session.flush()
+
+
+def _unite_teams(survivor: Person, retired: Person) -> None:
+    """Team memberships go to the survivor; where both were in one team, the stronger role stays."""
+    mine = {m.team_id: m for m in db.session.execute(
+        select(TeamMember).where(TeamMember.person_id == survivor.id)).scalars()}
+    for member in db.session.execute(select(TeamMember).where(TeamMember.person_id == retired.id)).scalars().all():
+        if member.team_id in mine:
+            if member.role == "owner":
+                mine[member.team_id].role = "owner"
+            db.session.delete(member)
+        else:
+            member.person_id = survivor.id
 
 
 def unlink(person: Person, link_id: int) -> Person:

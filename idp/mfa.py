@@ -117,14 +117,19 @@ def verify(person_id: int, code: str | None, now: float | None = None) -> str | 
     typed = normalize(code)
     if not typed:
         return None
-    row = db.session.execute(select(TotpCredential).where(TotpCredential.person_id == person_id)).scalars().first()
-    if row is None:
+    rows = db.session.execute(select(TotpCredential).where(TotpCredential.person_id == person_id)
+                              .order_by(TotpCredential.id)).scalars().all()
+    if not rows:
         return None
     if len(typed) == DIGITS and typed.isascii() and typed.isdigit():
-        step = _matching_step(_crypto().decrypt(row.secret_enc, "totp.secret"), typed,
-                              time.time() if now is None else now)
-        if step is None:
+        # A merged person may hold several authenticators (one per linked human account): any of them.
+        moment = time.time() if now is None else now
+        matches = [(row, _matching_step(_crypto().decrypt(row.secret_enc, "totp.secret"), typed, moment))
+                   for row in rows]
+        found = next(((row, step) for row, step in matches if step is not None), None)
+        if found is None:
             return None
+        row, step = found
         won = db.session.execute(
             update(TotpCredential).where(TotpCredential.id == row.id, TotpCredential.last_step < step)
             .values(last_step=step, last_used_at=utcnow()).execution_options(synchronize_session=False))

@@ -321,13 +321,17 @@ class WatchedSession(db.Model):  # type: ignore[name-defined]
 
 
 class TotpCredential(db.Model):  # type: ignore[name-defined]
-    """A person's TOTP authenticator (RFC 6238): the shared secret, encrypted at rest, and replay guard."""
+    """A person's TOTP authenticator (RFC 6238): the shared secret, encrypted at rest, and replay guard.
+
+    A person may hold several: a linking merge keeps the authenticators of both sides, so that each
+    human's own codes keep working (:mod:`idp.linking`).
+    """
 
     __tablename__ = "totp_credentials"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), nullable=False,
-                                           unique=True)
+                                           index=True)
     secret_enc: Mapped[str] = mapped_column(Text, nullable=False)  # crypto.encrypt(base32, "totp.secret")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
     last_step: Mapped[int] = mapped_column(Integer, nullable=False, default=0)  # RFC 6238 5.2: no replay

@@ -3,11 +3,14 @@
 Both are for staff: a person with an active staff (directory) account.  Administrators are staff whose
 directory groups map to the ``admin`` role (``IDP_LDAP_GROUP_ROLES``); the console also requires that
 the current session used a second factor (``acr`` MFA), since ``admin`` is in ``IDP_MFA_REQUIRED_ROLES``
-by default.  Roles are read from the staff record that the last sign-in or ``idp ldap sync`` refreshed.
+by default; that rule holds whichever credential the person signed in with
+(:func:`second_factor_required`).  Roles are read from the staff record that the last sign-in or
+``idp ldap sync`` refreshed.
 """
 
 from __future__ import annotations
 
+from flask import current_app
 from sqlalchemy import select
 
 from .extensions import db
@@ -33,3 +36,21 @@ def has_role(person_id: int, role: str) -> bool:
 
 def is_admin(person_id: int) -> bool:
     return has_role(person_id, ADMIN)
+
+
+def roles_of(person_id: int) -> set[str]:
+    """Every role of the person's active staff accounts, whichever credential the current sign-in used."""
+    rows = db.session.execute(select(StaffAccount.roles).where(
+        StaffAccount.person_id == person_id, StaffAccount.status == "active")).scalars()
+    return {role for roles in rows for role in (roles or [])}
+
+
+def second_factor_required(person_id: int | None, extra_roles: set[str] | None = None) -> bool:
+    """Whether the person holds a role that requires a second factor (``IDP_MFA_REQUIRED_ROLES``).
+
+    Applied to every credential: an administrator who signs in (or links) with a citizen account still
+    needs the second factor.  ``extra_roles``: roles a directory reported that are not stored yet.
+    """
+    required = set(current_app.extensions["idp"].config["MFA_REQUIRED_ROLES"])
+    held = roles_of(person_id) if person_id is not None else set()
+    return bool(required & (held | (extra_roles or set())))

@@ -395,7 +395,8 @@ def login() -> Response:
 
 def second_factor_needed(person: Person, source: str, pending: dict[str, Any] | None) -> bool:
     """Whether this sign-in needs a second factor: the person has one, the application asks for the MFA
-    level (``acr_values``), or the person holds a role that requires it (``IDP_MFA_REQUIRED_ROLES``)."""
+    level (``acr_values``), or the person holds a role that requires it (``IDP_MFA_REQUIRED_ROLES``),
+    whichever credential (``source``) was used."""
     from .. import assurance, mfa
 
     if mfa.has_totp(person.id):
@@ -403,13 +404,11 @@ def second_factor_needed(person: Person, source: str, pending: dict[str, Any] | 
     params = dict((pending or {}).get("params") or [])
     if assurance.MFA in str(params.get("acr_values") or "").split():
         return True
-    required = set(_state().config["MFA_REQUIRED_ROLES"])
-    if required and source == "ldap":
-        from ..models import StaffAccount
+    # A role that requires a second factor requires it whatever credential proved the person: an
+    # administrator who also linked a citizen account must not skip it by signing in as the citizen.
+    from .. import roles
 
-        roles = db.session.execute(select(StaffAccount.roles).where(StaffAccount.person_id == person.id)).scalars()
-        return any(required & set(r or []) for r in roles)
-    return False
+    return roles.second_factor_required(person.id)
 
 
 def finish_sign_in(person: Person, *, acr: str, amr: list[str], source: str, remember: bool, req: str | None,

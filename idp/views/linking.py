@@ -2,8 +2,10 @@
 
 ``/account/link/<kind>`` asks for the other credential (citizen NIK/e-mail and password, or the staff
 directory user name and password), checks it under the same brute-force limits as the sign-in page,
-and links or merges.  ``/account/unlink/<id>`` detaches a credential; it needs a sign-in within the
-last five minutes.  Every form is POST with a CSRF token.
+then asks for that account's second factor when it has one (``/account/link/<kind>/two-step``: the proof
+of the password waits in the store for five minutes, bound to this session), and links or merges.
+``/account/unlink/<id>`` detaches a credential; it needs a sign-in within the last five minutes.  Every
+form is POST with a CSRF token.
 """
 
 from __future__ import annotations
@@ -16,12 +18,14 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, PasswordField, StringField
 
-from .. import assurance, identity, linking, signout
+from .. import assurance, audit, identity, linking, mfa, ratelimit, signout
 from .. import session as login_session
+from ..connectors.base import Identity
+from ..crypto import random_token
 from ..extensions import db
 from ..models import Person
 from .account import signed_in_view
-from .auth import Refusal, _page, _resume_url, clean_req, login_kinds, pending_request, prove
+from .auth import Refusal, _page, _resume_url, _state, clean_req, login_kinds, pending_request, prove
 
 bp = Blueprint("linking", __name__)
 
@@ -36,7 +40,14 @@ REFUSED: dict[str, Any] = {
     "inactive": _l("That account is disabled and cannot be linked. Please contact the help desk."),
     "last": _l("This is the only account you can sign in with; it cannot be removed."),
     "unknown": _l("That link does not exist."),
+    "second_factor_unavailable": _l("That account must use two-step verification, and it has not been set "
+                                    "up yet. Sign in with that account directly first (you will be asked to "
+                                    "set it up), then link the accounts."),
 }
+PENDING_TTL = 300
+PENDING_KEY = "link_pending"
+WRONG_CODE = _l("That code is not right. Type the 6-digit code of the other account's authenticator app, "
+                "or one of its recovery codes.")
 
 
 class LinkForm(FlaskForm):
@@ -48,6 +59,11 @@ class LinkForm(FlaskForm):
 
 class ConfirmForm(FlaskForm):
     pass
+
+
+class LinkCodeForm(FlaskForm):
+    code = StringField(_l("Code"), description=_l("6 digits from the authenticator app of the account you are "
+                                                  "linking, or one of its recovery codes."))
 
 
 def _after(req: str | None) -> Response:
@@ -80,28 +96,98 @@ def link(kind: str) -> Response:
         proved = prove(kind, (form.identifier.data or "").strip(), form.password.data or "", req=req)
     except Refusal as refusal:
         form.password.data = ""
+        audit.record("link.refused", outcome="failure", person_id=person.id, source=kind, reason="credentials",
+                     commit=True)
         return _page("linking/link.html", refusal.status, form=form, **page, **refusal.page)
-    try:
-        result = linking.link(person, proved)
-    except linking.LinkRefused as exc:
+    owner = linking.owner_of(proved)
+    needed = linking.proof_needed(proved, owner)
+    if needed == linking.UNAVAILABLE:
         db.session.rollback()
         form.password.data = ""
-        return _page("linking/link.html", 409, form=form, error=REFUSED[exc.reason], **page)
-    survivor = result.survivor
-    # Both credentials were proved in this browser: the session now stands for both (the higher level).
-    acr = max(current.acr, proved.acr, key=assurance.level)
-    amr = sorted(set(current.amr) | set(proved.amr))
-    if result.retired is not None:
-        ended = login_session.end_all(result.retired.id)  # includes this browser when it was the retired one
-        signout.sessions_ended(ended, reason="merged", keep_offline=False)
-    if current.person_id != survivor.id:  # this browser's identity was the retired one
-        login_session.begin(person_id=survivor.id, sub=survivor.sub, acr=acr, amr=amr, source=current.source)
-    else:
-        current.acr, current.amr = acr, amr
-        login_session.save(current)
-    db.session.commit()
+        audit.record("link.refused", outcome="failure", person_id=person.id, source=kind,
+                     reason="second_factor_unavailable", other=owner.id if owner else None, commit=True)
+        return _page("linking/link.html", 403, form=form, error=REFUSED["second_factor_unavailable"], **page)
+    if needed == linking.CODE:
+        assert owner is not None
+        # The password is proved; the link waits for the other account's second factor (a full sign-in).
+        token = random_token(24)
+        _state().store.put("link-pending", token, {
+            "sid": current.sid, "person_id": person.id, "owner_id": owner.id, "source": proved.source,
+            "subject": proved.subject, "acr": proved.acr, "amr": list(proved.amr), "req": req, "offer": offer,
+        }, PENDING_TTL)
+        session[PENDING_KEY] = token
+        db.session.commit()
+        return redirect(url_for("linking.link_code", kind=kind), 303)  # type: ignore[return-value]
+    return _finish(current, person, proved, page)
+
+
+def _finish(current: login_session.LoginSession, person: Person, proved: Identity, page: dict[str, Any]) -> Response:
+    try:
+        linking.complete(current, person, proved)
+    except linking.LinkRefused as exc:
+        return _page("linking/link.html", 409, form=LinkForm(formdata=None, req=page.get("req") or "",
+                                                             offer="1" if page.get("offer") else ""),
+                     error=REFUSED[exc.reason], **page)
     flash(_l("The accounts are linked: applications now see one identity."), "success")
-    return _after(req)
+    return _after(page.get("req"))
+
+
+def _parked(current: login_session.LoginSession, kind: str) -> tuple[str, dict[str, Any]] | None:
+    """The password proof waiting for its second factor, if it belongs to this very session and kind."""
+    token = session.get(PENDING_KEY)
+    if not isinstance(token, str) or len(token) > 64:
+        return None
+    value = _state().store.get("link-pending", token)
+    if not isinstance(value, dict) or value.get("sid") != current.sid or value.get("source") != kind:
+        return None
+    return token, value
+
+
+@bp.route("/account/link/<kind>/two-step", methods=["GET", "POST"])
+def link_code(kind: str) -> Response:
+    """The second factor of the account being linked: its current code or one of its recovery codes."""
+    found = identity.signed_in()
+    if found is None:
+        return redirect(url_for("auth.login"), 303)  # type: ignore[return-value]
+    current, person = found
+    parked = _parked(current, kind)
+    if parked is None:
+        flash(_l("Linking took too long. Please prove the other account again."), "info")
+        return redirect(url_for("linking.link", kind=kind), 303)  # type: ignore[return-value]
+    token, value = parked
+    owner_id = int(value["owner_id"])
+    page: dict[str, Any] = {"kind": kind, "req": value.get("req"), "offer": bool(value.get("offer"))}
+    form = LinkCodeForm()
+    if request.method == "GET":
+        return _page("linking/link_code.html", form=form, **page)
+    if not form.validate():
+        return _page("linking/link_code.html", 400, form=form, error=_l("The form has expired. Please try again."),
+                     **page)
+    # The same counter as the sign-in page's code step: guesses here and there add up.
+    key = ratelimit.identifier_key(f"mfa:{owner_id}")
+    locked = ratelimit.locked_for(key, request.remote_addr)
+    method = None if locked else mfa.verify(owner_id, form.code.data)
+    if method is None:
+        started = locked or ratelimit.record_failure(key, request.remote_addr)
+        audit.record("link.refused", outcome="failure", person_id=person.id, source=kind, reason="second_factor",
+                     other=owner_id, commit=True)
+        if started:
+            _state().store.delete("link-pending", token)  # start again from the password
+            session.pop(PENDING_KEY, None)
+            return _page("linking/link_code.html", 429, form=form, locked_minutes=ratelimit.minutes(started), **page)
+        form.code.errors = [WRONG_CODE]
+        return _page("linking/link_code.html", 401, form=form, **page)
+    ratelimit.record_success(key)
+    if _state().store.take("link-pending", token) is None:  # used by a parallel request meanwhile
+        return redirect(url_for("linking.link", kind=kind), 303)  # type: ignore[return-value]
+    session.pop(PENDING_KEY, None)
+    amr = list(dict.fromkeys([*value.get("amr", []), assurance.AMR_OTP, assurance.AMR_MFA]))
+    proved = Identity(source=kind, subject=str(value["subject"]), acr=assurance.MFA, amr=amr)
+    owner = linking.owner_of(proved)
+    if owner is None or owner.id != owner_id:  # the account changed hands meanwhile (unlinked, merged)
+        flash(_l("Linking took too long. Please prove the other account again."), "info")
+        return redirect(url_for("linking.link", kind=kind), 303)  # type: ignore[return-value]
+    return _finish(current, person, proved, page)
 
 
 @bp.get("/account/link/skip")

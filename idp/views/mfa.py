@@ -46,6 +46,12 @@ class CodeForm(FlaskForm):
             raise ValidationError(_l("Type the code."))
 
 
+class SetupForm(CodeForm):
+    current_code = StringField(_l("Code of your current authenticator"),
+                               description=_l("Replacing your authenticator needs a code from the one you use "
+                                              "now, or one of your recovery codes."))
+
+
 def _store() -> Any:
     return current_app.extensions["idp"].store
 
@@ -72,7 +78,7 @@ def setup() -> Response:
     second factor they do not have yet (an administrator, or an application asking for the MFA level):
     their session starts once the new authenticator is proved.
     """
-    form = CodeForm()
+    form = SetupForm()
     req = clean_req(request.values.get("req"))
     found = identity.signed_in()
     parked = None if found is not None else _pending()
@@ -97,14 +103,28 @@ def setup() -> Response:
         form.req.data = req or ""
         status_code = 200 if request.method == "GET" else 400
         return _setup_page(form, secret, person, status_code, req=req, signed_in=current is not None,
-                           error=None if request.method == "GET" else EXPIRED)
+                           error=None if request.method == "GET" else EXPIRED,
+                           replacing=current is not None and mfa.has_totp(person.id))
+    replacing = current is not None and mfa.has_totp(person.id)
     if not form.validate():
-        return _setup_page(form, secret, person, 400, req=req, signed_in=current is not None)
+        return _setup_page(form, secret, person, 400, req=req, signed_in=current is not None, replacing=replacing)
     step = mfa.code_matches_secret(secret, form.code.data)
     if step is None:
         form.code.errors = [_l("That code is not right. Check the time on your phone and type the code "
                                "shown now.")]
-        return _setup_page(form, secret, person, 400, req=req, signed_in=current is not None)
+        return _setup_page(form, secret, person, 400, req=req, signed_in=current is not None, replacing=replacing)
+    if replacing:
+        # Checked after the new code (which spends nothing), so a typo there does not burn this one.
+        # Replacing an authenticator is a change of credential: it needs a current code (or a recovery
+        # code) in this very request, whatever the session's level (a stolen session cookie alone must
+        # not swap the owner's authenticator for the attacker's).
+        key = ratelimit.identifier_key(f"mfa:{person.id}")
+        if ratelimit.locked_for(key, request.remote_addr) or mfa.verify(person.id, form.current_code.data) is None:
+            ratelimit.record_failure(key, request.remote_addr)
+            audit.record("mfa.change_refused", outcome="failure", person_id=person.id, action="replace", commit=True)
+            form.current_code.errors = [WRONG_CODE]
+            return _setup_page(form, secret, person, 400, req=req, signed_in=True, replacing=True)
+        ratelimit.record_success(key)
     codes = mfa.enrol(person.id, secret, step)
     _store().delete("totp-setup", slot)
     if current is not None:
@@ -143,7 +163,7 @@ def recovery_codes(*, current: login_session.LoginSession, person: Person) -> Re
     form = CodeForm()
     if not mfa.has_totp(person.id):
         return redirect(url_for("mfa.status"), 303)  # type: ignore[return-value]
-    refusal = _check_code(form, person.id)
+    refusal = _check_code(form, person.id, "recovery_codes")
     if refusal is not None:
         return refusal
     codes = mfa.new_recovery_codes(person.id)
@@ -160,7 +180,7 @@ def disable(*, current: login_session.LoginSession, person: Person) -> Response:
     form = CodeForm()
     if not mfa.has_totp(person.id):
         return redirect(url_for("mfa.status"), 303)  # type: ignore[return-value]
-    refusal = _check_code(form, person.id)
+    refusal = _check_code(form, person.id, "disable")
     if refusal is not None:
         return refusal
     mfa.disable(person.id)
@@ -169,14 +189,15 @@ def disable(*, current: login_session.LoginSession, person: Person) -> Response:
     return redirect(url_for("mfa.status"), 303)  # type: ignore[return-value]
 
 
-def _check_code(form: CodeForm, person_id: int) -> Response | None:
+def _check_code(form: CodeForm, person_id: int, action: str) -> Response | None:
     """None when the form carries a valid, unused code; else the page to show (counted as a failure)."""
     if not form.validate():
         return _page("mfa/status.html", 400, active="two-step", enabled=True, form=form,
                      left=mfa.recovery_codes_left(person_id), error=EXPIRED if form.csrf_token.errors else None)
     key = ratelimit.identifier_key(f"mfa:{person_id}")
-    if ratelimit.locked_for(key, None) or mfa.verify(person_id, form.code.data) is None:
-        ratelimit.record_failure(key, None)
+    if ratelimit.locked_for(key, request.remote_addr) or mfa.verify(person_id, form.code.data) is None:
+        ratelimit.record_failure(key, request.remote_addr)
+        audit.record("mfa.change_refused", outcome="failure", person_id=person_id, action=action, commit=True)
         form.code.errors = [WRONG_CODE]
         return _page("mfa/status.html", 400, active="two-step", enabled=True, form=form,
                      left=mfa.recovery_codes_left(person_id))

@@ -196,14 +196,16 @@ def test_unlink_needs_a_fresh_sign_in_and_never_removes_the_last_account(app: Fl
     assert foreign.status_code == 409
 
 
-def test_the_linked_session_has_the_higher_assurance(app: Flask) -> None:
+def test_the_linked_session_has_the_weaker_assurance(app: Flask) -> None:
+    """Issue 13: a session's level after a link is what was proved for every credential it carries
+    (it used to take the higher one, so a password-only proof could raise a session)."""
     browser = english(app)
     citizen = register_and_verify(browser)
     assert post_login(browser, citizen.nik, citizen.password, kind="citizen").status_code == 303
     assert link_post(browser, "ldap", *BUDI).status_code == 303
     store = app.extensions["idp"].store
     sid = browser.get_cookie("idp_session").value.split(".", 1)[0]
-    assert store.get("sid", sid)["acr"] == assurance.STAFF
+    assert store.get("sid", sid)["acr"] == assurance.CITIZEN
 
 
 def test_a_new_directory_user_is_linked_on_first_use(app: Flask, slapd_main: Any) -> None:
