@@ -2,15 +2,23 @@
 
 Pages get an HTML error page in the person's language; API endpoints get a JSON body with an OAuth
 ``error`` code.  A 5xx shows only a reference number that operators find in the log.
+
+Last resort (issue 21): an exception no handler expects is logged once with the request id, counted in
+``idp_unhandled_exceptions_total`` and answered with the error page.  That page cannot fail a second
+time: without a URL adapter (a malformed ``Host``) it builds its links against the issuer, and if the
+template still raises, a fixed bilingual page that reads nothing from the request is sent instead.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
+from html import escape
 from typing import Any
+from urllib.parse import urlsplit
 
-from flask import Flask, Response, g, jsonify, render_template, request
+from flask import Flask, Response, current_app, g, jsonify, render_template, request
+from flask.globals import request_ctx
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -57,17 +65,54 @@ def wants_json() -> bool:
     return best == "application/json" and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]
 
 
+# The page of last resort: fixed text in both languages, nothing read from the request or the session.
+BARE_PAGE = """<!doctype html>
+<html lang="id"><head><meta charset="utf-8"><meta name="referrer" content="no-referrer">
+<title>Kesalahan / Error · SSO Banten</title></head>
+<body><main><h1>Maaf / Sorry</h1>
+<p lang="id">Permintaan tidak dapat diproses. Silakan kembali ke halaman awal dan coba lagi.</p>
+<p lang="en">The request could not be processed. Please go back to the start page and try again.</p>
+{ref}<p><a href="/">Halaman awal / Start page</a></p></main></body></html>
+"""
+
+
+def _bind_issuer_urls() -> None:
+    """Give the request a URL adapter built from the issuer when its own could not be made.
+
+    Flask builds the adapter from the ``Host`` header; for a host it refuses (a label over 63
+    characters, RFC 1035 2.3.4) there is none, and every ``url_for`` of the page would raise.
+    """
+    ctx = request_ctx._get_current_object()  # type: ignore[attr-defined]
+    if ctx.url_adapter is None:
+        issuer = urlsplit(current_app.extensions["idp"].config["ISSUER"])
+        ctx.url_adapter = current_app.url_map.bind(issuer.netloc, script_name=request.script_root or "/",
+                                                   url_scheme=issuer.scheme or "http")
+
+
+def _page(status: int, code: str, message: Any, ref: str | None) -> str:
+    try:
+        _bind_issuer_urls()
+        return render_template("error.html", status=status, message=message, code=code, ref=ref)
+    except Exception as exc:  # noqa: BLE001 - the page itself must not turn one failure into two
+        unhandled(exc, ref=ref, what="error page failed")
+        ref_line = f"<p>Nomor referensi / Reference: <code>{escape(ref)}</code></p>\n" if ref else ""
+        return BARE_PAGE.format(ref=ref_line)
+
+
 def error_response(status: int, code: str, message: Any, *, ref: str | None = None,
                    headers: dict[str, str] | None = None) -> Response:
-    """Render an error for the caller: JSON for APIs, the error page for people."""
-    if wants_json():
+    """Render an error for the caller: JSON for APIs, the error page for people (never raises)."""
+    try:
+        as_json = wants_json()
+    except Exception:  # noqa: BLE001 - an Accept header werkzeug cannot read: a person's page
+        as_json = False
+    if as_json:
         body: dict[str, Any] = {"error": code, "error_description": str(message)}
         if ref:
             body["reference"] = ref
         resp = jsonify(body)
     else:
-        resp = Response(render_template("error.html", status=status, message=message, code=code, ref=ref),
-                        mimetype="text/html")
+        resp = Response(_page(status, code, message, ref), mimetype="text/html")
     resp.status_code = status
     resp.headers["Cache-Control"] = "no-store"
     for key, value in (headers or {}).items():
@@ -137,10 +182,28 @@ def register(app: Flask) -> None:
     @app.errorhandler(Exception)
     def _internal(exc: BaseException) -> Response:
         _rollback()
-        ref = getattr(g, "request_id", None) or uuid.uuid4().hex[:12]
-        log.error("internal error ref=%s", ref, exc_info=exc)
+        # Flask hands an exception that escaped a handler or a hook over as InternalServerError.
+        original = getattr(exc, "original_exception", None) or exc
+        ref = unhandled(original)
         return error_response(500, "server_error",
                               _l("Something went wrong on our side. Please try again later."), ref=ref)
+
+    # Flask logs an exception escaping a handler before it calls the handler above, which logs it
+    # again with the reference number: keep one record per exception (the handler's).
+    app.log_exception = lambda exc_info: None  # type: ignore[method-assign]
+
+
+def unhandled(exc: BaseException, *, ref: str | None = None, what: str = "internal error") -> str:
+    """Log ``exc`` once with the request id as its reference, count it; returns the reference."""
+    if ref is None:
+        try:
+            ref = g.get("request_id")
+        except Exception:  # noqa: BLE001,S110 - outside a request: a fresh reference
+            pass
+    ref = ref or uuid.uuid4().hex[:12]
+    metrics.unhandled_exception()
+    log.error("%s ref=%s", what, ref, exc_info=exc)
+    return ref
 
 
 def _rollback() -> None:

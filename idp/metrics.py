@@ -20,7 +20,7 @@ from flask import Flask, Response, abort, request
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, choose_encoder, generate_latest
 
-__all__ = ["init_app", "sign_in", "backchannel_delivered", "dependency_error", "render"]
+__all__ = ["init_app", "sign_in", "backchannel_delivered", "dependency_error", "unhandled_exception", "render"]
 
 SOURCES = frozenset({"citizen", "ldap"})
 RESULTS = frozenset({"success", "failure", "locked", "unavailable"})
@@ -44,6 +44,8 @@ LATENCY = Histogram("idp_http_request_duration_seconds", "Time spent in the appl
                     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0))
 DEPENDENCY_ERRORS = Counter("idp_dependency_errors", "Failures of the directory (ldap), the store (redis) and "
                             "the database, as seen by requests.", ["dependency"])
+UNHANDLED = Counter("idp_unhandled_exceptions", "Exceptions no handler expected (answered 500 or with the "
+                    "fallback error page); each is logged once with its request id.")
 BACKCHANNEL = Counter("idp_backchannel_deliveries", "Back-channel logout notice attempts by resulting status "
                       "(delivered, pending = will retry, failed = gave up).", ["outcome"])
 
@@ -74,6 +76,11 @@ def dependency_error(dependency: str) -> None:
     child = _DEPENDENCY.get(dependency)
     if child is not None:
         child.inc()
+
+
+def unhandled_exception() -> None:
+    """Count one exception that reached the last-resort handler (idp.errors)."""
+    UNHANDLED.inc()
 
 
 def _children(endpoint: str) -> tuple[Any, tuple[Any, ...]]:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 import time
-from urllib.parse import urlencode
+from typing import Any
+from urllib.parse import quote_from_bytes, urlencode
 
-from flask import Flask, Response, abort, g, request
+from flask import Flask, Request, Response, abort, g, request
+from werkzeug.utils import cached_property
 
 from . import logs, metrics
 
@@ -27,6 +29,30 @@ CSP = (
 )
 
 
+# Every printable ASCII character, "%" included: existing escapes stay as they are.
+_QUERY_SAFE = "".join(map(chr, range(0x20, 0x7F)))
+
+
+class IdpRequest(Request):
+    """Flask's request, reading a query string of raw non-UTF-8 bytes instead of failing on it.
+
+    A client may put unescaped bytes on the request line (``GET /?a=\xb2``); the server hands them on as
+    latin-1 (PEP 3333) and werkzeug decodes ``QUERY_STRING`` as strict UTF-8, so ``request.args`` raised
+    UnicodeDecodeError on any page (issue 21).  Such bytes are percent-encoded first, as a browser would
+    have sent them; werkzeug then keeps the invalid ones percent-encoded in the values.
+    """
+
+    @cached_property
+    def args(self) -> Any:
+        raw = self.query_string
+        if raw.isascii():
+            return super().args
+        query = quote_from_bytes(raw, safe=_QUERY_SAFE)
+        self.environ["QUERY_STRING"] = query
+        self.query_string = query.encode("ascii")
+        return super().args
+
+
 def merge_query(args: dict[str, str], **changes: str) -> str:
     """The query string of ``args`` with ``changes`` applied (used by the language switch)."""
     merged = {**args, **changes}
@@ -34,6 +60,7 @@ def merge_query(args: dict[str, str], **changes: str) -> str:
 
 
 def init_app(app: Flask) -> None:
+    app.request_class = IdpRequest
     app.add_template_filter(merge_query, "merge_query")
     cfg = app.extensions["idp"].config
     https = cfg["ISSUER"].startswith("https://")

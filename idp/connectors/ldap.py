@@ -529,7 +529,7 @@ class LdapConnector:
                    for v in entry.values(self.settings.disabled_attr)):
                 return "disabled"
         uac = entry.first("userAccountControl")
-        if uac and uac.lstrip("-").isdigit() and int(uac) & UAC_ACCOUNTDISABLE:
+        if uac and uac.isascii() and uac.lstrip("-").isdigit() and int(uac) & UAC_ACCOUNTDISABLE:
             return "disabled"
         locked = entry.first("pwdAccountLockedTime")
         if locked == PPOLICY_ADMIN_LOCK:
@@ -537,7 +537,7 @@ class LdapConnector:
         if locked:
             return "locked"
         lockout = entry.first("lockoutTime")
-        if lockout and lockout.isdigit() and int(lockout) > 0:
+        if lockout and lockout.isascii() and lockout.isdigit() and int(lockout) > 0:
             return "locked"
         return "active"
 

@@ -24,12 +24,14 @@ from urllib.parse import urlsplit
 import urllib3
 from authlib.oauth2.rfc6749 import InvalidClientError
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
+from authlib.oauth2.rfc7523.client import ASSERTION_TYPE
 from flask import current_app, g, has_request_context
 from flask import request as flask_request
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
+from . import untrusted
 from .registration import ASSERTION_ALGS, MetadataError, loopback_allowed, parse_jwks
 
 METHOD = "private_key_jwt"
@@ -147,6 +149,12 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         assertion = request.form.get("client_assertion")
         if isinstance(assertion, str) and len(assertion) > MAX_ASSERTION_LENGTH:
             raise InvalidClientError(description="The client assertion is too long.")
+        if isinstance(assertion, str) and assertion and request.form.get("client_assertion_type") == ASSERTION_TYPE:
+            # Authlib reads the unverified payload to find the client: bound it before any JSON parser.
+            try:
+                untrusted.check_compact(assertion, max_length=MAX_ASSERTION_LENGTH)
+            except untrusted.UntrustedTokenError as exc:
+                raise InvalidClientError(description="The client assertion is malformed.") from exc
         return super().__call__(query_client, request)
 
     def get_audiences(self) -> list[str]:
@@ -196,7 +204,8 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         if claims.get("iss") != claims.get("sub"):
             raise InvalidClientError(description="Issuer and Subject MUST match.")
         jti = claims.get("jti")
-        if jti is not None and (not isinstance(jti, str) or not jti or len(jti) > 256):
+        if jti is not None and (not isinstance(jti, str) or not jti or len(jti) > 256 or not _is_utf8(jti)):
+            # A lone surrogate ("\\ud800" in the JSON) is a Python str but no Unicode text (RFC 8259 8.2).
             raise InvalidClientError(description="The client assertion has an invalid 'jti'.")
         super().verify_claims(claims)
 
@@ -208,6 +217,14 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         if client.check_endpoint_auth_method(METHOD, "token"):
             return client
         raise InvalidClientError(description=f"The client cannot authenticate with method: {METHOD}")
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def register(server: Any) -> None:

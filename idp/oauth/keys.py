@@ -35,6 +35,7 @@ from ..crypto import DecryptError
 from ..errors import ServiceUnavailable
 from ..extensions import db
 from ..models import SigningKey, utcnow
+from . import untrusted
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,12 @@ def sign(header: dict[str, Any], claims: dict[str, Any], key: Any) -> str:
 
 
 def verify(token: str, algorithms: list[str] | None = None) -> Any:
-    """Decode and verify a JWT signed by one of our published keys (``joserfc`` Token)."""
+    """Decode and verify a JWT signed by one of our published keys (``joserfc`` Token).
+
+    Raises :class:`~idp.oauth.untrusted.UntrustedTokenError` (a ValueError) for a token too long or too
+    deeply nested to be parsed safely, before any JSON parser sees it.
+    """
+    untrusted.check_compact(token)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SecurityWarning)  # EdDSA by name, as in sign()
         return jwt.decode(token, keyring().verify, algorithms=algorithms or list(ALGORITHMS))

@@ -12,7 +12,7 @@ from flask import current_app, g
 from .. import session as login_session
 from .. import signout
 from ..extensions import db
-from . import keys
+from . import keys, untrusted
 
 
 class EndSessionEndpoint(_EndSessionEndpoint):
@@ -28,6 +28,7 @@ class EndSessionEndpoint(_EndSessionEndpoint):
         if len(id_token_hint) > 8192:
             raise InvalidRequestError("The 'id_token_hint' is too long.")
         try:
+            untrusted.check_compact(id_token_hint)  # bounded before Authlib parses it (issue 21)
             claims = super()._validate_id_token_hint(id_token_hint)
         except InvalidRequestError:
             raise

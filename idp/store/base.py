@@ -19,7 +19,9 @@ def hash_key(namespace: str, kind: str, raw: str) -> str:
     Callers pass secrets (codes, session ids, tokens) as ``raw``; because only their hash is stored,
     reading the store gives nothing that can be presented to the provider.
     """
-    digest = hashlib.sha256(f"{kind}\x00{raw}".encode()).digest()
+    # "surrogatepass": any Python str gets a key, also one holding a lone surrogate (from a JSON "\\ud800"
+    # escape), which strict UTF-8 cannot encode; valid text encodes exactly as before.
+    digest = hashlib.sha256(f"{kind}\x00{raw}".encode("utf-8", "surrogatepass")).digest()
     return f"{namespace}:{kind}:{base64.urlsafe_b64encode(digest).rstrip(b'=').decode()}"
 
 

@@ -9,10 +9,11 @@ person gets an error page (never a redirect); after that every error goes back t
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2 import OAuth2Error
@@ -184,13 +185,23 @@ def _prompts(params: MultiDict[str, str]) -> set[str]:
     return prompts
 
 
+ASCII_DIGITS = re.compile(r"[0-9]+", re.ASCII)
+
+
 def _max_age(params: MultiDict[str, str]) -> int | None:
     raw = params.get("max_age")
     if raw is None or raw == "":
         return None
-    if not raw.isdigit() or len(raw) > 10:
+    # ASCII digits only: str.isdigit() also accepts "²" and "٣", which int() then refuses or reads.
+    if len(raw) > 10 or not ASCII_DIGITS.fullmatch(raw):
         raise InvalidRequestError("'max_age' must be a non-negative number of seconds.")
     return int(raw)
+
+
+def _quoted(name: str) -> str:
+    """A parameter name fit for an error_description: RFC 6749 4.1.2.1 allows only %x20-21 / %x23-5B /
+    %x5D-7E there (Authlib refuses anything else), so any other character is percent-encoded."""
+    return quote(name[:40], safe=" !#$&'()*+,/:;=?@[]^_`{|}~-.")
 
 
 def _check_shape(params: MultiDict[str, str]) -> None:
@@ -198,9 +209,9 @@ def _check_shape(params: MultiDict[str, str]) -> None:
     for key in params:
         values = params.getlist(key)
         if len(values) > 1:
-            raise InvalidRequestError(f"The parameter '{key[:40]}' is repeated.")
+            raise InvalidRequestError(f"The parameter '{_quoted(key)}' is repeated.")
         if len(values[0]) > MAX_PARAM_LENGTH and key not in {"id_token_hint"}:
-            raise InvalidRequestError(f"The parameter '{key[:40]}' is too long.")
+            raise InvalidRequestError(f"The parameter '{_quoted(key)}' is too long.")
     if "request" in params or "request_uri" in params:
         error = InvalidRequestError("Request objects are not supported.")
         error.error = "request_not_supported" if "request" in params else "request_uri_not_supported"

@@ -2,4 +2,4 @@
 
 from __future__ import annotations
 
-from tests.oauth.conftest import app, make_rp, oauth_app  # noqa: F401 - fixtures shared with the protocol tests
+from tests.oauth.conftest import app, make_rp, oauth_app, rp  # noqa: F401 - fixtures shared with the protocol tests

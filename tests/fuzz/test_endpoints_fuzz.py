@@ -11,9 +11,10 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.fuzz.hostile import fuzz_settings, numbers
 from tests.oauth.conftest import RP
 
 SPEC_ERRORS = {
@@ -27,10 +28,12 @@ SPEC_ERRORS = {
 }
 
 # The function-scoped RP is shared by the examples on purpose: they must not change its state.
-FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+# Seeded and bounded in the default run; IDP_TEST_FUZZ_PROFILE=long for more (tests/fuzz/hostile.py).
+FUZZ = fuzz_settings(120)
 
 hostile = st.one_of(
     st.text(max_size=40),
+    numbers,
     st.sampled_from(["", " ", "\x00", "openid", "code", "S256", "plain", "none", "authorization_code",
                      "refresh_token", "client_credentials", "http://127.0.0.1:1/cb", "javascript:alert(1)",
                      "a" * 3000, "%00", "{}", "[]", "\u202e", "openid openid", "code id_token",
