@@ -39,6 +39,11 @@ def _bool(raw: str) -> bool:
     raise ValueError("expected true or false")
 
 
+def _auto_bool(raw: str) -> bool | None:
+    """``auto`` (or empty): None, decided from other settings in :func:`_validate`; else a boolean."""
+    return None if raw.strip().lower() in {"auto", ""} else _bool(raw)
+
+
 def _int(raw: str) -> int:
     return int(raw.strip())
 
@@ -207,9 +212,11 @@ SETTINGS: tuple[Setting, ...] = (
     S("SENSITIVE_SCOPES", ["nik", "staff"], _list, "Scopes a client may obtain only when allowed by an operator "
       "(`nik`: the citizen's NIK; `staff`: NIP, unit, title, groups and roles of civil servants)."),
     S("ALLOW_INSECURE_HTTP", False, _bool, "DEVELOPMENT ONLY: allow an http issuer outside loopback."),
-    S("JWKS_URI_ALLOW_LOOPBACK", False, _bool, "DEVELOPMENT/TEST ONLY: let clients register an http "
-      "`jwks_uri` on loopback and let the provider fetch keys from loopback or private addresses "
-      "(otherwise refused as a server-side request forgery guard)."),
+    S("JWKS_URI_ALLOW_LOOPBACK", None, _auto_bool, "DEVELOPMENT/TEST ONLY: let clients register http or "
+      "loopback/private `jwks_uri`, `sector_identifier_uri` and `backchannel_logout_uri` and let the provider "
+      "call them (otherwise refused as a server-side request forgery guard). `auto`: on when `IDP_ISSUER` is an "
+      "http loopback URL (`make run`, so back-channel logout can be tried on one machine), off otherwise; "
+      "never on with `IDP_ENV=production`."),
     S("JWKS_URI_TIMEOUT", 3, _int, "Timeout for fetching a client's `jwks_uri` (private_key_jwt).",
       minimum=1, maximum=15),
     S("JWKS_URI_CACHE_TTL", 300, _int, "How long a client's fetched `jwks_uri` keys are cached.",
@@ -322,6 +329,10 @@ def _validate(values: dict[str, Any]) -> None:
     if production and parts.scheme != "https":
         raise ConfigError("IDP_ISSUER: must use https when IDP_ENV=production")
     values["ISSUER"] = issuer
+    if values["JWKS_URI_ALLOW_LOOPBACK"] is None:
+        # auto: a developer's own machine (http on loopback) may receive back-channel logout notices and
+        # serve keys on loopback; an https or public issuer keeps the server-side request forgery guard.
+        values["JWKS_URI_ALLOW_LOOPBACK"] = parts.scheme == "http" and loopback and not production
 
     if not values["DATABASE_URL"]:
         if production:
@@ -401,7 +412,9 @@ def reference_markdown() -> str:
     rows = ["| Setting | Default | Meaning |", "|---|---|---|"]
     for s in SETTINGS:
         default = s.default
-        if isinstance(default, bool):
+        if default is None:
+            shown = "auto"
+        elif isinstance(default, bool):
             shown = "true" if default else "false"
         elif isinstance(default, list):
             shown = ",".join(default)

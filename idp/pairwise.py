@@ -7,8 +7,10 @@ stable as long as the key is.  The input is the person's public ``sub`` (a rando
 NIK, NIP or e-mail address, so nothing personal can be recovered from the result.
 
 The sector (Core 8.1) is the host of the client's ``sector_identifier_uri`` when it registered one,
-otherwise the single host of its redirect URIs; registration (idp.oauth.registration) fetched and
-checked the sector document once, so both functions here are pure: no database query, no network.
+otherwise the single host of its redirect URIs, except that a client whose redirect URIs are all on
+loopback (a native app, RFC 8252 7.3) is a sector of its own (``client:<client_id>``); registration
+(idp.oauth.registration) fetched and checked the sector document once, so both functions here are
+pure: no database query, no network.
 Sessions and tokens keep the person's public ``sub``; these functions map it where it leaves the
 provider (ID tokens, userinfo, introspection, logout tokens).
 """
@@ -22,6 +24,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import current_app
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 
 
 def _metadata(client: Any) -> dict[str, Any]:
@@ -43,8 +47,16 @@ def sector_of(client: Any) -> str:
     registration guarantees is one host for a pairwise client without a sector document).
     """
     metadata = _metadata(client)
-    uri = metadata.get("sector_identifier_uri") or next(iter(metadata.get("redirect_uris") or []), "")
-    return (urlsplit(str(uri)).hostname or "").lower()
+    if metadata.get("sector_identifier_uri"):
+        return (urlsplit(str(metadata["sector_identifier_uri"])).hostname or "").lower()
+    hosts = {(urlsplit(str(uri)).hostname or "").lower() for uri in metadata.get("redirect_uris") or []}
+    if hosts and hosts <= LOOPBACK_HOSTS:
+        # Every native app on every machine redirects to 127.0.0.1 (RFC 8252 7.3): that host names no
+        # sector, and sharing it would give all such clients the same pairwise sub (linkable across
+        # them).  Each of them is its own sector instead.  A metadata dict has no client_id: the value
+        # then only serves to compare two registrations of one client (idp.oauth.registration).
+        return "client:" + str(getattr(client, "client_id", "") or "")
+    return next(iter(hosts), "")
 
 
 def subject_for(client: Any, person_sub: str) -> str:

@@ -100,7 +100,10 @@ def make_app(tmp_path_factory: pytest.TempPathFactory, redis_url: str,
         instance = tmp_path_factory.mktemp("instance")
         settings: dict[str, Any] = {"INSTANCE_DIR": str(instance), "LOG_LEVEL": "WARNING",
                                     # Tests drive delivery passes themselves (backchannel.deliver); no thread per app.
-                                    "BACKCHANNEL_WORKER": False, **FAST_ARGON2}
+                                    "BACKCHANNEL_WORKER": False, **FAST_ARGON2,
+                                    # The outbound guard is on unless a test turns it off: the default
+                                    # follows the issuer, and every test app's issuer is http loopback.
+                                    "JWKS_URI_ALLOW_LOOPBACK": False}
         if backend == "postgres":
             settings.update(DATABASE_URL=postgres_url, REDIS_URL=redis_url)
         settings.update(overrides)

@@ -79,6 +79,10 @@ def clients_group() -> None:
                    "sector (OpenID Connect Core 8).")
 @click.option("--sector-identifier-uri", help="https URL of a JSON array listing the redirect URIs; its host is "
               "the pairwise sector (needed when the redirect URIs use several hosts).")
+@click.option("--access-token-format", type=click.Choice(["opaque", "jwt"]), default=None,
+              help="opaque (default) or jwt (RFC 9068 JWT access tokens that an API validates itself).")
+@click.option("--access-token-audience", help="Absolute URI of the API the access tokens are for: their 'aud' "
+              "(RFC 9068), and that API's own client may introspect them.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @with_appcontext
 def create_command(name: str, redirect_uris: tuple[str, ...], logout_uris: tuple[str, ...], public: bool,
@@ -87,7 +91,8 @@ def create_command(name: str, redirect_uris: tuple[str, ...], logout_uris: tuple
                    id_token_alg: str | None, backchannel_logout_uri: str | None,
                    backchannel_logout_session_required: bool, frontchannel_logout_uri: str | None,
                    frontchannel_logout_session_required: bool, subject_type: str | None,
-                   sector_identifier_uri: str | None, as_json: bool) -> None:
+                   sector_identifier_uri: str | None, access_token_format: str | None,
+                   access_token_audience: str | None, as_json: bool) -> None:
     """Register a client; its secret is printed once."""
     from ..oauth import registration
 
@@ -123,6 +128,10 @@ def create_command(name: str, redirect_uris: tuple[str, ...], logout_uris: tuple
         metadata["subject_type"] = subject_type
     if sector_identifier_uri is not None:
         metadata["sector_identifier_uri"] = sector_identifier_uri
+    if access_token_format is not None:
+        metadata["access_token_format"] = access_token_format
+    if access_token_audience is not None:
+        metadata["access_token_audience"] = access_token_audience
     if jwks_file is not None:
         try:
             metadata["jwks"] = json.load(jwks_file)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import re
 import time
 from typing import Any
 from urllib.parse import unquote_plus
@@ -112,8 +113,15 @@ class OAuthClient(ClientMixin):
         return str(list_to_scope(seen))
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
-        # Exact string comparison (RFC 9700 2.1, OIDC Core 3.1.2.1).
-        return isinstance(redirect_uri, str) and redirect_uri in self.redirect_uris
+        """Exact string comparison (RFC 9700 2.1, OIDC Core 3.1.2.1), except the port of a loopback IP
+        redirect URI, which a native app picks at run time (RFC 8252 7.3, :func:`loopback_key`)."""
+        if not isinstance(redirect_uri, str):
+            return False
+        registered = self.redirect_uris
+        if redirect_uri in registered:
+            return True
+        key = loopback_key(redirect_uri)
+        return key is not None and any(loopback_key(uri) == key for uri in registered)
 
     def check_client_secret(self, client_secret: str) -> bool:
         """The current secret, or the previous one during its rotation grace period (RFC 6749 2.3.1).
@@ -149,6 +157,27 @@ class OAuthClient(ClientMixin):
 
     def __repr__(self) -> str:
         return f"<OAuthClient {self.client_id}>"
+
+
+# http://127.0.0.1[:port]<rest> or http://[::1][:port]<rest>: nothing else in the authority (no user
+# information, no other spelling of the address, no "localhost": RFC 8252 8.3 advises against it).
+_LOOPBACK_REDIRECT = re.compile(r"^http://(127\.0\.0\.1|\[::1\])(?::([0-9]{1,5}))?([/?][^#]*)?$")
+
+
+def loopback_key(uri: str) -> tuple[str, str] | None:
+    """(host, path and query) of an http loopback IP redirect URI with its port left out, else None.
+
+    RFC 8252 7.3: the authorization server MUST allow any port for loopback IP redirect URIs, because a
+    native app listens on an ephemeral port; everything else (scheme, address, path, query) must still
+    match exactly, and every other redirect URI is compared as a whole string.
+    """
+    found = _LOOPBACK_REDIRECT.match(uri)
+    if found is None:
+        return None
+    port = found.group(2)
+    if port is not None and not 0 < int(port) <= 65535:
+        return None
+    return found.group(1), found.group(3) or ""
 
 
 PROCESS_CACHE_MAX = 10_000  # clients; the cache is emptied when full (it refills from use)

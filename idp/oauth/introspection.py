@@ -1,9 +1,16 @@
 """Token introspection (RFC 7662) at ``/introspect``, for confidential clients (resource servers).
 
 Anything revoked, expired, unknown, or belonging to a disabled client is ``{"active": false}`` and
-nothing else (RFC 7662 2.2).  Access tokens may be introspected by any confidential client (that is
-what resource servers do); a refresh token only by the client it was issued to.  The hot path is one
-store round trip for the token (``tokens.lookup_access_token``) after client authentication.
+nothing else (RFC 7662 2.2).  Which client may learn about which token (RFC 7662 4, token scanning):
+
+* a refresh token: only the client it was issued to;
+* an access token: the client it was issued to, or a resource server whose registered
+  ``access_token_audience`` equals the token's audience (the API the token is for).  Any other
+  client gets ``{"active": false}``, exactly as for an unknown token, so it learns nothing.
+
+The hot path is one store round trip for the token (``tokens.lookup_access_token``) after client
+authentication; the audience is in the stored token and the caller is the authenticated client, so the
+check needs no database query.
 """
 
 from __future__ import annotations
@@ -39,8 +46,21 @@ class IntrospectionEndpoint(_IntrospectionEndpoint):
     def check_permission(self, token: FoundToken, client: Any, request: Any) -> bool:
         if token.kind == "refresh_token":  # noqa: S105 - a kind name
             return token.check_client(client)
+        if not token.check_client(client):
+            audience = self._audience(token)
+            # RFC 7662 4: a resource server learns about the tokens meant for it, nothing else.
+            if audience is None or audience != tokens.audience_of(client):
+                return False
         # The token's client must still exist and be enabled (memoised: usually the caller itself).
         return query_client(token.client_id) is not None
+
+    @staticmethod
+    def _audience(token: FoundToken) -> str | None:
+        """The API an access token is for: as stored at issuance; for a token saved before the
+        audience was stored, its client's registered one (process cache, no database query)."""
+        if "aud" in token.data:
+            return token.data["aud"] or None
+        return tokens.audience_of(query_client(token.client_id))
 
     def introspect_token(self, token: FoundToken) -> dict[str, Any]:
         issuer = current_app.extensions["idp"].config["ISSUER"]
@@ -53,7 +73,7 @@ class IntrospectionEndpoint(_IntrospectionEndpoint):
         data = token.data
         body: dict[str, Any] = {"active": True, "scope": data.get("scope") or "", "client_id": token.client_id,
                                 "exp": int(data["exp"]), "iat": int(data["iat"]), "token_type": "Bearer",
-                                "iss": issuer, "aud": token.client_id}
+                                "iss": issuer, "aud": self._audience(token) or token.client_id}
         # Client credentials tokens have no person: their subject is the client (RFC 7662 2.2 "sub").
         body["sub"] = tokens.client_sub(data) or token.client_id
         return body

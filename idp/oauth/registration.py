@@ -73,9 +73,19 @@ def _is_loopback(host: str | None) -> bool:
     return (host or "").lower() in LOOPBACK_HOSTS
 
 
+LOOPBACK_SETTING_HINT = ("the provider calls this address itself, and loopback or private addresses and http are "
+                         "allowed only in development with IDP_JWKS_URI_ALLOW_LOOPBACK=true (the default when "
+                         "IDP_ISSUER is an http loopback URL, never with IDP_ENV=production)")
+
+
 def check_uri(value: Any, field: str, *, error: str = "invalid_client_metadata",
-              allow_loopback_http: bool = True) -> str:
-    """A registrable absolute URI: https, or http on a loopback host; no fragment, wildcard or user info."""
+              allow_loopback_http: bool = True, fetched: bool = False) -> str:
+    """A registrable absolute URI: https, or http on a loopback host; no fragment, wildcard or user info.
+
+    ``fetched``: the provider itself sends requests to the URI (jwks_uri, sector_identifier_uri,
+    backchannel_logout_uri), so a refused http URI is explained by the development setting, not by the
+    redirect URI rule.
+    """
     def bad(why: str) -> MetadataError:
         return MetadataError(error, f"'{field}': {why}")
 
@@ -98,9 +108,47 @@ def check_uri(value: Any, field: str, *, error: str = "invalid_client_metadata",
     if parts.scheme not in ("https", "http") or not host:
         raise bad(f"{value!r} must be an absolute https URI.")
     if parts.scheme == "http" and not (allow_loopback_http and _is_loopback(host)):
+        if fetched:
+            raise bad(f"{value!r} must use https: {LOOPBACK_SETTING_HINT}.")
         raise bad(f"{value!r} must use https (http is allowed only on 127.0.0.1, [::1] or localhost).")
     if parts.username is not None or parts.password is not None:
         raise bad("a URI must not contain user information.")
+    return value
+
+
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+
+
+def check_audience(value: Any, field: str = "access_token_audience") -> str | None:
+    """The resource server identifier its access tokens name in ``aud`` (RFC 9068 2.2, RFC 8707 2), or None.
+
+    An absolute URI (RFC 3986 4.3: a scheme, no fragment), e.g. ``https://api.example.go.id`` or
+    ``urn:banten:api:pajak``; an http(s) one must have a host and no user information.  The API compares
+    its own identifier with the token's ``aud`` (RFC 9068 4), so a value that is not a URI is refused
+    rather than stored.
+    """
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise _bad(field, "must be an absolute URI string.")
+    if len(value) > MAX_URI_LENGTH:
+        raise _bad(field, f"a URI may be at most {MAX_URI_LENGTH} characters long.")
+    if _CONTROL.search(value) or not value.isprintable():
+        raise _bad(field, "a URI must not contain spaces or control characters.")
+    if not _SCHEME.match(value) or "#" in value or "*" in value:
+        raise _bad(field, "must be an absolute URI without a fragment (RFC 8707 2), "
+                          "e.g. 'https://api.example.go.id'.")
+    scheme = value.split(":", 1)[0].lower()
+    if scheme in ("http", "https"):
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 - raises ValueError for a bad port
+        except ValueError:
+            raise _bad(field, "is not a valid URI.") from None
+        if not parts.hostname or parts.username is not None or parts.password is not None:
+            raise _bad(field, "an http(s) URI needs a host and no user information.")
+    elif len(value) <= len(scheme) + 1:
+        raise _bad(field, "must be an absolute URI, e.g. 'https://api.example.go.id'.")
     return value
 
 
@@ -182,8 +230,9 @@ def parse_jwks(value: Any, field: str = "jwks") -> dict[str, Any]:
 
 
 def loopback_allowed() -> bool:
-    """True when ``jwks_uri`` may name loopback/private hosts: the test/development setting, never in
-    production (server-side request forgery guard)."""
+    """True when the provider may call loopback/private hosts (``jwks_uri``, ``sector_identifier_uri``,
+    back-channel logout): ``IDP_JWKS_URI_ALLOW_LOOPBACK``, by default on only with an http loopback issuer
+    (idp.config), never in production (server-side request forgery guard)."""
     config = current_app.extensions["idp"].config
     return bool(config["JWKS_URI_ALLOW_LOOPBACK"]) and config["ENV"] != "production"
 
@@ -207,12 +256,13 @@ def _backchannel(metadata: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     uri = metadata.get("backchannel_logout_uri")
     if uri is not None:
-        out["backchannel_logout_uri"] = check_uri(uri, "backchannel_logout_uri",
+        out["backchannel_logout_uri"] = check_uri(uri, "backchannel_logout_uri", fetched=True,
                                                   allow_loopback_http=loopback_allowed())
         host = (urlsplit(uri).hostname or "").lower()
         if not loopback_allowed() and (host == "localhost" or _private_ip(host)):
             # Delivery would refuse these addresses anyway; say so at registration time.
-            raise _bad("backchannel_logout_uri", "must name a public host, not a loopback or private address.")
+            raise _bad("backchannel_logout_uri", f"must name a public host, not a loopback or private address: "
+                                                 f"{LOOPBACK_SETTING_HINT}.")
     required = metadata.get("backchannel_logout_session_required")
     if required is not None:
         if not isinstance(required, bool):
@@ -304,10 +354,11 @@ def _subject(metadata: dict[str, Any], redirect_uris: list[str]) -> dict[str, An
     uri = metadata.get("sector_identifier_uri")
     if uri is not None:
         # Fetched by the server: the jwks_uri rules (https; http on loopback only in development/tests).
-        checked = check_uri(uri, "sector_identifier_uri", allow_loopback_http=loopback_allowed())
+        checked = check_uri(uri, "sector_identifier_uri", allow_loopback_http=loopback_allowed(), fetched=True)
         host = (urlsplit(checked).hostname or "").lower()
         if not loopback_allowed() and (host == "localhost" or _private_ip(host)):
-            raise _bad("sector_identifier_uri", "must name a public host, not a loopback or private address.")
+            raise _bad("sector_identifier_uri", f"must name a public host, not a loopback or private address: "
+                                                f"{LOOPBACK_SETTING_HINT}.")
         listed = _fetch_sector_document(checked)
         if not isinstance(listed, list) or not all(isinstance(item, str) for item in listed):
             raise _bad("sector_identifier_uri", "the document must be a JSON array of redirect URI strings.")
@@ -391,6 +442,9 @@ def validate_metadata(metadata: Any, *, dynamic: bool = False,
                                                           ID_TOKEN_ALGS, "RS256")
     elif "access_token_signed_response_alg" in metadata:
         raise _bad("access_token_signed_response_alg", "only with 'access_token_format' 'jwt'.")
+    audience = check_audience(metadata.get("access_token_audience"))
+    if audience:
+        out["access_token_audience"] = audience
     subject_type = _one_of(metadata, "subject_type", SUBJECT_TYPES, "public")
     app_type = _one_of(metadata, "application_type", ("web", "native"), "web")
     out["application_type"] = app_type
@@ -401,7 +455,7 @@ def validate_metadata(metadata: Any, *, dynamic: bool = False,
     if metadata.get("jwks") is not None:
         out["jwks"] = parse_jwks(metadata["jwks"])
     if metadata.get("jwks_uri") is not None:
-        out["jwks_uri"] = check_uri(metadata["jwks_uri"], "jwks_uri",
+        out["jwks_uri"] = check_uri(metadata["jwks_uri"], "jwks_uri", fetched=True,
                                     allow_loopback_http=loopback_allowed())
     if method == "private_key_jwt" and "jwks" not in out and "jwks_uri" not in out:
         raise _bad("jwks", "'private_key_jwt' requires 'jwks' or 'jwks_uri'.")

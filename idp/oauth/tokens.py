@@ -96,6 +96,13 @@ def _context(request: Any) -> dict[str, Any]:
     return {"family": family, "sid": None, "auth_time": None, "acr": None, "amr": None, "expires_at": None}
 
 
+def audience_of(client: Any) -> str | None:
+    """The resource server (API) this client's access tokens are for: its registered
+    ``access_token_audience`` (RFC 9068 2.2 ``aud``), or None when it registered none."""
+    value = (getattr(client, "client_metadata", None) or {}).get("access_token_audience")
+    return str(value) if value else None
+
+
 def save_token(token: dict[str, Any], request: Any) -> None:
     """Persist what Authlib generated: the access token in the store, a refresh token row if any.
 
@@ -110,6 +117,7 @@ def save_token(token: dict[str, Any], request: Any) -> None:
     now = int(time.time())
     ttl = int(token.get("expires_in") or _cfg("ACCESS_TOKEN_TTL"))
     scope = token.get("scope", "") or ""
+    audience = audience_of(client)
     if (client.client_metadata or {}).get("access_token_format") == "jwt":
         access_token = _jwt_access_token(client, user, scope, ctx, now, ttl)
     else:
@@ -128,6 +136,8 @@ def save_token(token: dict[str, Any], request: Any) -> None:
         "iat": now,
         "exp": now + ttl,
         "grant": request.payload.grant_type,
+        # The API the token is for, as issued (introspection: which resource server may ask, RFC 7662 4).
+        "aud": audience,
     }, ttl)
 
     refresh = token.get("refresh_token")
@@ -153,10 +163,13 @@ def _jwt_access_token(client: Any, user: TokenUser | None, scope: str, ctx: dict
     alg = alg if alg in keys.ALGORITHMS else keys.DEFAULT_ALG
     kid, key = keys.keyring().signing_key(alg)
     # RFC 9068 2.2: sub is the resource owner (as this client knows them) or, for client credentials,
-    # the client; aud is the resource server (registered audience, else this provider's userinfo).
+    # the client; aud is the resource server: the registered access_token_audience alone, so that an API
+    # accepts only tokens meant for it (RFC 9068 4).  Without one, this provider's userinfo endpoint.
+    # Our userinfo endpoint recognises its tokens by the stored record, not by aud, so a token for an
+    # API still reads userinfo when it has the openid scope (unmodified relying parties keep working).
     sub = (pairwise.subject_for(client, user.sub) if user.person_id else user.sub) if user else client.client_id
     claims: dict[str, Any] = {"iss": _cfg("ISSUER"), "sub": sub, "client_id": client.client_id,
-                              "aud": meta.get("access_token_audience") or _cfg("ISSUER") + "/userinfo",
+                              "aud": audience_of(client) or _cfg("ISSUER") + "/userinfo",
                               "iat": now, "exp": now + ttl, "jti": random_token(16), "scope": scope}
     if ctx.get("auth_time"):
         claims.update(auth_time=ctx["auth_time"], acr=ctx["acr"], amr=ctx["amr"])

@@ -142,9 +142,8 @@ def _managed_client(client_id: str) -> Client | None:
 def _rotate_registration_token(row: Client) -> str:
     """A new registration access token for ``row`` (the caller commits).
 
-    RFC 7592 3 requires the token in every client information response, and only its hash is kept,
-    so each read or update issues a new one (RFC 7592 3 allows this; the client MUST then discard
-    the old one).
+    Only an update issues a new one (RFC 7592 2.2 allows it; the client MUST then discard the old one);
+    a read answers with the presented token (see :func:`configure`).
     """
     token = random_token(32)
     row.registration_token_hash = _crypto().keyed_hash("registration_token", token)
@@ -160,9 +159,10 @@ def configure(client_id: str) -> Response:
         # RFC 7592 2.1: unknown client or bad token -> 401, nothing revealed.
         return _invalid_token()
     if request.method == "GET":
-        token = _rotate_registration_token(row)
-        db.session.commit()
-        return _registration_response(row, 200, registration_access_token=token)
+        # RFC 7592 3 wants the registration access token in the response: the one just presented, which
+        # stays valid.  A read never rotates it, so a read whose response is lost cannot leave the client
+        # without a working token (it MUST discard its old token when given a new one, RFC 7592 2.1).
+        return _registration_response(row, 200, registration_access_token=_bearer())
     if request.method == "DELETE":
         registration.delete_client(row)
         audit.record("client.delete", client_id=client_id, via="rfc7592")

@@ -35,7 +35,7 @@ from ..errors import IdpError
 from ..extensions import csrf, db
 from ..i18n import pick_ui_locales
 from ..models import Consent, Person
-from ..oauth import discovery, frontchannel, keys
+from ..oauth import discovery, frontchannel, keys, logout
 from ..oauth.clients import OAuthClient, basic_credentials, query_client
 from ..oauth.grants import EndUser
 from ..oauth.server import ParamsRequest, get_server
@@ -97,18 +97,8 @@ class PageError(IdpError):
 
 # --------------------------------------------------------------------------- id_token_hint
 def verify_id_token_hint(hint: str) -> dict[str, Any]:
-    """Claims of an ID token we issued (signature checked with our keys; expiry is not checked:
-    OpenID Connect Core 3.1.2.1 allows an expired hint).  Raises InvalidRequestError otherwise."""
-    if len(hint) > 8192:
-        raise InvalidRequestError("The 'id_token_hint' is too long.")
-    try:
-        token = keys.verify(hint)
-    except Exception as exc:  # noqa: BLE001 - malformed, forged, alg none, unknown key: all the same
-        raise InvalidRequestError("The 'id_token_hint' is not a valid ID token from this provider.") from exc
-    claims = dict(token.claims)
-    if claims.get("iss") != _issuer() or not isinstance(claims.get("sub"), str):
-        raise InvalidRequestError("The 'id_token_hint' was not issued by this provider.")
-    return claims
+    """Claims of an ID token we issued; access and logout tokens are refused (idp.oauth.logout)."""
+    return logout.verify_id_token_hint(hint)
 
 
 # --------------------------------------------------------------------------- authorization
@@ -257,7 +247,11 @@ def _authorize(target: Target, params: MultiDict[str, str], resumed: dict[str, A
         end_user = EndUser(person_id=session.person_id, sub=session.sub, sid=session.sid,
                            auth_time=session.auth_time, acr=session.acr, amr=tuple(session.amr))
     response_type = params.get("response_type")
-    if response_type is not None and response_type != "code":
+    if not response_type:
+        # A missing required parameter is invalid_request (RFC 6749 4.1.2.1, OIDC Core 3.1.2.6);
+        # unsupported_response_type is for a value the server does not offer.
+        raise InvalidRequestError("The 'response_type' parameter is missing.")
+    if response_type != "code":
         # Only the code flow is offered (discovery: response_types_supported).  Said here, with a
         # fixed description: Authlib would quote the value, and refuses to build an error whose
         # description holds characters outside RFC 6749's set (a 500 on hostile input).

@@ -106,6 +106,9 @@ class ClientForm(FlaskForm):
     subject_type = RadioField(_l("Subject type"), validate_choice=False)
     sector_identifier_uri = StringField(_l("Sector identifier URI"), description=_l(
         "Pairwise only, when your redirect URIs use several hosts: an https URL with a JSON array of them."))
+    access_token_audience = StringField(_l("API identifier (access token audience)"), description=_l(
+        "Optional: the absolute URI of the API your access tokens are for, e.g. https://api.example.go.id. "
+        "Access tokens then name it in 'aud', and that API may introspect them."))
     scope = MultiCheckboxField(_l("Scopes"), validate_choice=False)
     purpose = TextAreaField(_l("Purpose of the sensitive data"), description=_l(
         "Required when you ask for a sensitive scope: what the data is used for (UU PDP purpose limitation). "
@@ -295,7 +298,7 @@ def _metadata(form: ClientForm) -> dict[str, Any]:
     """RFC 7591 metadata from the form; empty fields are left out (validate_metadata applies defaults)."""
     metadata: dict[str, Any] = {}
     for name in ("client_name", "client_uri", "logo_uri", "policy_uri", "tos_uri", "backchannel_logout_uri",
-                 "frontchannel_logout_uri", "sector_identifier_uri", "jwks_uri"):
+                 "frontchannel_logout_uri", "sector_identifier_uri", "jwks_uri", "access_token_audience"):
         value = (getattr(form, name).data or "").strip()
         if value:
             metadata[name] = value
@@ -406,7 +409,7 @@ def _prefill(client: Client) -> ClientForm:
     meta = dict(client.client_metadata or {})
     data = {name: meta.get(name) or "" for name in (
         "client_name", "description", "client_uri", "logo_uri", "policy_uri", "tos_uri", "backchannel_logout_uri",
-        "frontchannel_logout_uri", "sector_identifier_uri", "jwks_uri")}
+        "frontchannel_logout_uri", "sector_identifier_uri", "jwks_uri", "access_token_audience")}
     data["redirect_uris"] = "\n".join(meta.get("redirect_uris") or [])
     data["post_logout_redirect_uris"] = "\n".join(meta.get("post_logout_redirect_uris") or [])
     data["grant_types"] = list(meta.get("grant_types") or ["authorization_code"])

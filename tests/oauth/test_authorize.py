@@ -56,7 +56,7 @@ def test_repeated_client_id_or_redirect_uri_shows_page(rp) -> None:
 REDIRECTED_ERRORS = [
     ({"response_type": "token"}, "unsupported_response_type"),
     ({"response_type": "code id_token"}, "unsupported_response_type"),
-    ({"response_type": None}, "unsupported_response_type"),
+    ({"response_type": None}, "invalid_request"),  # missing: RFC 6749 4.1.2.1, OIDC Core 3.1.2.6
     ({"response_type": "' OR 1=1"}, "unsupported_response_type"),
     ({"prompt": "none login"}, "invalid_request"),
     ({"prompt": "bogus"}, "invalid_request"),

@@ -21,15 +21,21 @@ SCOPE = "openid profile offline_access"
 FIELDS = {"active", "scope", "client_id", "sub", "exp", "iat", "token_type", "iss", "aud"}
 
 
+API = "https://api.example.go.id"
+
+
 @pytest.fixture
 def rrp(make_rp: Callable[..., RP]) -> RP:
-    return make_rp(grant_types=["authorization_code", "refresh_token"])
+    # Its access tokens are for API (RFC 9068 aud), so API's resource server may introspect them.
+    return make_rp(grant_types=["authorization_code", "refresh_token"], access_token_audience=API)
 
 
 @pytest.fixture
 def resource_server(app: Flask) -> tuple[str, str]:
-    """A confidential client acting as a resource server."""
-    cid, secret = helpers.create_client(app, grant_types=["client_credentials"], response_types=[])
+    """A confidential client acting as the resource server API (RFC 7662 4: it may introspect the tokens
+    meant for it, issue 13)."""
+    cid, secret = helpers.create_client(app, grant_types=["client_credentials"], response_types=[],
+                                        access_token_audience=API)
     assert secret
     return cid, secret
 
@@ -48,7 +54,7 @@ def test_active_access_token(rrp: RP, resource_server: tuple[str, str]) -> None:
     assert set(body) == FIELDS
     assert body["active"] is True and body["sub"] == rrp.sub and body["client_id"] == rrp.client_id
     assert body["scope"] == SCOPE and body["token_type"] == "Bearer"
-    assert body["iss"] == "http://127.0.0.1:5000" and body["aud"] == rrp.client_id
+    assert body["iss"] == "http://127.0.0.1:5000" and body["aud"] == API
     assert body["exp"] > body["iat"]
 
 

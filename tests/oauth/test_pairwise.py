@@ -14,6 +14,7 @@ import json
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -431,7 +432,9 @@ def test_authlib_client_receives_the_pairwise_sub(live_server: Any) -> None:
                          {"nonce": nonce, "client_id": client_id, "access_token": token["access_token"]})
     claims.validate(leeway=5)
     with app.app_context():
-        expected = pairwise.subject_for({"subject_type": "pairwise", "redirect_uris": [callback]}, sub)
+        # A loopback-only client is a sector of its own (issue 13): the client's id is part of the sector.
+        expected = pairwise.subject_for(SimpleNamespace(client_id=client_id, client_metadata={
+            "subject_type": "pairwise", "redirect_uris": [callback]}), sub)
     assert claims["sub"] == expected != sub
     info = rp.get(meta["userinfo_endpoint"], timeout=5).json()
     assert info["sub"] == expected and info["email"]

@@ -342,3 +342,16 @@ def test_field_messages_in_indonesian(app: Flask, fields: dict[str, Any], field:
     assert resp.status_code == 400
     message = _field_error(resp.get_data(as_text=True), field)
     assert words in message and "Tidak diterima" in message
+
+
+def test_the_access_token_audience_is_registered_and_checked(app: Flask) -> None:
+    """Issue 13: the API identifier (RFC 9068 aud) is a field of the form, and must be an absolute URI."""
+    browser = staff_browser(app)
+    team_id = create_team(browser)
+    bad = register(browser, team_id, access_token_audience="pajak")
+    assert bad.status_code == 400
+    assert "absolute URI" in _field_error(bad.get_data(as_text=True), "access_token_audience")
+    _pk, client_id, _secret = registered(browser, team_id, access_token_audience="https://pajak.api.banten.go.id")
+    with app.app_context():
+        row = db.session.execute(select(Client).where(Client.client_id == client_id)).scalar_one()
+        assert row.client_metadata["access_token_audience"] == "https://pajak.api.banten.go.id"
