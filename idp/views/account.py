@@ -19,6 +19,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, flash, redirect, request, url_for
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from flask_wtf import FlaskForm
 from sqlalchemy import delete, select
 from wtforms import HiddenField, PasswordField, StringField
@@ -43,7 +44,7 @@ from ..models import (
     TotpCredential,
 )
 from ..oauth import frontchannel, tokens
-from .auth import RegisterForm, _page
+from .auth import Refusal, RegisterForm, _page, check_current_password
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 
@@ -360,11 +361,24 @@ def password(*, current: login_session.LoginSession, person: Person) -> Response
     if request.method != "POST":
         return _page("account/password.html", form=form, active="password")
     ok = form.validate()
-    if ok and not passwords.verify(account.password_hash, form.current_password.data or ""):
-        form.current_password.errors = [str(_l("The current password is wrong."))]
-        audit.record("password.changed", outcome="failure", person_id=person.id, reason="invalid")
-        db.session.commit()
-        ok = False
+    status = 400
+    if ok:
+        try:
+            # The sign-in page's brute-force limits and counters (idp.ratelimit), not a way around them.
+            check_current_password(account, form.current_password.data or "")
+        except Refusal as refused:
+            ok = False
+            if refused.status == 429:
+                status = 429
+                minutes = int(refused.page["locked_minutes"])
+                form.current_password.errors = [ngettext("Too many attempts. Try again in %(num)d minute.",
+                                                         "Too many attempts. Try again in %(num)d minutes.",
+                                                         minutes)]
+            else:
+                form.current_password.errors = [str(_l("The current password is wrong."))]
+            audit.record("password.changed", outcome="failure", person_id=person.id,
+                         reason="locked" if status == 429 else "invalid")
+            db.session.commit()
     if ok:
         found_problems = passwords.problems(form.password.data or "", nik=citizen.decrypt_nik(account),
                                             email=account.email, name=account.full_name)
@@ -373,7 +387,7 @@ def password(*, current: login_session.LoginSession, person: Person) -> Response
             ok = False
     if not ok:
         form.current_password.data = form.password.data = form.password_confirm.data = ""
-        return _page("account/password.html", 400, form=form, active="password")
+        return _page("account/password.html", status, form=form, active="password")
     account.password_hash = passwords.hash(form.password.data or "")
     account.password_changed_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     # Someone who knew the old password may be signed in elsewhere: end every other session.
