@@ -133,6 +133,14 @@ SETTINGS: tuple[Setting, ...] = (
       "0 hides the choice.", minimum=0, maximum=90 * 86400),
     S("AUTH_REQUEST_TTL", 1800, _int, "How long a pending authorization request waits for sign-in.",
       minimum=60, maximum=7200),
+    S("AUTH_REQUESTS_PER_IP", 120, _int, "Pending authorization requests (an application sent the browser to "
+      "`/authorize`, the person has yet to sign in or consent) one client IP address (IPv6: one /64) may open "
+      "per minute; beyond it the application gets `temporarily_unavailable` (RFC 6749 4.1.2.1). Generous: "
+      "offices and mobile networks put many people behind one address.", minimum=5, maximum=1_000_000),
+    S("AUTH_REQUESTS_MAX", 3000, _int, "Pending authorization requests the provider opens per minute in all; "
+      "beyond it every application gets `temporarily_unavailable` until the minute is over. Each request is "
+      "kept `IDP_AUTH_REQUEST_TTL`, so the store holds at most this many times (TTL / 60 + 1).",
+      minimum=100, maximum=10_000_000),
     S("EMAIL_VERIFY_TTL", 2 * 86400, _int, "Lifetime of an e-mail verification link.",
       minimum=600, maximum=14 * 86400),
     # --- passwords and brute force ---

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from flask import current_app
@@ -35,9 +36,13 @@ def identifier_key(identifier: str) -> str:
     return str(_state().crypto.keyed_hash("login_id", identifier))
 
 
-def locked_for(ident_key: str, ip: str | None) -> int:
-    """Seconds the identifier or the IP stays locked (0: not locked); one store round trip."""
-    items = [(KIND, f"lock:id:{ident_key}")]
+def _keys(ident_key: str | Sequence[str]) -> list[str]:
+    return [ident_key] if isinstance(ident_key, str) else list(ident_key)
+
+
+def locked_for(ident_key: str | Sequence[str], ip: str | None) -> int:
+    """Seconds the identifier (any of several) or the IP stays locked (0: not locked); one store round trip."""
+    items = [(KIND, f"lock:id:{key}") for key in _keys(ident_key)]
     if ip:
         items.append((KIND, f"lock:ip:{ip}"))
     now = time.time()
@@ -68,19 +73,26 @@ def _count(key: str, limit: int) -> int:
     return 0
 
 
-def record_failure(ident_key: str, ip: str | None) -> int:
-    """Count one failed sign-in; returns the lock length when this failure started a lock, else 0."""
+def record_failure(ident_key: str | Sequence[str], ip: str | None) -> int:
+    """Count one failed sign-in; returns the lock length when this failure started a lock, else 0.
+
+    Several identifier keys (the NIK and the e-mail address of one account, when its password is
+    checked without a typed identifier) each count the failure; the IP counts it once.
+    """
     limit = int(_state().config["LOGIN_MAX_FAILURES"])
-    started = _count(f"id:{ident_key}", limit)
+    started = 0
+    for key in _keys(ident_key):
+        started = max(started, _count(f"id:{key}", limit))
     if ip:
         started = max(started, _count(f"ip:{ip}", limit * IP_FACTOR))
     return started
 
 
-def record_success(ident_key: str) -> None:
+def record_success(ident_key: str | Sequence[str]) -> None:
     """A correct password clears the identifier's failure counter and lock history (not the IP's)."""
-    _state().store.delete(KIND, f"fail:id:{ident_key}")
-    _state().store.delete(KIND, f"locks:id:{ident_key}")
+    for key in _keys(ident_key):
+        _state().store.delete(KIND, f"fail:id:{key}")
+        _state().store.delete(KIND, f"locks:id:{key}")
 
 
 def allow(bucket: str, key: str, limit: int, window: int) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import quote_from_bytes, urlencode
 
@@ -59,9 +60,32 @@ def merge_query(args: dict[str, str], **changes: str) -> str:
     return urlencode(merged)
 
 
+class HeadAsGet:
+    """WSGI middleware: a HEAD request is answered as the GET would be, without the body.
+
+    RFC 9110 9.3.2: HEAD is GET without content, with the same status and header fields.  Flask routes
+    HEAD to the GET view but leaves ``request.method == "HEAD"``, so a view that tells its form's GET
+    from its POST by the method would treat a HEAD as a form sent without fields (a 400).  Here the
+    view sees GET, and the body is dropped, once, for every page (a future view cannot forget it).
+    """
+
+    def __init__(self, wsgi_app: Callable[..., Iterable[bytes]]) -> None:
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("REQUEST_METHOD") != "HEAD":
+            return self.wsgi_app(environ, start_response)
+        body = self.wsgi_app({**environ, "REQUEST_METHOD": "GET"}, start_response)
+        close = getattr(body, "close", None)
+        if close is not None:
+            close()  # WSGI (PEP 3333): the server must call close(); we consumed the response instead
+        return []
+
+
 def init_app(app: Flask) -> None:
     app.request_class = IdpRequest
     app.add_template_filter(merge_query, "merge_query")
+    app.wsgi_app = HeadAsGet(app.wsgi_app)  # type: ignore[method-assign]
     cfg = app.extensions["idp"].config
     https = cfg["ISSUER"].startswith("https://")
     access_log = cfg["LOG_FORMAT"] == "json"

@@ -18,6 +18,16 @@ from idp.extensions import db
 
 from . import services
 
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Tests must not depend on the shell: an operator who exported ``IDP_ISSUER`` or
+    ``IDP_JWKS_URI_ALLOW_LOOPBACK`` (say, after ``make run``) would otherwise change what every app of
+    the suite, and every subprocess it starts, reads.  Only the suite's own ``IDP_TEST_*`` stay;
+    each test sets the settings it needs as overrides (or in a subprocess's explicit environment)."""
+    for name in services.ambient_settings():
+        del os.environ[name]
+
+
 # Low argon2 cost keeps the suite fast; production uses the OWASP defaults from the settings table.
 FAST_ARGON2 = {"ARGON2_TIME_COST": 1, "ARGON2_MEMORY_KIB": 7168}
 

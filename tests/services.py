@@ -17,6 +17,19 @@ from pathlib import Path
 from typing import Any
 
 
+def ambient_settings(environ: dict[str, str] | os._Environ[str] | None = None) -> list[str]:
+    """The provider settings (``IDP_*``, not the suite's own ``IDP_TEST_*``) present in ``environ``."""
+    env = os.environ if environ is None else environ
+    return sorted(k for k in env if k.startswith("IDP_") and not k.startswith("IDP_TEST_"))
+
+
+def clean_environ() -> dict[str, str]:
+    """``os.environ`` without provider settings: the base environment for every subprocess a test
+    starts (a provider, the CLI, the benchmark), which then sets exactly the settings it needs."""
+    dropped = set(ambient_settings())
+    return {k: v for k, v in os.environ.items() if k not in dropped}
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from . import services
+
 ROOT = Path(__file__).resolve().parents[1]
 RUN = ROOT / "bench" / "run.py"
 MEASURED = ("discovery", "jwks", "client_credentials", "client_credentials_jwt_rs256",
@@ -27,7 +29,7 @@ needs_wrk = pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not i
 
 def run_bench(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, str(RUN), *args], capture_output=True, text=True, cwd=ROOT,
-                          timeout=timeout)
+                          timeout=timeout, env=services.clean_environ())
 
 
 @needs_wrk
@@ -75,7 +77,7 @@ def test_scale_harness_runs_small(tmp_path):
     """``bench/scale.py`` with two tiny sizes: the loader, the sign-ins and the report work."""
     result = subprocess.run([sys.executable, str(ROOT / "bench" / "scale.py"), "--sizes", "2000,6000",
                              "--signins", "3", "--workers", "1", "--out", str(tmp_path)],
-                            capture_output=True, text=True, cwd=ROOT, timeout=240)
+                            capture_output=True, text=True, cwd=ROOT, timeout=240, env=services.clean_environ())
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     data = json.loads((tmp_path / "scale.json").read_text())
     assert [row["accounts"] for row in data["rows"]] == [2000, 6000]

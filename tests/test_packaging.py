@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
+
+from . import services
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -29,7 +30,7 @@ def test_wheel_contents_and_resource_dir(tmp_path: Path) -> None:
                     str(wheel)], check=True, cwd=tmp_path, timeout=180)
     code = ("import idp; print(idp.__file__); print(idp.resource_dir('templates')); "
             "print(idp.resource_dir('migrations'))")
-    env = {**os.environ, "PYTHONPATH": str(target)}
+    env = {**services.clean_environ(), "PYTHONPATH": str(target)}
     out = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True,
                          text=True, check=True, timeout=60).stdout.split()
     for line in out:

@@ -52,9 +52,52 @@ def _cfg(name: str) -> Any:
     return _state().config[name]
 
 
+# IPv6 ranges that carry an IPv4 address (or reach IPv4 through a translator) that Python's
+# ``is_global`` judges by the IPv6 prefix alone: the embedded IPv4 address is checked as well.
+NAT64_WELL_KNOWN = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052 2.1: the IPv4 address is the last 32 bits
+# RFC 8215: local-use NAT64 prefixes; where the IPv4 address sits depends on the operator's prefix length.
+NAT64_LOCAL_USE = ipaddress.ip_network("64:ff9b:1::/48")
+IPV4_COMPATIBLE = ipaddress.ip_network("::/96")  # RFC 4291 2.5.5.1: deprecated, never a real destination
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address carries: IPv4-mapped (RFC 4291 2.5.5.2), 6to4 (RFC 3056) or NAT64."""
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip in NAT64_WELL_KNOWN:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
+
+
+def address_allowed(address: str) -> bool:
+    """True when the provider may send a request to ``address``: a global unicast address, and for an
+    IPv6 address that carries an IPv4 address (mapped, 6to4, NAT64), a global embedded address too.
+
+    Refused outright: local-use NAT64 (RFC 8215, private by definition), IPv4-compatible addresses
+    (RFC 4291, deprecated) and Teredo (RFC 4380: the tunnel ends anywhere the relay chooses); Python's
+    ``is_global`` does not refuse all of these in every version.
+    """
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    if not ip.is_global or ip.is_multicast:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip in NAT64_LOCAL_USE or ip in IPV4_COMPATIBLE or ip.teredo is not None:
+            return False
+        embedded = _embedded_ipv4(ip)
+        if embedded is not None and (not embedded.is_global or embedded.is_multicast):
+            return False
+    return True
+
+
 def _pinned_address(host: str, port: int) -> str:
     """One address of ``host`` to connect to; refused when any address is loopback, private, link-local
-    or otherwise not global (unless allowed for tests).  The connection then goes to exactly this
+    or otherwise not global, or carries such an IPv4 address (:func:`address_allowed`; unless allowed
+    for tests).  The connection then goes to exactly this
     address, so a second DNS answer cannot redirect it (DNS rebinding)."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
@@ -65,8 +108,7 @@ def _pinned_address(host: str, port: int) -> str:
         raise InvalidClientError(description="The client's jwks_uri host does not resolve.")
     if not loopback_allowed():
         for address in addresses:
-            ip = ipaddress.ip_address(address.split("%", 1)[0])
-            if not ip.is_global or ip.is_multicast:
+            if not address_allowed(address):
                 raise InvalidClientError(
                     description="The client's jwks_uri points to an address that is not allowed.")
     return addresses[0]

@@ -238,12 +238,15 @@ def loopback_allowed() -> bool:
 
 
 def _private_ip(host: str) -> bool:
-    """True for an IP literal that is not a global unicast address (loopback, private, link-local ...)."""
+    """True for an IP literal the outbound-fetch guard refuses (loopback, private, link-local, or an IPv6
+    address carrying such an IPv4 address: :func:`idp.oauth.client_auth.address_allowed`)."""
+    from .client_auth import address_allowed  # client_auth imports this module
+
     try:
-        ip = ipaddress.ip_address(host.split("%", 1)[0])
+        ipaddress.ip_address(host.split("%", 1)[0])
     except ValueError:
         return False  # a host name: checked again at delivery time, after DNS
-    return not ip.is_global or ip.is_multicast
+    return not address_allowed(host)
 
 
 def _backchannel(metadata: dict[str, Any]) -> dict[str, Any]:
@@ -457,6 +460,10 @@ def validate_metadata(metadata: Any, *, dynamic: bool = False,
     if metadata.get("jwks_uri") is not None:
         out["jwks_uri"] = check_uri(metadata["jwks_uri"], "jwks_uri", fetched=True,
                                     allow_loopback_http=loopback_allowed())
+        host = (urlsplit(out["jwks_uri"]).hostname or "").lower()
+        if not loopback_allowed() and (host == "localhost" or _private_ip(host)):
+            # The fetch would refuse these addresses anyway (client_auth.address_allowed); say so now.
+            raise _bad("jwks_uri", "must name a public host, not a loopback or private address.")
     if method == "private_key_jwt" and "jwks" not in out and "jwks_uri" not in out:
         raise _bad("jwks", "'private_key_jwt' requires 'jwks' or 'jwks_uri'.")
     if method == "private_key_jwt" and metadata.get("token_endpoint_auth_signing_alg") is not None:

@@ -19,19 +19,32 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, flash, redirect, request, url_for
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from flask_wtf import FlaskForm
 from sqlalchemy import delete, select
 from wtforms import HiddenField, PasswordField, StringField
 from wtforms.validators import ValidationError
 
-from .. import audit, email_change, identity, mail, passwords, signout
+from .. import audit, email_change, identity, mail, passwords, roles, signout
 from .. import session as login_session
 from ..claims import SCOPE_TEXT
 from ..connectors import citizen
 from ..extensions import db
-from ..models import AuditEvent, CitizenAccount, Client, Consent, IdentityLink, Person, RefreshToken, StaffAccount
+from ..models import (
+    AuditEvent,
+    CitizenAccount,
+    Client,
+    Consent,
+    IdentityLink,
+    Person,
+    RecoveryCode,
+    RefreshToken,
+    StaffAccount,
+    TeamMember,
+    TotpCredential,
+)
 from ..oauth import frontchannel, tokens
-from .auth import RegisterForm, _page
+from .auth import Refusal, RegisterForm, _page, check_current_password
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 
@@ -348,11 +361,24 @@ def password(*, current: login_session.LoginSession, person: Person) -> Response
     if request.method != "POST":
         return _page("account/password.html", form=form, active="password")
     ok = form.validate()
-    if ok and not passwords.verify(account.password_hash, form.current_password.data or ""):
-        form.current_password.errors = [str(_l("The current password is wrong."))]
-        audit.record("password.changed", outcome="failure", person_id=person.id, reason="invalid")
-        db.session.commit()
-        ok = False
+    status = 400
+    if ok:
+        try:
+            # The sign-in page's brute-force limits and counters (idp.ratelimit), not a way around them.
+            check_current_password(account, form.current_password.data or "")
+        except Refusal as refused:
+            ok = False
+            if refused.status == 429:
+                status = 429
+                minutes = int(refused.page["locked_minutes"])
+                form.current_password.errors = [ngettext("Too many attempts. Try again in %(num)d minute.",
+                                                         "Too many attempts. Try again in %(num)d minutes.",
+                                                         minutes)]
+            else:
+                form.current_password.errors = [str(_l("The current password is wrong."))]
+            audit.record("password.changed", outcome="failure", person_id=person.id,
+                         reason="locked" if status == 429 else "invalid")
+            db.session.commit()
     if ok:
         found_problems = passwords.problems(form.password.data or "", nik=citizen.decrypt_nik(account),
                                             email=account.email, name=account.full_name)
@@ -361,7 +387,7 @@ def password(*, current: login_session.LoginSession, person: Person) -> Response
             ok = False
     if not ok:
         form.current_password.data = form.password.data = form.password_confirm.data = ""
-        return _page("account/password.html", 400, form=form, active="password")
+        return _page("account/password.html", status, form=form, active="password")
     account.password_hash = passwords.hash(form.password.data or "")
     account.password_changed_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     # Someone who knew the old password may be signed in elsewhere: end every other session.
@@ -455,6 +481,10 @@ def delete_person(person: Person) -> int:
     db.session.execute(delete(IdentityLink).where(IdentityLink.person_id == person.id))
     db.session.execute(delete(CitizenAccount).where(CitizenAccount.person_id == person.id))
     db.session.execute(delete(StaffAccount).where(StaffAccount.person_id == person.id))
+    # The authenticator's secret (encrypted) and the recovery codes are personal data too (UU PDP erasure).
+    db.session.execute(delete(TotpCredential).where(TotpCredential.person_id == person.id))
+    db.session.execute(delete(RecoveryCode).where(RecoveryCode.person_id == person.id))
+    _leave_teams(person.id)
     person.name = person.email = person.birthdate = person.gender = person.locale = None
     person.email_verified = False
     person.status = "deleted"
@@ -463,9 +493,35 @@ def delete_person(person: Person) -> int:
     # keep_offline=False: a deleted person has no offline access either.
     signout.sessions_ended(ended, reason="account_deleted", keep_offline=False)
     for family in families:
-        tokens.revoke_family(family, "account_deleted")
+        tokens.revoke_family(family, "account_deleted")  # also marks the family's access tokens revoked
+    # The rows go too (the store's family marker refuses the access tokens; an unknown refresh token is
+    # refused like a revoked one): no row of any table keeps pointing at the person but the person row.
+    db.session.execute(delete(RefreshToken).where(RefreshToken.person_id == person.id))
     audit.record("account.deleted", person_id=person.id)
     return len(families)
+
+
+def _leave_teams(person_id: int) -> None:
+    """Remove the person from every team; a team that loses its last owner gets its longest-standing
+    active staff member as owner (a team always keeps one owner while it has such a member)."""
+    from ..portal import MEMBER, OWNER
+
+    memberships = db.session.execute(select(TeamMember).where(TeamMember.person_id == person_id)).scalars().all()
+    for member in memberships:
+        team_id, was_owner = member.team_id, member.role == OWNER
+        db.session.delete(member)
+        db.session.flush()
+        if not was_owner or db.session.execute(select(TeamMember.id).where(
+                TeamMember.team_id == team_id, TeamMember.role == OWNER)).first():
+            continue
+        for heir in db.session.execute(select(TeamMember).where(TeamMember.team_id == team_id,
+                                                                TeamMember.role == MEMBER)
+                                       .order_by(TeamMember.created_at, TeamMember.id)).scalars():
+            if roles.is_staff(heir.person_id):
+                heir.role = OWNER
+                audit.record("portal.ownership_handed_over", person_id=person_id, team=team_id,
+                             member=heir.person_id, reason="account_deleted")
+                break
 
 
 @bp.route("/delete", methods=["GET", "POST"])

@@ -309,6 +309,33 @@ def prove(kind: str, identifier: str, password: str, *, req: str | None = None) 
     return proved
 
 
+def citizen_limit_keys(account: CitizenAccount) -> list[str]:
+    """The sign-in page's per-identifier counters of this citizen: one for each identifier the page
+    accepts for the account (the NIK and the e-mail address)."""
+    typed = [citizen.decrypt_nik(account) or "", account.email or ""]
+    return [ratelimit.identifier_key(f"citizen:{_normalized_identifier(value)}") for value in typed if value]
+
+
+def check_current_password(account: CitizenAccount, password: str) -> None:
+    """The current password of a signed-in citizen (to change it), under the sign-in page's limits.
+
+    The same per-identifier and per-IP counters as :func:`prove`, so a stolen session cannot guess the
+    password here more often than at the sign-in page, and failures here lock the sign-in page too.
+    Raises :class:`Refusal` (401 wrong, 429 locked).
+    """
+    keys = citizen_limit_keys(account)
+    ip = _client_ip()
+    wait = ratelimit.locked_for(keys, ip)
+    if wait:
+        raise Refusal(429, locked_minutes=ratelimit.minutes(wait))
+    if not passwords.verify(account.password_hash, password):
+        locked = ratelimit.record_failure(keys, ip)
+        if locked:
+            _notify_lock("citizen", "", account.person_id, locked)
+        raise Refusal(429 if locked else 401, locked_minutes=ratelimit.minutes(locked) if locked else None)
+    ratelimit.record_success(keys)
+
+
 def _notify_lock(kind: str, identifier: str, person_id: int | None, seconds: int) -> None:
     """Tell the owner of a real account that sign-in is paused (the page says the same to everybody).
 

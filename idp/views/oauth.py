@@ -9,6 +9,8 @@ person gets an error page (never a redirect); after that every error goes back t
 
 from __future__ import annotations
 
+import ipaddress
+import logging
 import re
 import time
 from dataclasses import dataclass
@@ -27,7 +29,7 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.routing import BuildError
 from wtforms.validators import ValidationError
 
-from .. import assurance, audit, pairwise
+from .. import assurance, audit, pairwise, ratelimit
 from .. import claims as claims_module
 from .. import session as login_session
 from ..crypto import random_token
@@ -42,6 +44,7 @@ from ..oauth.server import ParamsRequest, get_server
 from ..oauth.userinfo import BearerError, bearer_token, userinfo_claims
 
 bp = Blueprint("oauth", __name__)
+log = logging.getLogger(__name__)
 
 MAX_PARAM_LENGTH = 2048
 PROMPTS = {"none", "login", "consent", "select_account"}
@@ -122,8 +125,45 @@ def _target(params: MultiDict[str, str]) -> Target:
                   response_mode="form_post" if mode == "form_post" else "query")
 
 
+AUTHREQ_WINDOW = 60  # seconds: IDP_AUTH_REQUESTS_PER_IP and IDP_AUTH_REQUESTS_MAX count per minute
+
+
+def _authreq_source() -> str:
+    """The client address the per-IP limit counts: an IPv4 address, or the /64 of an IPv6 address (one
+    host usually holds a whole /64, RFC 7421)."""
+    raw = request.remote_addr or ""
+    try:
+        ip = ipaddress.ip_address(raw)
+    except ValueError:
+        return raw[:64]
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((int(ip) >> 64 << 64, 64)))
+    return str(ip)
+
+
+def _admit_authreq() -> None:
+    """Bound the pending requests anyone can make the store hold (each for IDP_AUTH_REQUEST_TTL, before
+    any sign-in): per client address and in all, per minute.  Beyond either, the request is answered
+    with ``temporarily_unavailable`` (RFC 6749 4.1.2.1: the server cannot handle the request now), to the
+    already validated redirect URI, so the application can say so and try again later."""
+    if not ratelimit.allow("authreq-ip", _authreq_source(), int(_cfg("AUTH_REQUESTS_PER_IP")), AUTHREQ_WINDOW):
+        raise OAuth2Error(error="temporarily_unavailable",
+                          description="Too many sign-in requests from this network. Try again in a minute.")
+    if not ratelimit.allow("authreq-all", "all", int(_cfg("AUTH_REQUESTS_MAX")), AUTHREQ_WINDOW):
+        if _store().add(ratelimit.KIND, "authreq-all-logged", 1, AUTHREQ_WINDOW):  # one line per minute
+            log.warning("IDP_AUTH_REQUESTS_MAX reached: authorization requests are refused until the minute is over")
+        raise OAuth2Error(error="temporarily_unavailable",
+                          description="The sign-in service is busy. Try again in a minute.")
+
+
 def _authreq(params: MultiDict[str, str], client: OAuthClient, **extra: Any) -> str:
-    """Store a pending authorization request (contracts.md hand-off); returns its id."""
+    """Store a pending authorization request (contracts.md hand-off); returns its id.
+
+    Raises ``temporarily_unavailable`` beyond the per-address and total limits (:func:`_admit_authreq`).
+    """
+    _admit_authreq()
     req_id = random_token(24)
     value = {
         "params": [[k, v] for k, v in params.items(multi=True)],
