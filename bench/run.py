@@ -270,7 +270,7 @@ class Bench:
         out = subprocess.run([sys.executable, "-c", script], env=self.env, capture_output=True, text=True,
                              cwd=ROOT, timeout=120, check=True)
         self.seeds.update(json.loads(out.stdout.strip().splitlines()[-1]))
-        from idp.commands import demo as demo_module
+        from idp.cli import demo as demo_module
 
         self.seeds["citizen"] = (demo_module.DEMO_NIK, demo_module.DEMO_PASSWORD)
 

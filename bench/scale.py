@@ -111,7 +111,7 @@ class Scale:
         for args in (("db", "upgrade"), ("keys", "ensure"), ("demo",)):
             subprocess.run([str(BIN / "idp"), *args], env=self.env, cwd=ROOT, check=True, capture_output=True,
                            timeout=300)
-        from idp.commands import demo as demo_module
+        from idp.cli import demo as demo_module
 
         self.citizen = (demo_module.DEMO_NIK, demo_module.DEMO_PASSWORD)
         self.psql_url = self.db_url.replace("postgresql+psycopg://", "postgresql://")

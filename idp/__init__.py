@@ -9,9 +9,9 @@ from typing import Any
 
 from flask import Flask
 
-from . import config as config_module
-from .crypto import Crypto
-from .store import Store, create_store
+from idp import config as config_module
+from idp.crypto import Crypto
+from idp.store import Store, create_store
 
 __all__ = ["create_app", "State", "resource_dir"]
 
@@ -40,7 +40,7 @@ class State:
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the provider; ``config`` overrides ``IDP_*`` settings by name (without the prefix)."""
     cfg = config_module.load(config)
-    from . import logs
+    from idp import logs
 
     logs.configure(cfg["LOG_LEVEL"], cfg["LOG_FORMAT"])
 
@@ -77,38 +77,40 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     crypto = Crypto(cfg["DATA_KEY_MAP"], cfg["DATA_KEY_ACTIVE"], cfg["HASH_KEY_BYTES"])
     app.extensions["idp"] = State(config=cfg, store=store, crypto=crypto, extra={})
 
-    from . import models  # noqa: F401 - register the tables on the metadata
-    from .extensions import csrf, db, migrate
+    from idp import models  # noqa: F401 - register the tables on the metadata
+    from idp.extensions import csrf, db, migrate
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(resource_dir("migrations")), render_as_batch=True, compare_type=True)
     csrf.init_app(app)
 
-    from . import errors, i18n, metrics, session, web
+    from idp import errors, i18n, metrics
+    from idp.people import session
+    from idp.web import middleware
 
     i18n.init_app(app)
     errors.register(app)
-    web.init_app(app)
+    middleware.init_app(app)
     metrics.init_app(app)  # /metrics (IDP_METRICS_ALLOW)
     session.init_app(app)
 
-    from .views import register_blueprints
+    from idp.web import register_blueprints
 
     register_blueprints(app)
 
-    from .oauth import server as oauth_server
+    from idp.oauth import server as oauth_server
 
     oauth_server.init_app(app)
 
-    from .oauth import backchannel
+    from idp.oauth import backchannel
 
     backchannel.init_app(app)  # the logout notice delivery thread (IDP_BACKCHANNEL_WORKER)
 
-    from .cli import register_commands
+    from idp.cli import register_commands
 
     register_commands(app)
 
-    from . import fastpath
+    from idp.web import fastpath
 
     fastpath.init_app(app)  # discovery and JWKS bytes before Flask's hooks (outermost WSGI layer)
     return app

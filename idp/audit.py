@@ -6,9 +6,9 @@ from typing import Any
 
 from flask import has_request_context, request
 
-from . import metrics
-from .extensions import db
-from .models import AuditEvent
+from idp import metrics
+from idp.extensions import db
+from idp.models import AuditEvent
 
 
 def record(event: str, *, outcome: str = "success", person_id: int | None = None,

@@ -410,7 +410,7 @@ def _validate(values: dict[str, Any]) -> None:
         raise ConfigError("IDP_SMTP_TLS: refusing to send SMTP credentials without TLS in production")
     values["LDAP"] = None
     if values["LDAP_URLS"]:
-        from .connectors.ldap import resolve_settings
+        from idp.sources.ldap import resolve_settings
 
         values["LDAP"] = resolve_settings(values)
 

@@ -24,8 +24,8 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
-from . import metrics
-from .store import StoreUnavailable
+from idp import metrics
+from idp.store import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -207,7 +207,7 @@ def unhandled(exc: BaseException, *, ref: str | None = None, what: str = "intern
 
 
 def _rollback() -> None:
-    from .extensions import db
+    from idp.extensions import db
 
     try:
         db.session.rollback()

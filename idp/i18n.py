@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask, Response, g, request
 from flask_babel import get_locale
 
-from .extensions import babel
+from idp.extensions import babel
 
 SUPPORTED = ("id", "en")
 LANG_COOKIE = "idp_lang"

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .extensions import db
+from idp.extensions import db
 
 
 def utcnow() -> dt.datetime:
@@ -62,7 +62,7 @@ class CitizenAccount(db.Model):  # type: ignore[name-defined]
     """A self-registered account keyed by NIK: encrypted NIK, keyed-hash lookup, argon2id password."""
 
     __tablename__ = "citizen_accounts"
-    # The link offer by NIP looks citizen accounts up by birth date and sex (idp.linking).
+    # The link offer by NIP looks citizen accounts up by birth date and sex (idp.people.linking).
     __table_args__ = (Index("ix_citizen_accounts_birthdate_gender", "birthdate", "gender"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -324,7 +324,7 @@ class TotpCredential(db.Model):  # type: ignore[name-defined]
     """A person's TOTP authenticator (RFC 6238): the shared secret, encrypted at rest, and replay guard.
 
     A person may hold several: a linking merge keeps the authenticators of both sides, so that each
-    human's own codes keep working (:mod:`idp.linking`).
+    human's own codes keep working (:mod:`idp.people.linking`).
     """
 
     __tablename__ = "totp_credentials"

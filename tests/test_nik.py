@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from idp import nik
-from idp.nik import FEMALE, MALE, Failure, Nik
+from idp.sources import nik
+from idp.sources.nik import FEMALE, MALE, Failure, Nik
 
 TODAY = dt.date(2026, 11, 28)
 

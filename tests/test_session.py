@@ -1,4 +1,4 @@
-"""The sign-in session (idp.session): cookie ``sid.secret``, per-person index, ending by sid or person.
+"""The sign-in session (idp.people.session): cookie ``sid.secret``, per-person index, ending by sid or person.
 
 Run on both stores: Redis (with PostgreSQL) and the in-process store (with SQLite).
 """
@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from idp import session as login_session
+from idp.people import session as login_session
 
 
 @pytest.fixture(params=["postgres", "sqlite"])

@@ -39,14 +39,15 @@ from flask import Flask, current_app
 from sqlalchemy import delete, event, func, select, update
 from sqlalchemy.orm import Session
 
-from .. import metrics, pairwise
-from ..extensions import db
-from ..models import LogoutNotice, utcnow
-from . import keys
-from .clients import OAuthClient, query_client
+from idp import metrics
+from idp.extensions import db
+from idp.models import LogoutNotice, utcnow
+from idp.oauth import keys
+from idp.oauth.clients import OAuthClient, query_client
+from idp.people import pairwise
 
 if TYPE_CHECKING:
-    from ..session import LoginSession
+    from idp.people.session import LoginSession
 
 log = logging.getLogger(__name__)
 
@@ -170,8 +171,8 @@ def _claim(now: dt.datetime, limit: int) -> list[_Claimed]:
 
 def _post(uri: str, token: str) -> int:
     """POST ``logout_token`` (Back-Channel Logout 2.5) to ``uri``; the HTTP status. Raises on refusal."""
-    from .client_auth import _pinned_address
-    from .registration import loopback_allowed
+    from idp.oauth.client_auth import _pinned_address
+    from idp.oauth.registration import loopback_allowed
 
     parts = urlsplit(uri)
     if parts.scheme != "https" and not (parts.scheme == "http" and loopback_allowed()):
@@ -372,10 +373,10 @@ class Worker:
         return max(0.05, min(poll, (due - utcnow()).total_seconds()))
 
     def _sweep(self, app: Flask) -> None:
-        """Look for expired sessions (idp.signout.sweep) every ``IDP_SESSION_SWEEP_SECONDS``."""
+        """Look for expired sessions (idp.people.signout.sweep) every ``IDP_SESSION_SWEEP_SECONDS``."""
         if time.monotonic() < self._next_sweep:
             return
-        from .. import signout
+        from idp.people import signout
 
         self._next_sweep = time.monotonic() + app.extensions["idp"].config["SESSION_SWEEP_SECONDS"]
         try:

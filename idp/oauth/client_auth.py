@@ -31,8 +31,8 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
-from . import untrusted
-from .registration import ASSERTION_ALGS, MetadataError, loopback_allowed, parse_jwks
+from idp.oauth import untrusted
+from idp.oauth.registration import ASSERTION_ALGS, MetadataError, loopback_allowed, parse_jwks
 
 METHOD = "private_key_jwt"
 # Seconds an assertion may still live (its exp from now).  Shorter would be nicer, but Authlib's own

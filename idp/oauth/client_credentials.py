@@ -12,9 +12,9 @@ from typing import Any
 
 from authlib.oauth2.rfc6749 import grants, list_to_scope, scope_to_list
 
-from .refresh import refuse_repeated
-from .registration import KNOWN_SCOPES
-from .tokens import TokenUser
+from idp.oauth.refresh import refuse_repeated
+from idp.oauth.registration import KNOWN_SCOPES
+from idp.oauth.tokens import TokenUser
 
 PERSON_SCOPES = frozenset(KNOWN_SCOPES)
 

@@ -15,8 +15,8 @@ from flask import current_app, g, has_app_context
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
-from ..extensions import db
-from ..models import Client, utcnow
+from idp.extensions import db
+from idp.models import Client, utcnow
 
 # Scopes a client may ask for when its metadata names none (sensitive scopes never by default).
 DEFAULT_SCOPES = ("openid", "profile", "email", "offline_access")

@@ -8,9 +8,10 @@ from typing import Any
 
 from flask import current_app
 
-from .. import assurance, claims
-from . import keys
-from .registration import ASSERTION_ALGS
+from idp import assurance
+from idp.oauth import keys
+from idp.oauth.registration import ASSERTION_ALGS
+from idp.people import claims
 
 
 def metadata() -> dict[str, Any]:

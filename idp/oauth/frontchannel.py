@@ -25,12 +25,12 @@ from urllib.parse import urlencode, urlsplit
 
 from flask import Response, current_app, render_template
 
-from .. import web
-from .clients import query_client
+from idp.oauth.clients import query_client
+from idp.web import middleware
 
 if TYPE_CHECKING:
-    from ..session import LoginSession
-    from .clients import OAuthClient
+    from idp.oauth.clients import OAuthClient
+    from idp.people.session import LoginSession
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +146,7 @@ def iframes_for(sessions: Iterable[LoginSession | None]) -> list[str]:
 def content_security_policy(urls: Iterable[str]) -> str:
     """The provider's Content-Security-Policy with ``frame-src`` set to exactly the iframes' origins."""
     origins = [o for o in dict.fromkeys(origin(u) for u in urls) if o is not None]
-    return f"{web.CSP}; frame-src {' '.join(origins)}" if origins else web.CSP
+    return f"{middleware.CSP}; frame-src {' '.join(origins)}" if origins else middleware.CSP
 
 
 def signed_out_page(sessions: Iterable[LoginSession | None], *, continue_to: str | None = None) -> Response | None:

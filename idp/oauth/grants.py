@@ -20,13 +20,14 @@ from authlib.oidc.core.grants.util import is_openid_scope
 from authlib.oidc.core.util import create_half_hash
 from flask import current_app
 
-from .. import audit, pairwise
-from .. import claims as claims_module
-from ..crypto import random_token
-from ..extensions import db
-from ..models import Person
-from . import keys, tokens
-from .tokens import TokenUser
+from idp import audit
+from idp.crypto import random_token
+from idp.extensions import db
+from idp.models import Person
+from idp.oauth import keys, tokens
+from idp.oauth.tokens import TokenUser
+from idp.people import claims as claims_module
+from idp.people import pairwise
 
 MAX_CODE_LENGTH = 128
 
@@ -215,7 +216,7 @@ class OpenIDCode(oidc_grants.OpenIDCode):
                               auth_time=code.auth_time, acr=code.acr, amr=code.amr, sid=code.sid)
 
     def __call__(self, grant: Any) -> None:
-        # Prompt handling is done by the authorization view (idp.views.oauth), so only the token hook
+        # Prompt handling is done by the authorization view (idp.web.oauth), so only the token hook
         # and the nonce check are wired here.
         grant.register_hook("after_create_token_response", self.process_token)
         if is_openid_scope(grant.request.payload.scope):
@@ -242,7 +243,7 @@ class TokenGenerator(BearerTokenGenerator):
 
 def register(server: Any) -> None:
     """Wire the code grant, PKCE and OpenID Connect into the server."""
-    from .clients import authenticate_client_secret_basic
+    from idp.oauth.clients import authenticate_client_secret_basic
 
     server.register_client_auth_method("client_secret_basic", authenticate_client_secret_basic)
     server.register_token_generator("default", TokenGenerator())

@@ -21,10 +21,10 @@ from typing import Any
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint as _IntrospectionEndpoint
 from flask import current_app
 
-from .. import pairwise
-from . import tokens
-from .clients import query_client
-from .revocation import FoundToken, check_token_param, find_token
+from idp.oauth import tokens
+from idp.oauth.clients import query_client
+from idp.oauth.revocation import FoundToken, check_token_param, find_token
+from idp.people import pairwise
 
 
 def _epoch(value: Any) -> int:

@@ -31,11 +31,11 @@ from joserfc.jwk import ECKey, KeySet, OKPKey, RSAKey
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..crypto import DecryptError
-from ..errors import ServiceUnavailable
-from ..extensions import db
-from ..models import SigningKey, utcnow
-from . import untrusted
+from idp.crypto import DecryptError
+from idp.errors import ServiceUnavailable
+from idp.extensions import db
+from idp.models import SigningKey, utcnow
+from idp.oauth import untrusted
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ def _cfg(name: str) -> Any:
 
 def retire_after() -> dt.timedelta:
     """How long a replaced key stays published: any token it signed may still be presented until then."""
-    from ..config import JWKS_MAX_AGE
+    from idp.config import JWKS_MAX_AGE
 
     longest = max(_cfg("ID_TOKEN_TTL"), _cfg("ACCESS_TOKEN_TTL"), 120)  # 120: logout tokens
     return dt.timedelta(seconds=longest + 2 * _cfg("KEYRING_RELOAD_SECONDS") + JWKS_MAX_AGE)

@@ -9,10 +9,10 @@ from authlib.oidc.rpinitiated import EndSessionEndpoint as _EndSessionEndpoint
 from authlib.oidc.rpinitiated.end_session import EndSessionRequest
 from flask import current_app, g
 
-from .. import session as login_session
-from .. import signout
-from ..extensions import db
-from . import keys, untrusted
+from idp.extensions import db
+from idp.oauth import keys, untrusted
+from idp.people import session as login_session
+from idp.people import signout
 
 # Claims only other kinds of tokens signed with our keys carry: JWT access tokens (RFC 9068 2.2:
 # client_id, scope, jti) and logout tokens (Back-Channel Logout 2.4: events).  None is in an ID token.
@@ -96,7 +96,7 @@ class EndSessionEndpoint(_EndSessionEndpoint):
         g.idp_ended_sessions = [ended] if ended is not None else []
         if ended is not None:
             client = end_session_request.client
-            # idp.signout: revoke the session's refresh tokens, queue one Back-Channel Logout notice per
+            # idp.people.signout: revoke the session's refresh tokens, queue one Back-Channel Logout notice per
             # application (2.3/2.5) and audit, all in one transaction; delivery runs after the commit.
             signout.sessions_ended([ended], reason="rp-initiated", client_id=client.client_id if client else None)
             db.session.commit()

@@ -16,12 +16,12 @@ from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidRequestError, grant
 from authlib.oidc.core.grants.util import is_openid_scope
 from sqlalchemy import select, update
 
-from .. import audit
-from .. import session as login_session
-from ..extensions import db
-from ..models import Person, RefreshToken, utcnow
-from . import tokens
-from .tokens import TokenUser
+from idp import audit
+from idp.extensions import db
+from idp.models import Person, RefreshToken, utcnow
+from idp.oauth import tokens
+from idp.oauth.tokens import TokenUser
+from idp.people import session as login_session
 
 MAX_REFRESH_TOKEN_LENGTH = 200
 
@@ -160,7 +160,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             login_session.keep_alive(record.sid)
         if is_openid_scope(token.get("scope")) and "openid" in scope_to_list(record.get_scope()):
             # OpenID Connect Core 12.2: a new ID token keeps the original authentication's facts.
-            from .grants import issue_id_token
+            from idp.oauth.grants import issue_id_token
 
             token["id_token"] = issue_id_token(
                 client=self.request.client, user=self.request.user, scope=token.get("scope", ""),

@@ -22,11 +22,11 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from sqlalchemy import delete, select
 
-from ..claims import SCOPE_CLAIMS
-from ..crypto import random_token
-from ..extensions import db
-from ..models import Client, Consent, InitialAccessToken, RefreshToken, utcnow
-from . import tokens
+from idp.crypto import random_token
+from idp.extensions import db
+from idp.models import Client, Consent, InitialAccessToken, RefreshToken, utcnow
+from idp.oauth import tokens
+from idp.people.claims import SCOPE_CLAIMS
 
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
 RESPONSE_TYPES = ("code",)
@@ -35,7 +35,7 @@ SECRET_METHODS = ("client_secret_basic", "client_secret_post")
 ID_TOKEN_ALGS = ("RS256", "ES256", "EdDSA")
 ASSERTION_ALGS = ("RS256", "ES256", "PS256")
 SUBJECT_TYPES = ("public", "pairwise")
-KNOWN_SCOPES = tuple(SCOPE_CLAIMS)  # every scope the provider releases claims for (idp.claims)
+KNOWN_SCOPES = tuple(SCOPE_CLAIMS)  # every scope the provider releases claims for (idp.people.claims)
 LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
 
 # Known metadata this provider cannot honour (anything else unknown is ignored, RFC 7591 2).
@@ -240,7 +240,7 @@ def loopback_allowed() -> bool:
 def _private_ip(host: str) -> bool:
     """True for an IP literal the outbound-fetch guard refuses (loopback, private, link-local, or an IPv6
     address carrying such an IPv4 address: :func:`idp.oauth.client_auth.address_allowed`)."""
-    from .client_auth import address_allowed  # client_auth imports this module
+    from idp.oauth.client_auth import address_allowed  # client_auth imports this module
 
     try:
         ipaddress.ip_address(host.split("%", 1)[0])
@@ -325,7 +325,7 @@ def _fetch_sector_document(uri: str) -> Any:
     import urllib3
     from authlib.oauth2.rfc6749 import InvalidClientError
 
-    from .client_auth import _get  # the pinned-address, no-redirect, size-limited GET of jwks_uri
+    from idp.oauth.client_auth import _get  # the pinned-address, no-redirect, size-limited GET of jwks_uri
 
     def bad(why: str) -> MetadataError:
         return _bad("sector_identifier_uri", why)
@@ -350,7 +350,7 @@ def _subject(metadata: dict[str, Any], redirect_uris: list[str]) -> dict[str, An
     ``sector_identifier_uri`` is fetched and must be a JSON array of strings that contains every
     registered redirect URI (Registration 2); its host is then the sector.  Without it, a pairwise
     client's redirect URIs must share one host, which is the sector (Core 8.1: several hosts require a
-    ``sector_identifier_uri``).  The sector is a function of what is stored (idp.pairwise.sector_of),
+    ``sector_identifier_uri``).  The sector is a function of what is stored (idp.people.pairwise.sector_of),
     so subjects are computed later without fetching anything again.
     """
     out: dict[str, Any] = {"subject_type": _one_of(metadata, "subject_type", SUBJECT_TYPES, "public")}
@@ -501,7 +501,7 @@ def validate_metadata(metadata: Any, *, dynamic: bool = False,
     # Last: it may fetch the sector document, which only well-formed metadata deserves.
     out.update(_subject(dict(metadata, subject_type=subject_type), redirect_uris or []))
     if current is not None:
-        from ..pairwise import is_pairwise, sector_of
+        from idp.people.pairwise import is_pairwise, sector_of
 
         if is_pairwise(current) != is_pairwise(out) or (is_pairwise(out) and sector_of(current) != sector_of(out)):
             raise _bad("subject_type", "the subject type and the pairwise sector cannot change after "

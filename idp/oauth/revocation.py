@@ -16,10 +16,10 @@ from authlib.oauth2.rfc6749 import InvalidRequestError
 from authlib.oauth2.rfc7009 import RevocationEndpoint as _RevocationEndpoint
 from sqlalchemy import select
 
-from .. import audit
-from ..extensions import db
-from ..models import Client, Person, RefreshToken, utcnow
-from . import tokens
+from idp import audit
+from idp.extensions import db
+from idp.models import Client, Person, RefreshToken, utcnow
+from idp.oauth import tokens
 
 MAX_TOKEN_LENGTH = 4096  # JWT access tokens (RFC 9068) included
 

@@ -36,7 +36,7 @@ class Server(AuthorizationServer):
     """The provider's authorization server (Authlib), bound to one Flask app."""
 
     def __init__(self, app: Flask) -> None:
-        from . import clients, tokens
+        from idp.oauth import clients, tokens
 
         super().__init__()
         self.app = app

@@ -25,10 +25,10 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import update
 
-from .. import pairwise
-from ..crypto import random_token
-from ..extensions import db
-from ..models import RefreshToken, utcnow
+from idp.crypto import random_token
+from idp.extensions import db
+from idp.models import RefreshToken, utcnow
+from idp.people import pairwise
 
 # An opaque access token is never longer than this (random part + "." + family id), a JWT access token
 # never longer than the second; longer input is refused before it reaches the store.
@@ -156,7 +156,7 @@ def save_token(token: dict[str, Any], request: Any) -> None:
 def _jwt_access_token(client: Any, user: TokenUser | None, scope: str, ctx: dict[str, Any], now: int,
                       ttl: int) -> str:
     """An RFC 9068 JWT access token for ``client`` (signed with our keys; ``typ`` ``at+jwt``)."""
-    from . import keys
+    from idp.oauth import keys
 
     meta = client.client_metadata or {}
     alg = meta.get("access_token_signed_response_alg") or "RS256"
@@ -189,7 +189,7 @@ def client_sub(data: dict[str, Any]) -> str | None:
         return str(data["sub"])  # the client's own token (client credentials): sub is its client_id
     if data.get("client_sub"):
         return str(data["client_sub"])
-    from .clients import query_client
+    from idp.oauth.clients import query_client
 
     client = query_client(data.get("client_id"))
     return pairwise.subject_for(client, str(data["sub"])) if client is not None else None

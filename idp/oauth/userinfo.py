@@ -6,9 +6,9 @@ from typing import Any
 
 from flask import Request
 
-from .. import claims
-from . import tokens
-from .clients import query_client
+from idp.oauth import tokens
+from idp.oauth.clients import query_client
+from idp.people import claims
 
 
 class BearerError(Exception):

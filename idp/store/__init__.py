@@ -6,7 +6,7 @@ Two backends implement :class:`Store`: :mod:`idp.store.redis` for production and
 
 from __future__ import annotations
 
-from .base import Store, StoreUnavailable, hash_key
+from idp.store.base import Store, StoreUnavailable, hash_key
 
 __all__ = ["Store", "StoreUnavailable", "hash_key", "create_store"]
 
@@ -14,9 +14,9 @@ __all__ = ["Store", "StoreUnavailable", "hash_key", "create_store"]
 def create_store(redis_url: str, namespace: str = "idp", instance_dir: str | None = None) -> Store:
     """Build the store the settings ask for."""
     if redis_url:
-        from .redis import RedisStore
+        from idp.store.redis import RedisStore
 
         return RedisStore.from_url(redis_url, namespace=namespace)
-    from .memory import MemoryStore
+    from idp.store.memory import MemoryStore
 
     return MemoryStore(namespace=namespace, lock_dir=instance_dir)

@@ -11,7 +11,7 @@ import weakref
 from pathlib import Path
 from typing import Any
 
-from .base import Store
+from idp.store.base import Store
 
 MULTI_PROCESS_MESSAGE = (
     "The in-process store (no IDP_REDIS_URL) keeps state inside one process and cannot be shared by "

@@ -7,7 +7,7 @@ from typing import Any
 import redis
 from redis.exceptions import RedisError
 
-from .base import Store, StoreUnavailable, dumps, loads
+from idp.store.base import Store, StoreUnavailable, dumps, loads
 
 
 class RedisStore(Store):

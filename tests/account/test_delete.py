@@ -66,7 +66,7 @@ def test_delete_then_sign_in_fails_and_nik_registers_again(app: Flask, make_rp: 
 
 def test_delete_needs_a_fresh_sign_in(app: Flask) -> None:
     browser, citizen = signed_in_citizen(app)
-    from idp import session as login_session
+    from idp.people import session as login_session
 
     with app.test_request_context():
         cookie = browser.get_cookie("idp_session")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from idp import web
+from idp.web import middleware
 from tests.citizen.helpers import csrf
 
 from .conftest import RP
@@ -32,7 +32,7 @@ def test_sign_out_everywhere_loads_the_iframes_of_every_ended_session(make_rp: C
     assert len(urls) == 2 and all(u.startswith(FC + "?iss=") for u in urls)
     assert len({u.split("sid=")[1] for u in urls}) == 2
     assert 'id="frontchannel-continue"' in html and 'href="/"' in html
-    assert resp.headers["Content-Security-Policy"] == web.CSP + "; frame-src https://rp.example.org"
+    assert resp.headers["Content-Security-Policy"] == middleware.CSP + "; frame-src https://rp.example.org"
     assert rp.browser.get("/account").status_code == 303
 
 

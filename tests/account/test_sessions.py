@@ -90,6 +90,6 @@ def test_each_session_shows_its_device_and_address(app: Flask) -> None:
     ("<script>alert(1)</script>", None), ("", None), ("x" * 10_000, None),
 ])
 def test_device_summary(ua: str, shown: str | None) -> None:
-    from idp.session import device_of
+    from idp.people.session import device_of
 
     assert device_of(ua) == shown

@@ -50,7 +50,7 @@ def second_step(browser: FlaskClient, typed: str) -> Any:
 
 
 def session_of(app: Flask, browser: FlaskClient) -> Any:
-    from idp import session as login_session
+    from idp.people import session as login_session
 
     with app.test_request_context():
         return login_session.read(browser.get_cookie("idp_session").value)
@@ -188,7 +188,7 @@ def test_step_up_for_an_application_asking_for_mfa(app: Flask, make_rp: Any) -> 
     sign_in(rp.browser, citizen)
     second_step(rp.browser, code(secret))
     with app.app_context():  # make the session password-only, as before the person enrolled
-        from idp import session as login_session
+        from idp.people import session as login_session
 
         current = session_of(app, rp.browser)
         current.acr, current.amr = assurance.CITIZEN, ["pwd"]

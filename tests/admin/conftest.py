@@ -12,7 +12,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from idp.connectors.ldap import get_connector
+from idp.sources.ldap import get_connector
 from tests.citizen.helpers import csrf, sign_in
 from tests.ldap.conftest import BUDI, SITI, ldap_certs, ldap_settings, slapd_main  # noqa: F401 - fixtures
 from tests.oauth.conftest import make_rp, oauth_app  # noqa: F401 - fixtures used by the tests here

@@ -43,7 +43,7 @@ def _check(browser: FlaskClient, app: Flask, token_page: str, expect: Any) -> No
 
 def test_anonymous_goes_to_the_sign_in_page(app: Flask) -> None:
     def expect(path: str, resp: Any) -> None:
-        # The sign-in page, with the console page to return to afterwards (idp.views.auth.safe_next).
+        # The sign-in page, with the console page to return to afterwards (idp.web.auth.safe_next).
         location = resp.headers.get("Location", "")
         assert resp.status_code == 303 and location.startswith("/login?next=/admin"), (path, resp.status_code)
 
@@ -98,7 +98,7 @@ def test_every_post_needs_the_csrf_token(app: Flask) -> None:
 
 def test_destructive_actions_need_a_recent_sign_in(app: Flask) -> None:
     browser = admin(app)
-    from idp import session as login_session
+    from idp.people import session as login_session
 
     with app.test_request_context():
         found = login_session.read(browser.get_cookie("idp_session").value)

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from flask import Flask
 from sqlalchemy import select
 
-from idp import admin as admin_logic
 from idp import audit
+from idp.consoles import admin as admin_logic
 from idp.extensions import db
 from idp.models import (
     AuditEvent,

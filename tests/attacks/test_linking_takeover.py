@@ -19,9 +19,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from idp import assurance, linking
+from idp import assurance
 from idp.extensions import db
 from idp.models import AuditEvent, Person, RecoveryCode, StaffAccount, Team, TeamMember, TotpCredential
+from idp.people import linking
 from tests.citizen.helpers import Citizen, csrf, register_and_verify, sign_in
 from tests.ldap.conftest import BUDI, SITI, unique
 from tests.ldap.slapd import add_user
@@ -90,7 +91,7 @@ def link_code(browser: FlaskClient, kind: str, typed: str) -> Any:
 
 
 def session_of(app: Flask, browser: FlaskClient) -> Any:
-    from idp import session as login_session
+    from idp.people import session as login_session
 
     with app.test_request_context():
         return login_session.read(browser.get_cookie("idp_session").value)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from idp import assurance, identity
-from idp.connectors.base import BadCredentials, Identity
+from idp import assurance
 from idp.extensions import db
 from idp.models import IdentityLink, Person
+from idp.people import identity
+from idp.sources.base import BadCredentials, Identity
 
 
 def staff(**attrs) -> Identity:

@@ -149,7 +149,7 @@ def test_new_account_is_stored_encrypted_and_found_by_keyed_hash(client, app):
         for table in ("citizen_accounts", "people", "identity_links", "audit_events"):
             rows = db.session.execute(text(f"SELECT * FROM {table}")).all()
             assert citizen.nik not in repr(rows), table
-        from idp.connectors import citizen as connector
+        from idp.sources import citizen as connector
 
         assert connector.find_by_nik(citizen.nik).id == account.id
 

@@ -16,10 +16,10 @@ import pytest
 from sqlalchemy import select
 
 from idp import passwords
-from idp.connectors.ldap import get_connector
 from idp.extensions import db
 from idp.models import CitizenAccount, ScopeRequest, Team, TeamMember
 from idp.oauth.registration import create_client
+from idp.sources.ldap import get_connector
 from tests.oauth import helpers
 
 from .conftest import directory_settings

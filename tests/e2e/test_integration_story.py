@@ -19,9 +19,9 @@ import pytest
 from sqlalchemy import select
 
 from idp import passwords
-from idp.connectors.ldap import get_connector
 from idp.extensions import db
 from idp.models import CitizenAccount, Client, utcnow
+from idp.sources.ldap import get_connector
 from tests import services
 from tests.oauth import helpers
 

@@ -28,7 +28,7 @@ USERNAME, PASSWORD = "budi", "Budi-Pass-2026"  # a seeded entry of tests/ldap/se
 
 @pytest.fixture
 def provider(live_server: Any, directory: Any) -> Iterator[Any]:
-    from idp.connectors.ldap import get_connector
+    from idp.sources.ldap import get_connector
 
     server = live_server(
         **directory_settings(directory), MFA_REQUIRED_ROLES=[],

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from idp.connectors.ldap import get_connector
 from idp.extensions import db
 from idp.oauth.registration import create_client
+from idp.sources.ldap import get_connector
 from tests import services
 
 from .conftest import directory_settings

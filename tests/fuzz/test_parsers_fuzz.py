@@ -7,7 +7,7 @@ import datetime as dt
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from idp import nik, nip
+from idp.sources import nik, nip
 
 TODAY = dt.date(2026, 6, 1)
 FAST = settings(max_examples=400, deadline=None)

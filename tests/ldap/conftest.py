@@ -14,7 +14,7 @@ import pytest
 from flask import Flask
 
 from idp import config
-from idp.connectors.ldap import LdapConnector, get_connector
+from idp.sources.ldap import LdapConnector, get_connector
 
 from . import slapd as slapd_module
 from .slapd import GROUPS, PEOPLE, SERVICE_DN, SERVICE_PASSWORD, Certs, Slapd

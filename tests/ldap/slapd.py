@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 # ldap3 as imported by the connector (which silences pyasn1's import-time deprecation warnings).
-from idp.connectors.ldap import _close, ldap3
+from idp.sources.ldap import _close, ldap3
 from tests.services import free_port
 
 HERE = Path(__file__).resolve().parent

@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from idp.connectors.ldap import _AD_DATA, AD_DATA_REASONS, Entry, _ppolicy_error
+from idp.sources.ldap import _AD_DATA, AD_DATA_REASONS, Entry, _ppolicy_error
 
 from .conftest import BUDI, closed_port_url
 

@@ -6,11 +6,11 @@ import datetime as dt
 
 from sqlalchemy import select
 
-from idp import staff
-from idp.connectors.ldap import get_connector, ldap3
 from idp.extensions import db
 from idp.models import AuditEvent, Client, Person, RefreshToken, StaffAccount, utcnow
 from idp.oauth import tokens
+from idp.people import staff
+from idp.sources.ldap import get_connector, ldap3
 
 from .conftest import BUDI, SITI, closed_port_url, unique
 from .slapd import GROUPS, add_user, admin_do

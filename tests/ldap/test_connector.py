@@ -12,8 +12,8 @@ import uuid
 import pytest
 
 from idp import assurance
-from idp.connectors.base import BadCredentials, Identity
-from idp.connectors.ldap import ldap3
+from idp.sources.base import BadCredentials, Identity
+from idp.sources.ldap import ldap3
 
 from .conftest import ADMINS_GROUP, BUDI, SITI, STAFF_GROUP, closed_port_url, unique, wait_since
 from .slapd import LOCKOUT_POLICY, PEOPLE, add_user, admin_do
@@ -293,7 +293,7 @@ def test_concurrent_sign_ins(connector):
 
 
 def test_wrong_service_password_is_unavailable_not_bad_credentials(make_connector, slapd_main):
-    from idp.connectors.base import SourceUnavailable
+    from idp.sources.base import SourceUnavailable
 
     connector = make_connector([slapd_main.url], LDAP_BIND_PASSWORD="not-the-service-password")
     with pytest.raises(SourceUnavailable):
@@ -301,7 +301,7 @@ def test_wrong_service_password_is_unavailable_not_bad_credentials(make_connecto
 
 
 def test_no_server_answers(make_connector):
-    from idp.connectors.base import SourceUnavailable
+    from idp.sources.base import SourceUnavailable
 
     connector = make_connector([closed_port_url(), closed_port_url()])
     started = time.monotonic()

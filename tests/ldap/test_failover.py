@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from idp.connectors.base import BadCredentials, SourceUnavailable
+from idp.sources.base import BadCredentials, SourceUnavailable
 
 from .conftest import BUDI, closed_port_url
 

@@ -1,7 +1,7 @@
 """Linking a staff (directory) account and a citizen (NIK) account into one identity, and unlinking.
 
 Real slapd, PostgreSQL and Redis; every step goes through the HTTP pages with CSRF tokens, as a
-browser would.  The merge policy is the one documented in :mod:`idp.linking` and the README.
+browser would.  The merge policy is the one documented in :mod:`idp.people.linking` and the README.
 """
 
 from __future__ import annotations

@@ -21,8 +21,8 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 from joserfc.jws import JWSRegistry
 
-from idp.connectors.ldap import get_connector
 from idp.oauth import keys
+from idp.sources.ldap import get_connector
 from tests.citizen.helpers import Citizen, csrf, query, register_and_verify
 from tests.oauth import helpers
 from tests.oauth.conftest import TEST_DATA_KEY

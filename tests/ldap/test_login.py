@@ -19,9 +19,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from idp import assurance
-from idp.connectors.ldap import ldap3
 from idp.extensions import db
 from idp.models import IdentityLink, Person, StaffAccount
+from idp.sources.ldap import ldap3
 from tests.citizen.helpers import csrf, register_and_verify
 
 from .conftest import BUDI, SITI, closed_port_url, unique, wait_since

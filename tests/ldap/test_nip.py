@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from idp import nip
-from idp.nip import FEMALE, MALE, Nip
+from idp.sources import nip
+from idp.sources.nip import FEMALE, MALE, Nip
 
 TODAY = dt.date(2026, 11, 28)
 

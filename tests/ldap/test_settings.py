@@ -8,7 +8,7 @@ import pytest
 
 from idp import config
 from idp.config import ConfigError
-from idp.connectors.ldap import LdapSettings, normalize_dn
+from idp.sources.ldap import LdapSettings, normalize_dn
 
 BASE = {"LDAP_USER_BASE": "ou=people,dc=bantenprov,dc=go,dc=id"}
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from idp import staff
-from idp.connectors.base import Identity
-from idp.connectors.ldap import get_connector, ldap3
 from idp.extensions import db
 from idp.models import IdentityLink, Person, StaffAccount
+from idp.people import staff
+from idp.sources.base import Identity
+from idp.sources.ldap import get_connector, ldap3
 
 from .conftest import BUDI, SITI, unique
 from .slapd import PEOPLE, add_user, admin_do

@@ -21,9 +21,9 @@ from joserfc.jwk import KeySet
 from sqlalchemy import select
 
 from idp import assurance
-from idp.connectors.ldap import ldap3
 from idp.extensions import db
 from idp.models import Client
+from idp.sources.ldap import ldap3
 from tests.citizen.helpers import register_and_verify
 from tests.oauth import helpers
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from idp.connectors.base import BadCredentials, SourceUnavailable
+from idp.sources.base import BadCredentials, SourceUnavailable
 
 from .conftest import BUDI
 

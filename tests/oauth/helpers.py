@@ -90,7 +90,7 @@ def sign_in(app: Flask, browser: Any, person_id: int, sub: str, *, auth_time: in
     store = app.extensions["idp"].store
     store.put("sid", sid, data, 3600)
     store.set_add("person-sids", str(person_id), sid, 3600)
-    cookie = f"{sid}.{secret}"  # idp.session: <sid>.<secret>
+    cookie = f"{sid}.{secret}"  # idp.people.session: <sid>.<secret>
     if isinstance(browser, FlaskClient):
         browser.set_cookie("idp_session", cookie)
     else:

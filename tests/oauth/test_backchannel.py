@@ -25,10 +25,10 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 from sqlalchemy import select
 
-from idp import session as login_session
 from idp.extensions import db
 from idp.models import LogoutNotice, utcnow
 from idp.oauth import backchannel, registration
+from idp.people import session as login_session
 from tests import services
 
 from . import helpers

@@ -1,4 +1,4 @@
-"""Discovery and JWKS from the WSGI fast path (idp.fastpath): the same bytes and caching headers as the
+"""Discovery and JWKS from the WSGI fast path (idp.web.fastpath): the same bytes and caching headers as the
 Flask views, a 304 on a matching ETag, and never a stale key set across a key rotation."""
 
 from __future__ import annotations

@@ -15,8 +15,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from idp import web
 from idp.oauth import frontchannel
+from idp.web import middleware
 
 from . import helpers
 from .conftest import RP
@@ -108,7 +108,7 @@ def test_logout_page_has_one_iframe_per_frontchannel_client_of_the_session(fc_rp
     assert "/static/js/frontchannel_logout.js" in page.scripts
     assert page.continue_href is None and "signed out" in html
     assert resp.headers["Content-Security-Policy"] == (
-        web.CSP + "; frame-src https://rp.example.org https://other.example.net:8443")
+        middleware.CSP + "; frame-src https://rp.example.org https://other.example.net:8443")
     assert resp.headers["X-Frame-Options"] == "DENY" and resp.headers["Cache-Control"] == "no-store"
     assert "idp_session=;" in resp.headers.get("Set-Cookie", "")
     assert _signed_out(fc_rp)
@@ -129,7 +129,7 @@ def test_post_logout_redirect_uri_waits_for_the_iframes_and_keeps_state(fc_rp) -
     assert 'data-continue-after="3000"' in html
     assert "You will continue in a moment." in html
     assert "/static/js/frontchannel_logout.js" in page.scripts
-    assert resp.headers["Content-Security-Policy"] == web.CSP + "; frame-src https://rp.example.org"
+    assert resp.headers["Content-Security-Policy"] == middleware.CSP + "; frame-src https://rp.example.org"
     assert _signed_out(fc_rp)
 
 
@@ -155,7 +155,7 @@ def test_no_frontchannel_client_in_the_session_keeps_the_redirect(make_rp) -> No
     resp = rp.browser.get("/end_session", query_string={
         "id_token_hint": hint, "post_logout_redirect_uri": helpers.LOGOUT_REDIRECT, "state": "s2"})
     assert resp.status_code == 302 and resp.headers["Location"] == helpers.LOGOUT_REDIRECT + "?state=s2"
-    assert resp.headers["Content-Security-Policy"] == web.CSP
+    assert resp.headers["Content-Security-Policy"] == middleware.CSP
 
 
 def test_nobody_signed_in_has_no_iframes(fc_rp) -> None:
@@ -165,7 +165,7 @@ def test_nobody_signed_in_has_no_iframes(fc_rp) -> None:
     assert resp.status_code == 302 and resp.headers["Location"].endswith("/logged_out")
     page = fc_rp.browser.get("/logged_out")
     assert page.status_code == 200 and "<iframe" not in page.get_data(as_text=True)
-    assert page.headers["Content-Security-Policy"] == web.CSP
+    assert page.headers["Content-Security-Policy"] == middleware.CSP
 
 
 def test_unredirectable_request_never_shows_iframes(fc_rp) -> None:
@@ -215,7 +215,7 @@ def test_hostile_stored_uris_do_not_break_the_page(fc_rp) -> None:
     page = _page(html)
     assert [f["src"] for f in page.iframes] == [_expected(FC_A, sid)]
     assert "alert" not in html and "evil" not in html and "X-Injected" not in html
-    assert resp.headers["Content-Security-Policy"] == web.CSP + "; frame-src https://rp.example.org"
+    assert resp.headers["Content-Security-Policy"] == middleware.CSP + "; frame-src https://rp.example.org"
     assert "\n" not in resp.headers["Content-Security-Policy"]
     assert page.continue_href == helpers.LOGOUT_REDIRECT
 
@@ -231,7 +231,7 @@ def test_quotes_in_a_valid_uri_are_escaped(make_rp) -> None:
     # The registered query is kept; its own iss/sid are replaced by ours (one value each).
     assert src == f"http://127.0.0.1:8999/fc?q='x'&iss=http%3A%2F%2F127.0.0.1%3A5000&sid={sid}"
     assert "q=&#39;x&#39;" in html
-    assert resp.headers["Content-Security-Policy"] == web.CSP + "; frame-src http://127.0.0.1:8999"
+    assert resp.headers["Content-Security-Policy"] == middleware.CSP + "; frame-src http://127.0.0.1:8999"
 
 
 def test_disabled_client_gets_no_iframe(make_rp) -> None:
@@ -268,7 +268,7 @@ def test_origins(uri: str, origin: str | None) -> None:
 
 def test_iframes_for_several_sessions(fc_rp) -> None:
     """The account pages' "sign out everywhere" passes several ended sessions (and None entries)."""
-    from idp.session import LoginSession
+    from idp.people.session import LoginSession
 
     other_id, _ = helpers.create_client(fc_rp.app, first_party=True, frontchannel_logout_uri=FC_B)
     plain_id, _ = helpers.create_client(fc_rp.app, first_party=True)
@@ -282,7 +282,7 @@ def test_iframes_for_several_sessions(fc_rp) -> None:
                                          session("s-2", [other_id, "unknown", fc_rp.client_id])])
         assert urls == [_expected(FC_A, "s-1"), _expected(FC_B, "s-2"), _expected(FC_A, "s-2")]
         assert frontchannel.content_security_policy(urls) == (
-            web.CSP + "; frame-src https://rp.example.org https://other.example.net:8443")
+            middleware.CSP + "; frame-src https://rp.example.org https://other.example.net:8443")
         assert frontchannel.signed_out_page([session("s-3", [plain_id])]) is None
         page = frontchannel.signed_out_page([session("s-4", [fc_rp.client_id])], continue_to="/")
         assert page is not None and page.status_code == 200

@@ -23,10 +23,10 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 from sqlalchemy import select
 
-from idp import pairwise
 from idp.extensions import db
 from idp.models import Client
 from idp.oauth import registration
+from idp.people import pairwise
 from tests import services
 
 from . import helpers

@@ -3,7 +3,7 @@ as ``id_token_hint`` for ``prompt=none`` (the hint is compared after mapping the
 
 from __future__ import annotations
 
-from idp import pairwise
+from idp.people import pairwise
 
 from . import helpers
 from . import test_backchannel as bc

@@ -1,6 +1,6 @@
 """Sessions that expire (idle or absolute timeout) still reach their applications (Back-Channel Logout 2.7).
 
-The session lives in the real store and vanishes at its timeout; ``idp.signout.sweep`` notices it through
+The session lives in the real store and vanishes at its timeout; ``idp.people.signout.sweep`` notices it through
 the ``watched_sessions`` row and queues one notice per application, which a real HTTP receiver gets.
 """
 
@@ -14,9 +14,9 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import select, update
 
-from idp import signout
 from idp.extensions import db
 from idp.models import AuditEvent, RefreshToken, WatchedSession
+from idp.people import signout
 
 from . import test_backchannel as bc
 from .test_backchannel import check_logout_token, deliver, notices, verify

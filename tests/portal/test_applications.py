@@ -281,7 +281,7 @@ def test_delete_needs_a_fresh_sign_in_and_revokes_the_tokens(app: Flask) -> None
 
 def _age_session(app: Flask, browser: FlaskClient, seconds: int) -> None:
     """Make this browser's sign-in ``seconds`` older, in the real session store."""
-    from idp import session as login_session
+    from idp.people import session as login_session
 
     with app.test_request_context():
         cookie = browser.get_cookie("idp_session")

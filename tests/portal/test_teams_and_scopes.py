@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 from flask import Flask
 from sqlalchemy import select
 
-from idp import scope_requests
+from idp.consoles import scope_requests
 from idp.extensions import db
 from idp.models import AuditEvent, Client, ScopeRequest, TeamMember
 from idp.oauth.clients import OAuthClient

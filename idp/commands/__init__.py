@@ -1,1 +1,0 @@
-"""Operator command groups, each registered by :mod:`idp.cli`."""

@@ -1,0 +1,314 @@
+"""What the administration console does, apart from its pages (:mod:`idp.web.admin`).
+
+Finding people (by e-mail, by name, or by exact NIK through the keyed hash: never by a NIK prefix,
+which the hash cannot answer and which would let anyone enumerate NIKs), locking and unlocking them,
+ending their sessions (through :mod:`idp.people.signout`, like every other end of a session), managing any
+team's clients, and reading the audit log with filters and as CSV.  Every change is audited as
+``admin.<action>`` with the administrator's person id; callers commit.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, func, select
+
+from idp import audit
+from idp.extensions import db
+from idp.models import AuditEvent, CitizenAccount, Client, Person, RefreshToken, StaffAccount, Team
+from idp.people import session as login_session
+from idp.people import signout
+from idp.sources import nik
+
+SEARCH_LIMIT = 25
+MAX_ID = 2**31 - 1  # integer columns: a larger number is "not found", not a database error
+PAGE_SIZE = 50
+MAX_PAGE = 100_000
+CSV_MAX_ROWS = 50_000
+CSV_COLUMNS = ("at", "event", "outcome", "person_id", "client_id", "ip", "user_agent", "detail")
+# OWASP "CSV injection": a spreadsheet treats a cell starting with these as a formula.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+# --- people ----------------------------------------------------------------------------------------
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def find_by_email(address: str) -> list[Person]:
+    """People whose account or profile e-mail is exactly ``address`` (case-insensitive)."""
+    wanted = address.strip().lower()
+    if not wanted or len(wanted) > 254:
+        return []
+    ids = set(db.session.execute(select(CitizenAccount.person_id).where(CitizenAccount.email == wanted)).scalars())
+    ids |= set(db.session.execute(select(Person.id).where(func.lower(Person.email) == wanted)).scalars())
+    return _people(ids)
+
+
+def find_by_name(text: str, limit: int = SEARCH_LIMIT) -> list[Person]:
+    """People whose name contains ``text`` (case-insensitive), at most ``limit``."""
+    text = " ".join(text.split())
+    if len(text) < 2 or len(text) > 200:
+        return []
+    pattern = f"%{_like_escape(text.lower())}%"
+    return list(db.session.execute(
+        select(Person).where(func.lower(Person.name).like(pattern, escape="\\"), Person.status != "deleted")
+        .order_by(Person.name, Person.id).limit(limit)).scalars())
+
+
+def find_by_nik(raw: str) -> list[Person]:
+    """People whose citizen or staff account holds exactly this NIK (keyed hash); [] for anything else.
+
+    Only a whole 16-digit NIK is looked up: a hash answers equality only, so a prefix finds nothing.
+    """
+    from idp.sources.citizen import nik_hash
+
+    digits = nik.normalize(raw)
+    if digits is None or len(digits) != nik.LENGTH:
+        return []
+    hashed = nik_hash(digits)
+    ids = set(db.session.execute(select(CitizenAccount.person_id).where(CitizenAccount.nik_hash == hashed)).scalars())
+    ids |= set(db.session.execute(select(StaffAccount.person_id).where(StaffAccount.nik_hash == hashed)).scalars())
+    return _people(ids)
+
+
+def _people(ids: Iterable[int]) -> list[Person]:
+    wanted = sorted(set(ids))
+    if not wanted:
+        return []
+    return list(db.session.execute(select(Person).where(Person.id.in_(wanted)).order_by(Person.id)).scalars())
+
+
+def get_person(person_id: int) -> Person | None:
+    return db.session.get(Person, person_id) if 0 < person_id <= MAX_ID else None
+
+
+def masked_staff_nik(account: StaffAccount) -> str | None:
+    """The staff account's NIK, masked (``3603********0001``), or None."""
+    if not account.nik_enc:
+        return None
+    from flask import current_app
+
+    try:
+        return nik.mask(current_app.extensions["idp"].crypto.decrypt(account.nik_enc, "staff.nik"))
+    except Exception:  # noqa: BLE001 - a key this process lacks: show that there is one, not which
+        return "*" * nik.LENGTH
+
+
+def _revoke_all_tokens(person_id: int, reason: str) -> int:
+    from idp.oauth import tokens
+
+    families = db.session.execute(
+        select(RefreshToken.family_id).where(RefreshToken.person_id == person_id, RefreshToken.revoked_at.is_(None))
+        .distinct()).scalars().all()
+    for family in families:
+        tokens.revoke_family(family, reason)
+    return len(families)
+
+
+def end_sessions(person: Person, *, admin_id: int, sid: str | None = None) -> int:
+    """End the person's sessions (or one): tokens of each revoked, applications told; audited."""
+    if sid is not None:
+        if sid not in {s.sid for s in login_session.sessions_of(person.id)}:
+            return 0
+        ended = [s for s in [login_session.end_sid(sid)] if s is not None]
+    else:
+        ended = login_session.end_all(person.id)
+    signout.sessions_ended(ended, reason="administrator")
+    audit.record("admin.sessions_ended", person_id=person.id, admin=admin_id, sessions=len(ended),
+                 single=sid is not None)
+    return len(ended)
+
+
+def lock(person: Person, *, admin_id: int, reason: str | None = None) -> int:
+    """Lock the person: every session ends (applications told), every refresh token is revoked.
+
+    ``locked`` is not ``disabled`` (what the directory sync sets and lifts): only an administrator's
+    unlock lifts an administrator's lock, whatever the directory does meanwhile.
+    """
+    person.status = "locked"
+    db.session.flush()  # the database work first: the store is not transactional
+    ended = login_session.end_all(person.id)
+    # keep_offline=False: a locked person keeps no offline access either.
+    signout.sessions_ended(ended, reason="administrator", keep_offline=False)
+    families = _revoke_all_tokens(person.id, "admin_locked")
+    audit.record("admin.person_locked", person_id=person.id, admin=admin_id, sessions=len(ended),
+                 families=families, reason=(reason or "")[:200] or None)
+    return len(ended)
+
+
+def unlock(person: Person, *, admin_id: int) -> None:
+    if person.status == "locked":  # never revives a person the directory disabled, or a merged one
+        person.status = "active"
+    audit.record("admin.person_unlocked", person_id=person.id, admin=admin_id)
+
+
+# --- clients -------------------------------------------------------------------------------------------
+def clients(name: str = "", team: str = "", limit: int = 200) -> list[tuple[Client, Team | None]]:
+    """Clients of any team, filtered by name (in the metadata) and team name, substrings, case-insensitive."""
+    query: Select[Any] = select(Client, Team).outerjoin(Team, Team.id == Client.team_id)
+    if team.strip():
+        query = query.where(func.lower(Team.name).like(f"%{_like_escape(team.strip().lower())}%", escape="\\"))
+    rows = [(c, t) for c, t in db.session.execute(query.order_by(Client.id)).all()]
+    wanted = name.strip().lower()
+    if wanted:  # client_name lives in the JSON metadata: filtered here, portable across databases
+        rows = [(c, t) for c, t in rows
+                if wanted in str((c.client_metadata or {}).get("client_name") or "").lower()
+                or wanted in c.client_id.lower()]
+    return rows[:limit]
+
+
+def client_name(client: Client) -> str:
+    return str((client.client_metadata or {}).get("client_name") or client.client_id)
+
+
+def set_client_disabled(client: Client, disabled: bool, *, admin_id: int) -> None:
+    from idp.oauth import registration
+
+    client.disabled = disabled
+    families = registration.revoke_client_tokens(client, "client_disabled") if disabled else 0
+    audit.record("admin.client_disabled" if disabled else "admin.client_enabled", client_id=client.client_id,
+                 admin=admin_id, families=families)
+
+
+def delete_client(client: Client, *, admin_id: int) -> None:
+    from idp.oauth import registration
+
+    client_id = client.client_id
+    registration.delete_client(client)
+    audit.record("admin.client_deleted", client_id=client_id, admin=admin_id)
+
+
+# --- audit log ---------------------------------------------------------------------------------------
+@dataclass
+class AuditFilter:
+    """The audit log's filters, as checked from the query string."""
+
+    person_id: int | None = None
+    client_id: str | None = None
+    event: str | None = None
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+
+    def query(self) -> Select[Any]:
+        query: Select[Any] = select(AuditEvent)
+        if self.person_id is not None:
+            query = query.where(AuditEvent.person_id == self.person_id)
+        if self.client_id:
+            query = query.where(AuditEvent.client_id == self.client_id)
+        if self.event:
+            query = query.where(AuditEvent.event.startswith(self.event, autoescape=True))
+        if self.since is not None:
+            query = query.where(AuditEvent.at >= self.since)
+        if self.until is not None:
+            query = query.where(AuditEvent.at <= self.until)
+        return query.order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+
+    def args(self) -> dict[str, str]:
+        """The filters as query parameters (for links to the next page and the export)."""
+        out = {"person": str(self.person_id) if self.person_id is not None else "",
+               "client": self.client_id or "", "event": self.event or "",
+               "from": self.since.strftime("%Y-%m-%dT%H:%M") if self.since else "",
+               "to": self.until.strftime("%Y-%m-%dT%H:%M") if self.until else ""}
+        return {k: v for k, v in out.items() if v}
+
+
+class BadFilter(ValueError):
+    """A filter value that cannot be one (the page answers 400 and says which)."""
+
+    def __init__(self, field: str) -> None:
+        super().__init__(field)
+        self.field = field
+
+
+def _when(raw: str, field: str, *, end: bool = False) -> dt.datetime | None:
+    raw = raw.strip()
+    if not raw:
+        return None
+    for fmt in ("%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"):
+        try:
+            value = dt.datetime.strptime(raw[:19], fmt)
+        except ValueError:
+            continue
+        if len(raw) > 19 or not 1970 <= value.year <= 9998:
+            raise BadFilter(field)
+        if fmt == "%Y-%m-%d" and end:  # "to 2026-01-31" includes that whole day
+            value += dt.timedelta(days=1) - dt.timedelta(microseconds=1)
+        return value
+    raise BadFilter(field)
+
+
+def parse_filter(args: Any) -> AuditFilter:
+    """Check the audit log's query parameters; :class:`BadFilter` names the first bad one."""
+    found = AuditFilter()
+    person = (args.get("person") or "").strip()
+    if person:
+        if not person.isdigit() or not person.isascii() or len(person) > 10 or not 0 < int(person) <= MAX_ID:
+            raise BadFilter("person")
+        found.person_id = int(person)
+    client = (args.get("client") or "").strip()
+    if client:
+        if len(client) > 64 or not client.isprintable():
+            raise BadFilter("client")
+        found.client_id = client
+    event = (args.get("event") or "").strip()
+    if event:
+        if len(event) > 64 or not event.isprintable():
+            raise BadFilter("event")
+        found.event = event
+    found.since = _when(args.get("from") or "", "from")
+    found.until = _when(args.get("to") or "", "to", end=True)
+    return found
+
+
+def parse_page(raw: str | None) -> int:
+    """A page number from 1 to MAX_PAGE; :class:`BadFilter` for anything else."""
+    if raw is None or raw == "":
+        return 1
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 6 or not 1 <= int(raw) <= MAX_PAGE:
+        raise BadFilter("page")
+    return int(raw)
+
+
+def audit_page(flt: AuditFilter, page: int) -> tuple[Sequence[AuditEvent], bool]:
+    """One page of events, newest first, and whether there is a next page."""
+    rows = db.session.execute(flt.query().offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1)).scalars().all()
+    return rows[:PAGE_SIZE], len(rows) > PAGE_SIZE
+
+
+def csv_cell(value: Any) -> str:
+    """A CSV cell that a spreadsheet shows as text, never runs as a formula (OWASP CSV injection)."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_START) else text
+
+
+def audit_csv(flt: AuditFilter) -> str:
+    """The filtered events as CSV (RFC 4180), newest first, at most CSV_MAX_ROWS rows."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    for row in db.session.execute(flt.query().limit(CSV_MAX_ROWS)).scalars():
+        detail = json.dumps(row.detail, ensure_ascii=False, sort_keys=True) if row.detail else ""
+        writer.writerow([csv_cell(v) for v in (row.at.strftime("%Y-%m-%dT%H:%M:%SZ"), row.event, row.outcome,
+                                               row.person_id, row.client_id, row.ip, row.user_agent, detail)])
+    return out.getvalue()
+
+
+def counts() -> dict[str, int]:
+    """Numbers for the console's start page."""
+    from idp.models import ScopeRequest
+
+    return {
+        "pending": db.session.execute(select(func.count()).select_from(ScopeRequest)
+                                      .where(ScopeRequest.status == "pending")).scalar_one(),
+        "clients": db.session.execute(select(func.count()).select_from(Client)).scalar_one(),
+        "locked": db.session.execute(select(func.count()).select_from(Person)
+                                     .where(Person.status == "locked")).scalar_one(),
+    }
+

@@ -1,0 +1,122 @@
+"""Scopes and the claims they release (OpenID Connect Core 5.4), read from the person's record.
+
+``nik`` and ``staff`` are sensitive (``IDP_SENSITIVE_SCOPES``): they are released only when the client
+is approved for them by an operator (``Client.approved_scopes``) AND the person consented to them
+(``Consent``); both are checked again every time the claims are read, so withdrawing either stops the
+release at once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+
+from idp.extensions import db
+from idp.models import CitizenAccount, Client, Consent, Person
+
+SCOPE_CLAIMS: dict[str, tuple[str, ...]] = {
+    "openid": ("sub",),
+    "profile": ("name", "birthdate", "gender", "locale", "updated_at"),
+    "email": ("email", "email_verified"),
+    "nik": ("nik",),
+    # Civil servants (from the directory, idp.people.staff): NIP, work unit (OPD), job title, groups and roles.
+    "staff": ("name", "email", "nip", "unit", "title", "groups", "roles"),
+    "offline_access": (),
+}
+
+# What the consent page says for each scope, in plain words.
+SCOPE_TEXT: dict[str, Any] = {
+    "openid": _l("Know who you are when you sign in"),
+    "profile": _l("Your name, date of birth, gender and language"),
+    "email": _l("Your e-mail address"),
+    "nik": _l("Your NIK (national identity number)"),
+    "staff": _l("Your civil-servant details: name, e-mail, NIP, work unit, job title and roles"),
+    "offline_access": _l("Stay connected to your account when you are not using the application"),
+}
+
+BASE_CLAIMS = ("iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid", "at_hash", "azp")
+
+
+def scopes_supported() -> list[str]:
+    return list(SCOPE_CLAIMS)
+
+
+def claims_supported() -> list[str]:
+    names = list(BASE_CLAIMS)
+    for claims in SCOPE_CLAIMS.values():
+        names.extend(c for c in claims if c not in names)
+    return names
+
+
+def sensitive_scopes() -> set[str]:
+    return set(current_app.extensions["idp"].config["SENSITIVE_SCOPES"])
+
+
+def _profile_claims(person: Person) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if person.name:
+        out["name"] = person.name
+    if person.birthdate:
+        out["birthdate"] = person.birthdate.isoformat()
+    if person.gender:
+        out["gender"] = person.gender
+    if person.locale:
+        out["locale"] = person.locale
+    if person.updated_at:
+        out["updated_at"] = int(person.updated_at.timestamp())
+    return out
+
+
+def released_sensitive(person_id: int, client_id: str, wanted: set[str]) -> set[str]:
+    """Of the sensitive scopes ``wanted``, those the client is still approved for and the person consented to."""
+    row = db.session.execute(
+        select(Client.approved_scopes, Consent.scopes)
+        .join(Consent, (Consent.client_id == Client.id) & (Consent.person_id == person_id))
+        .where(Client.client_id == client_id, Client.disabled.is_(False))
+    ).first()
+    if row is None:
+        return set()
+    approved, consented = row
+    return wanted & set((approved or "").split()) & set((consented or "").split())
+
+
+def nik_released(person_id: int, client_id: str) -> bool:
+    """True when the client is still approved for ``nik`` and the person's consent still covers it."""
+    return bool(released_sensitive(person_id, client_id, {"nik"}))
+
+
+def claims_for(person_id: int, sub: str, scope: str, client_id: str, *, with_nik: bool = True) -> dict[str, Any]:
+    """Claims for the scopes of a token: ``sub`` always, then per scope.
+
+    ``with_nik=False`` keeps the NIK out (ID tokens: they travel through more hands than userinfo).
+    """
+    scopes = set((scope or "").split())
+    claims: dict[str, Any] = {"sub": sub}
+    if not with_nik:
+        scopes.discard("nik")
+    if not scopes & {"profile", "email", "nik", "staff"}:
+        return claims
+    person = db.session.get(Person, person_id)
+    if person is None or person.status != "active":
+        return claims
+    if "profile" in scopes:
+        claims.update(_profile_claims(person))
+    if "email" in scopes and person.email:
+        claims["email"] = person.email
+        claims["email_verified"] = bool(person.email_verified)
+    wanted = scopes & (sensitive_scopes() | {"nik"})  # the NIK needs approval whatever the settings say
+    released = released_sensitive(person_id, client_id, wanted) if wanted else set()
+    if "staff" in scopes and ("staff" in released or "staff" not in wanted):
+        from idp.people.staff import staff_claims
+
+        claims.update(staff_claims(person))
+    if "nik" in scopes and ("nik" in released or "nik" not in wanted):
+        account = db.session.execute(
+            select(CitizenAccount).where(CitizenAccount.person_id == person_id)
+        ).scalar_one_or_none()
+        if account is not None:
+            claims["nik"] = current_app.extensions["idp"].crypto.decrypt(account.nik_enc, "citizen.nik")
+    return claims

@@ -1,0 +1,263 @@
+"""Citizen accounts keyed by NIK: self-registration, e-mail verification and password sign-in.
+
+The NIK is stored encrypted (``crypto.encrypt(nik, "citizen.nik")``) and found through a keyed hash
+(``crypto.keyed_hash("nik", nik)``); the database never holds it in clear and no log line names it.
+Nothing here reveals whether an account exists: a duplicate registration looks exactly like a new
+one (the owner gets a mail instead), unknown accounts cost one dummy argon2 verification.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from flask import current_app, url_for
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from idp import assurance, audit, mail, passwords, ratelimit
+from idp.extensions import db
+from idp.models import CitizenAccount, IdentityLink, Person, utcnow
+from idp.sources import nik
+from idp.sources.base import BadCredentials, Identity
+
+log = logging.getLogger(__name__)
+
+SOURCE = "citizen"
+VERIFY_KIND = "email-verify"
+REVIEW_BIRTHDATE = "birthdate_mismatch"
+# At most this many "someone tried to register with your data" mails per account and hour.
+OWNER_NOTICES_PER_HOUR = 3
+RESENDS_PER_HOUR = 3
+MAX_IDENTIFIER = 254
+
+
+def _state() -> Any:
+    return current_app.extensions["idp"]
+
+
+def normalize_email(value: str) -> str:
+    return value.strip().lower()
+
+
+def nik_hash(digits: str) -> str:
+    return str(_state().crypto.keyed_hash("nik", digits))
+
+
+def find_by_nik(digits: str) -> CitizenAccount | None:
+    return db.session.execute(
+        select(CitizenAccount).where(CitizenAccount.nik_hash == nik_hash(digits))
+    ).scalar_one_or_none()
+
+
+def find_by_email(email: str) -> CitizenAccount | None:
+    return db.session.execute(
+        select(CitizenAccount).where(CitizenAccount.email == normalize_email(email))
+    ).scalar_one_or_none()
+
+
+def find_by_identifier(identifier: str) -> tuple[str | None, CitizenAccount | None]:
+    """``(normalised identifier, account)``: 16 digits are a NIK, anything with ``@`` an e-mail.
+
+    A malformed identifier gives ``(None, None)``.
+    """
+    if not isinstance(identifier, str) or len(identifier) > MAX_IDENTIFIER:
+        return None, None
+    if nik.looks_like_nik(identifier):
+        digits = nik.normalize(identifier) or ""
+        return digits, find_by_nik(digits)
+    if "@" in identifier and "\x00" not in identifier:
+        email = normalize_email(identifier)
+        return email, find_by_email(email)
+    return None, None
+
+
+def decrypt_nik(account: CitizenAccount) -> str:
+    return str(_state().crypto.decrypt(account.nik_enc, "citizen.nik"))
+
+
+# --- registration -------------------------------------------------------------------------------
+
+@dataclass
+class Registration:
+    """What the registration form collected (already validated field by field)."""
+
+    nik: nik.Nik
+    full_name: str
+    birthdate: dt.date
+    email: str
+    password: str
+    req: str | None = None
+    locale: str | None = None
+
+
+def needs_review(reg: Registration) -> bool:
+    """The typed birth date disagrees with the NIK's: accept, but at the lower assurance level."""
+    return reg.birthdate != reg.nik.birthdate
+
+
+def register(reg: Registration) -> bool:
+    """Create the account and mail the verification link, or mail the owner of a duplicate.
+
+    Both branches hash the password, send exactly one mail and return the same way, so the caller
+    can show one identical page.  Returns True when a new account was created (for tests and audit
+    only; callers must not show it).  Raises :class:`idp.mail.MailError` after a rollback when the
+    mail cannot be sent: nothing is half-written.
+    """
+    password_hash = passwords.hash(reg.password)  # in both branches: the same time for duplicates
+    email = normalize_email(reg.email)
+    by_nik = find_by_nik(reg.nik.value)
+    by_email = find_by_email(email)
+    if by_nik is not None or by_email is not None:
+        _notify_owners(by_nik, by_email, reg)
+        return False
+    account, token = _create(reg, email, password_hash)
+    try:
+        send_verification(account, token)
+        db.session.commit()
+    except mail.MailError:
+        db.session.rollback()
+        _state().store.delete(VERIFY_KIND, token)
+        raise
+    except IntegrityError:
+        # A concurrent registration with the same NIK or e-mail won the race: same answer as a duplicate.
+        db.session.rollback()
+        _state().store.delete(VERIFY_KIND, token)
+        log.info("registration lost a race with a concurrent one; treated as a duplicate")
+        return False
+    return True
+
+
+def _create(reg: Registration, email: str, password_hash: str) -> tuple[CitizenAccount, str]:
+    crypto = _state().crypto
+    review = needs_review(reg)
+    acr = assurance.CITIZEN_REVIEW if review else assurance.CITIZEN
+    public_id = "c_" + secrets.token_urlsafe(24)
+    person = Person(sub=secrets.token_urlsafe(32), status="active", name=reg.full_name, email=email,
+                    email_verified=False, birthdate=reg.birthdate, gender=reg.nik.sex, locale=reg.locale)
+    db.session.add(person)
+    db.session.flush()
+    db.session.add(IdentityLink(person_id=person.id, source=SOURCE, subject=public_id))
+    account = CitizenAccount(
+        public_id=public_id, person_id=person.id, nik_hash=nik_hash(reg.nik.value),
+        nik_enc=crypto.encrypt(reg.nik.value, "citizen.nik"), nik_key_id=crypto.active_kid,
+        nik_masked=reg.nik.masked, email=email, password_hash=password_hash, full_name=reg.full_name,
+        birthdate=reg.birthdate, gender=reg.nik.sex, review_reason=REVIEW_BIRTHDATE if review else None,
+        assurance=acr, status="active",
+    )
+    db.session.add(account)
+    db.session.flush()
+    audit.record("citizen.register", person_id=person.id, review=review)
+    token = new_verification_token(account, reg.req)
+    return account, token
+
+
+def _notify_owners(by_nik: CitizenAccount | None, by_email: CitizenAccount | None, reg: Registration) -> None:
+    owners: dict[int, tuple[CitizenAccount, list[str]]] = {}
+    for account, what in ((by_nik, "nik"), (by_email, "email")):
+        if account is not None:
+            owners.setdefault(account.id, (account, []))[1].append(what)
+    for owner, matched in owners.values():
+        audit.record("citizen.register", outcome="duplicate", person_id=owner.person_id, matched=matched)
+        if not ratelimit.allow("owner-notice", owner.public_id, OWNER_NOTICES_PER_HOUR, 3600):
+            continue
+        mail.send_template(owner.email, "auth/mail/duplicate.txt", name=owner.full_name,
+                           nik_matched="nik" in matched, email_matched="email" in matched,
+                           login_url=url_for("auth.login", _external=True),
+                           resend_url=url_for("auth.resend_verification", _external=True),
+                           verified=owner.email_verified_at is not None)
+    db.session.commit()
+
+
+# --- e-mail verification ------------------------------------------------------------------------
+
+def new_verification_token(account: CitizenAccount, req: str | None) -> str:
+    """A single-use token for the verification link; carries ``req`` so the person can continue."""
+    token = secrets.token_urlsafe(32)
+    _state().store.put(VERIFY_KIND, token, {"account": account.public_id, "email": account.email, "req": req},
+                       int(_state().config["EMAIL_VERIFY_TTL"]))
+    return token
+
+
+def send_verification(account: CitizenAccount, token: str) -> None:
+    ttl = int(_state().config["EMAIL_VERIFY_TTL"])
+    mail.send_template(account.email, "auth/mail/verify.txt", name=account.full_name,
+                       link=url_for("auth.verify_email", token=token, _external=True),
+                       hours=max(1, ttl // 3600))
+
+
+def peek_verification(token: str) -> dict[str, Any] | None:
+    if not token or len(token) > 128:
+        return None
+    value = _state().store.get(VERIFY_KIND, token)
+    return value if isinstance(value, dict) else None
+
+
+def confirm_email(token: str) -> tuple[CitizenAccount | None, str | None]:
+    """Consume the token (single use) and mark the address verified; ``(account, req)`` or ``(None, None)``."""
+    if not token or len(token) > 128:
+        return None, None
+    value = _state().store.take(VERIFY_KIND, token)
+    if not isinstance(value, dict):
+        return None, None
+    account = db.session.execute(
+        select(CitizenAccount).where(CitizenAccount.public_id == value.get("account"))
+    ).scalar_one_or_none()
+    if account is None or account.email != value.get("email"):
+        return None, None
+    if account.email_verified_at is None:
+        account.email_verified_at = utcnow()
+        account.person.email = account.email
+        account.person.email_verified = True
+        audit.record("citizen.email_verified", person_id=account.person_id)
+    db.session.commit()
+    return account, value.get("req")
+
+
+def resend_verification(email: str, req: str | None) -> None:
+    """Send a new link when an unverified account has this address; otherwise nothing (same answer)."""
+    account = find_by_email(email) if email and len(email) <= MAX_IDENTIFIER else None
+    if account is None or account.email_verified_at is not None or account.status != "active":
+        return
+    if not ratelimit.allow("resend", account.public_id, RESENDS_PER_HOUR, 3600):
+        return
+    token = new_verification_token(account, req)
+    try:
+        send_verification(account, token)
+    except mail.MailError:
+        _state().store.delete(VERIFY_KIND, token)
+        raise
+
+
+# --- sign-in ------------------------------------------------------------------------------------
+
+class CitizenConnector:
+    """Password sign-in with NIK or e-mail; implements :class:`idp.sources.base.Connector`."""
+
+    source = SOURCE
+
+    def authenticate(self, identifier: str, password: str) -> Identity:
+        _, account = find_by_identifier(identifier)
+        if not isinstance(password, str) or not password or len(password) > passwords.MAX_LENGTH:
+            passwords.dummy_verify("x")
+            raise BadCredentials("invalid", detail="unusable password input")
+        if account is None:
+            passwords.dummy_verify(password)
+            raise BadCredentials("invalid", detail="no such account")
+        if not passwords.verify(account.password_hash, password):
+            raise BadCredentials("invalid", detail="wrong password", person_id=account.person_id)
+        # The password is right: from here on the messages may be specific.
+        if passwords.needs_rehash(account.password_hash):
+            account.password_hash = passwords.hash(password)
+        if account.status != "active" or account.person.status != "active":
+            raise BadCredentials("disabled", person_id=account.person_id)
+        if account.email_verified_at is None:
+            raise BadCredentials("unverified", person_id=account.person_id, email=account.email)
+        return Identity(
+            source=SOURCE, subject=account.public_id, acr=account.assurance, amr=[assurance.AMR_PASSWORD],
+            attributes={"name": account.full_name, "email": account.email, "email_verified": True,
+                        "birthdate": account.birthdate.isoformat(), "gender": account.gender},
+        )

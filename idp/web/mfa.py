@@ -1,0 +1,280 @@
+"""Two-step verification: the account pages that set it up and the sign-in step that asks for the code.
+
+Setting up: the secret is made on the server and kept in the store under the session's ``sid`` for ten
+minutes (never in the browser cookie); the person scans the QR code, types the first code, and sees ten
+recovery codes once.  Signing in: after the password, a person with an authenticator (or an application
+asking for the MFA level with ``acr_values``, or an administrator) gets the code page; the proof of the
+password waits in the store under a random token (five minutes), and the session starts only after the
+code.  Step-up: a signed-in person whose session lacks the level an application asks for types only
+the code (OpenID Connect Core 3.1.2.1 ``acr_values``; RFC 8176 ``otp``/``mfa`` in ``amr``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, current_app, flash, redirect, request, session, url_for
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import HiddenField, StringField
+from wtforms.validators import ValidationError
+
+from idp import assurance, audit, ratelimit
+from idp.crypto import random_token
+from idp.extensions import db
+from idp.models import Person
+from idp.people import identity, mfa
+from idp.people import session as login_session
+from idp.web.account import signed_in_view
+from idp.web.auth import _page, _resume_url, clean_req, pending_request
+
+bp = Blueprint("mfa", __name__)
+
+SETUP_TTL = 600
+PENDING_TTL = 300
+PENDING_KEY = "mfa_pending"
+WRONG_CODE = _l("That code is not right. Type the 6-digit code your authenticator app shows now, "
+                "or one of your recovery codes.")
+EXPIRED = _l("The form has expired. Please try again.")
+
+
+class CodeForm(FlaskForm):
+    code = StringField(_l("Code"), description=_l("6 digits from your authenticator app, or a recovery code."))
+    req = HiddenField()
+
+    def validate_code(self, field: StringField) -> None:
+        if not mfa.normalize(field.data):
+            raise ValidationError(_l("Type the code."))
+
+
+class SetupForm(CodeForm):
+    current_code = StringField(_l("Code of your current authenticator"),
+                               description=_l("Replacing your authenticator needs a code from the one you use "
+                                              "now, or one of your recovery codes."))
+
+
+def _store() -> Any:
+    return current_app.extensions["idp"].store
+
+
+def _account_name(person: Person) -> str:
+    return (person.email or person.name or "akun")[:80]
+
+
+# --- account pages -------------------------------------------------------------------------------
+@bp.get("/account/two-step")
+@signed_in_view
+def status(*, current: login_session.LoginSession, person: Person) -> Response:
+    """Whether two-step verification is on, and the actions."""
+    enabled = mfa.has_totp(person.id)
+    return _page("mfa/status.html", active="two-step", enabled=enabled, form=CodeForm(),
+                 left=mfa.recovery_codes_left(person.id) if enabled else 0)
+
+
+@bp.route("/account/two-step/setup", methods=["GET", "POST"])
+def setup() -> Response:
+    """Show the QR code of a new secret; the first correct code turns two-step verification on.
+
+    Open to a signed-in person, and to a person whose password is proved but whose sign-in waits for a
+    second factor they do not have yet (an administrator, or an application asking for the MFA level):
+    their session starts once the new authenticator is proved.
+    """
+    form = SetupForm()
+    req = clean_req(request.values.get("req"))
+    found = identity.signed_in()
+    parked = None if found is not None else _pending()
+    if found is not None:
+        current: login_session.LoginSession | None = found[0]
+        person: Person | None = found[1]
+        slot = found[0].sid
+    elif parked is not None and not mfa.has_totp(int(parked[1]["person_id"])):
+        current, person = None, db.session.get(Person, int(parked[1]["person_id"]))
+        slot = "parked:" + parked[0]
+        req = req or parked[1].get("req")
+    else:
+        args: dict[str, Any] = {"req": req} if req else {}
+        return redirect(url_for("auth.login", **args), 303)  # type: ignore[return-value]
+    if person is None or person.status != "active":
+        return redirect(url_for("auth.login"), 303)  # type: ignore[return-value]
+    secret = _store().get("totp-setup", slot)
+    if request.method == "GET" or not isinstance(secret, str):
+        if not isinstance(secret, str) or request.method == "GET" and request.args.get("new"):
+            secret = mfa.new_secret()
+            _store().put("totp-setup", slot, secret, SETUP_TTL)
+        form.req.data = req or ""
+        status_code = 200 if request.method == "GET" else 400
+        return _setup_page(form, secret, person, status_code, req=req, signed_in=current is not None,
+                           error=None if request.method == "GET" else EXPIRED,
+                           replacing=current is not None and mfa.has_totp(person.id))
+    replacing = current is not None and mfa.has_totp(person.id)
+    if not form.validate():
+        return _setup_page(form, secret, person, 400, req=req, signed_in=current is not None, replacing=replacing)
+    step = mfa.code_matches_secret(secret, form.code.data)
+    if step is None:
+        form.code.errors = [_l("That code is not right. Check the time on your phone and type the code "
+                               "shown now.")]
+        return _setup_page(form, secret, person, 400, req=req, signed_in=current is not None, replacing=replacing)
+    if replacing:
+        # Checked after the new code (which spends nothing), so a typo there does not burn this one.
+        # Replacing an authenticator is a change of credential: it needs a current code (or a recovery
+        # code) in this very request, whatever the session's level (a stolen session cookie alone must
+        # not swap the owner's authenticator for the attacker's).
+        key = ratelimit.identifier_key(f"mfa:{person.id}")
+        if ratelimit.locked_for(key, request.remote_addr) or mfa.verify(person.id, form.current_code.data) is None:
+            ratelimit.record_failure(key, request.remote_addr)
+            audit.record("mfa.change_refused", outcome="failure", person_id=person.id, action="replace", commit=True)
+            form.current_code.errors = [WRONG_CODE]
+            return _setup_page(form, secret, person, 400, req=req, signed_in=True, replacing=True)
+        ratelimit.record_success(key)
+    codes = mfa.enrol(person.id, secret, step)
+    _store().delete("totp-setup", slot)
+    if current is not None:
+        # Proving the new authenticator is a second factor in this session (RFC 8176 "otp").
+        login_session.reauthenticate(current, acr=assurance.MFA, amr=_with_otp(current.amr),
+                                     source=current.source)
+        db.session.commit()
+        next_url = _resume_url(req) if req and pending_request(req) is not None else None
+    else:
+        assert parked is not None
+        db.session.commit()
+        if _store().take("mfa-pending", parked[0]) is None:  # used by a parallel request meanwhile
+            return redirect(url_for("auth.login"), 303)  # type: ignore[return-value]
+        session.pop(PENDING_KEY, None)
+        from idp.web.auth import finish_sign_in
+
+        done = finish_sign_in(person, acr=assurance.MFA, amr=_with_otp(list(parked[1].get("amr") or [])),
+                              source=str(parked[1].get("source")), remember=bool(parked[1].get("remember")),
+                              req=req)
+        next_url = done.headers.get("Location")
+    return _page("mfa/recovery_codes.html", active="two-step", codes=codes, next_url=next_url,
+                 signed_in=current is not None, first_time=True)
+
+
+def _setup_page(form: CodeForm, secret: str, person: Person, status_code: int, **context: Any) -> Response:
+    uri = mfa.provisioning_uri(secret, _account_name(person))
+    grouped = " ".join(secret[i:i + 4] for i in range(0, len(secret), 4))
+    return _page("mfa/setup.html", status_code, active="two-step", form=form, qr=mfa.qr_data_uri(uri),
+                 secret=grouped, pending=pending_request(context.get("req")), **context)
+
+
+@bp.post("/account/two-step/recovery-codes")
+@signed_in_view
+def recovery_codes(*, current: login_session.LoginSession, person: Person) -> Response:
+    """New recovery codes (the old ones stop working); needs a current code."""
+    form = CodeForm()
+    if not mfa.has_totp(person.id):
+        return redirect(url_for("mfa.status"), 303)  # type: ignore[return-value]
+    refusal = _check_code(form, person.id, "recovery_codes")
+    if refusal is not None:
+        return refusal
+    codes = mfa.new_recovery_codes(person.id)
+    audit.record("mfa.recovery_codes_replaced", person_id=person.id)
+    db.session.commit()
+    return _page("mfa/recovery_codes.html", active="two-step", codes=codes, first_time=False, next_url=None,
+                 signed_in=True)
+
+
+@bp.post("/account/two-step/disable")
+@signed_in_view
+def disable(*, current: login_session.LoginSession, person: Person) -> Response:
+    """Turn two-step verification off; needs a current code (or a recovery code)."""
+    form = CodeForm()
+    if not mfa.has_totp(person.id):
+        return redirect(url_for("mfa.status"), 303)  # type: ignore[return-value]
+    refusal = _check_code(form, person.id, "disable")
+    if refusal is not None:
+        return refusal
+    mfa.disable(person.id)
+    db.session.commit()
+    flash(_l("Two-step verification is off."), "success")
+    return redirect(url_for("mfa.status"), 303)  # type: ignore[return-value]
+
+
+def _check_code(form: CodeForm, person_id: int, action: str) -> Response | None:
+    """None when the form carries a valid, unused code; else the page to show (counted as a failure)."""
+    if not form.validate():
+        return _page("mfa/status.html", 400, active="two-step", enabled=True, form=form,
+                     left=mfa.recovery_codes_left(person_id), error=EXPIRED if form.csrf_token.errors else None)
+    key = ratelimit.identifier_key(f"mfa:{person_id}")
+    if ratelimit.locked_for(key, request.remote_addr) or mfa.verify(person_id, form.code.data) is None:
+        ratelimit.record_failure(key, request.remote_addr)
+        audit.record("mfa.change_refused", outcome="failure", person_id=person_id, action=action, commit=True)
+        form.code.errors = [WRONG_CODE]
+        return _page("mfa/status.html", 400, active="two-step", enabled=True, form=form,
+                     left=mfa.recovery_codes_left(person_id))
+    ratelimit.record_success(key)
+    return None
+
+
+def _with_otp(amr: list[str]) -> list[str]:
+    return list(dict.fromkeys([*amr, assurance.AMR_OTP, assurance.AMR_MFA]))
+
+
+# --- the sign-in step ------------------------------------------------------------------------------
+def start(pending: dict[str, Any]) -> Response:
+    """Park a proved first factor and send the browser to the code page (called by idp.web.auth)."""
+    token = random_token(24)
+    _store().put("mfa-pending", token, pending, PENDING_TTL)
+    session[PENDING_KEY] = token
+    args: dict[str, Any] = {"req": pending["req"]} if pending.get("req") else {}
+    return redirect(url_for("mfa.second_step", **args), 303)  # type: ignore[return-value]
+
+
+def _pending() -> tuple[str, dict[str, Any]] | None:
+    token = session.get(PENDING_KEY)
+    if not isinstance(token, str) or len(token) > 64:
+        return None
+    value = _store().get("mfa-pending", token)
+    return (token, value) if isinstance(value, dict) else None
+
+
+@bp.route("/login/two-step", methods=["GET", "POST"])
+def second_step() -> Response:
+    """Ask for the code of a person who just proved a password (or is stepping up)."""
+    from idp.web.auth import finish_sign_in
+
+    form = CodeForm()
+    found = _pending()
+    req = clean_req(request.values.get("req"))
+    args: dict[str, Any] = {"req": req} if req else {}
+    if found is None:
+        flash(_l("Your sign-in took too long. Please sign in again."), "info")
+        return redirect(url_for("auth.login", **args), 303)  # type: ignore[return-value]
+    token, parked = found
+    person_id = int(parked["person_id"])
+    context: dict[str, Any] = {"pending": pending_request(parked.get("req")), "req": parked.get("req"),
+               "enrolled": mfa.has_totp(person_id)}
+    if not context["enrolled"]:
+        # Asked for the MFA level but no authenticator yet: set one up first (setup() continues).
+        return redirect(url_for("mfa.setup", **args), 303)  # type: ignore[return-value]
+    if request.method == "GET":
+        form.req.data = parked.get("req") or ""
+        return _page("mfa/second_step.html", form=form, **context)
+    if not form.validate():
+        return _page("mfa/second_step.html", 400, form=form, **context)
+    key = ratelimit.identifier_key(f"mfa:{person_id}")
+    locked = ratelimit.locked_for(key, request.remote_addr)
+    method = None if locked else mfa.verify(person_id, form.code.data)
+    if method is None:
+        started = locked or ratelimit.record_failure(key, request.remote_addr)
+        audit.record("login.second_factor", outcome="failure", person_id=person_id, source=parked.get("source"),
+                     commit=True)
+        if started:
+            # Locked: the parked password proof goes too, so the attacker must start from the password.
+            _store().delete("mfa-pending", token)
+            session.pop(PENDING_KEY, None)
+            return _page("mfa/second_step.html", 429, form=form, locked_minutes=ratelimit.minutes(started),
+                         **context)
+        form.code.errors = [WRONG_CODE]
+        return _page("mfa/second_step.html", 401, form=form, **context)
+    ratelimit.record_success(key)
+    if _store().take("mfa-pending", token) is None:  # used by a parallel request meanwhile
+        return redirect(url_for("auth.login"), 303)  # type: ignore[return-value]
+    session.pop(PENDING_KEY, None)
+    person = db.session.get(Person, person_id)
+    if person is None or person.status != "active":
+        return redirect(url_for("auth.login"), 303)  # type: ignore[return-value]
+    amr = _with_otp(list(parked.get("amr") or []))
+    return finish_sign_in(person, acr=assurance.MFA, amr=amr, source=str(parked.get("source")),
+                          remember=bool(parked.get("remember")), req=parked.get("req"),
+                          recovery=method == "recovery")
