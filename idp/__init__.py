@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +10,8 @@ from flask import Flask
 
 from idp import config as config_module
 from idp.crypto import Crypto
-from idp.store import Store, create_store
+from idp.extensions import State
+from idp.store import create_store
 
 __all__ = ["create_app", "State", "resource_dir"]
 
@@ -25,16 +25,6 @@ def resource_dir(name: str) -> Path:
         if candidate.is_dir():
             return candidate
     raise RuntimeError(f"cannot find the {name!r} folder beside {here}")
-
-
-@dataclass
-class State:
-    """Per-application state kept in ``app.extensions['idp']``."""
-
-    config: config_module.Config
-    store: Store
-    crypto: Crypto
-    extra: dict[str, Any]
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:

@@ -25,6 +25,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from idp import metrics
+from idp.extensions import state
 from idp.store import StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -84,7 +85,7 @@ def _bind_issuer_urls() -> None:
     """
     ctx = request_ctx._get_current_object()  # type: ignore[attr-defined]
     if ctx.url_adapter is None:
-        issuer = urlsplit(current_app.extensions["idp"].config["ISSUER"])
+        issuer = urlsplit(state().config["ISSUER"])
         ctx.url_adapter = current_app.url_map.bind(issuer.netloc, script_name=request.script_root or "/",
                                                    url_scheme=issuer.scheme or "http")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask, Response, g, request
 from flask_babel import get_locale
 
-from idp.extensions import babel
+from idp.extensions import babel, state
 
 SUPPORTED = ("id", "en")
 LANG_COOKIE = "idp_lang"
@@ -15,9 +15,8 @@ def select_locale() -> str:
     chosen = g.get("ui_locale")
     if chosen:
         return str(chosen)
-    from flask import current_app
 
-    default = current_app.extensions["idp"].config["DEFAULT_LOCALE"]
+    default = state().config["DEFAULT_LOCALE"]
     cookie = request.cookies.get(LANG_COOKIE)
     if cookie in SUPPORTED:
         return str(cookie)

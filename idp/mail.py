@@ -24,6 +24,8 @@ from urllib.parse import urlsplit
 from flask import current_app
 from flask_babel import force_locale
 
+from idp.extensions import setting
+
 log = logging.getLogger(__name__)
 
 # Indonesian first: most recipients read it; English follows for everybody else.
@@ -34,9 +36,6 @@ SEPARATOR = "\n\n---------- English ----------\n\n"
 class MailError(RuntimeError):
     """The mail could not be handed to the SMTP server (or written to the outbox)."""
 
-
-def _cfg(name: str) -> Any:
-    return current_app.extensions["idp"].config[name]
 
 
 def mask_address(address: str) -> str:
@@ -71,11 +70,11 @@ def render(template: str, **context: Any) -> tuple[str, str]:
 def build(to: str, subject: str, body: str) -> EmailMessage:
     """A complete RFC 5322 message (UTF-8 text)."""
     msg = EmailMessage()
-    msg["From"] = _cfg("MAIL_FROM")
+    msg["From"] = setting("MAIL_FROM")
     msg["To"] = to
     msg["Subject"] = subject
     msg["Date"] = formatdate(usegmt=True)
-    msg["Message-ID"] = make_msgid(domain=urlsplit(_cfg("ISSUER")).hostname or "localhost")
+    msg["Message-ID"] = make_msgid(domain=urlsplit(setting("ISSUER")).hostname or "localhost")
     msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies
     msg.set_content(body, charset="utf-8", cte="8bit")
     return msg
@@ -90,19 +89,19 @@ def send_template(to: str, template: str, **context: Any) -> None:
 def send(to: str, subject: str, body: str, *, kind: str = "mail") -> None:
     """Send one mail, or write it to the outbox; raises :class:`MailError` when that fails."""
     msg = build(to, subject, body)
-    if _cfg("SMTP_HOST"):
+    if setting("SMTP_HOST"):
         _send_smtp(msg, to, kind)
     else:
         _write_outbox(msg, to, kind)
 
 
 def _tls_context() -> ssl.SSLContext:
-    ca = _cfg("SMTP_CA_FILE") or None
+    ca = setting("SMTP_CA_FILE") or None
     return ssl.create_default_context(cafile=ca)
 
 
 def _send_smtp(msg: EmailMessage, to: str, kind: str) -> None:
-    host, port, mode, timeout = _cfg("SMTP_HOST"), _cfg("SMTP_PORT"), _cfg("SMTP_TLS"), _cfg("SMTP_TIMEOUT")
+    host, port, mode, timeout = setting("SMTP_HOST"), setting("SMTP_PORT"), setting("SMTP_TLS"), setting("SMTP_TIMEOUT")
     started = time.monotonic()
     try:
         smtp: smtplib.SMTP
@@ -115,8 +114,8 @@ def _send_smtp(msg: EmailMessage, to: str, kind: str) -> None:
             if mode == "starttls":
                 smtp.starttls(context=_tls_context())
                 smtp.ehlo()
-            if _cfg("SMTP_USER"):
-                smtp.login(_cfg("SMTP_USER"), _cfg("SMTP_PASSWORD"))
+            if setting("SMTP_USER"):
+                smtp.login(setting("SMTP_USER"), setting("SMTP_PASSWORD"))
             smtp.send_message(msg)
     except (smtplib.SMTPException, OSError, ssl.SSLError) as exc:
         log.warning("mail %s to %s not sent: %s: %s", kind, mask_address(to), exc.__class__.__name__, exc)
@@ -126,7 +125,7 @@ def _send_smtp(msg: EmailMessage, to: str, kind: str) -> None:
 
 
 def _write_outbox(msg: EmailMessage, to: str, kind: str) -> None:
-    folder = Path(_cfg("OUTBOX_DIR"))
+    folder = Path(setting("OUTBOX_DIR"))
     name = f"{time.time_ns()}-{secrets.token_hex(6)}.eml"
     try:
         folder.mkdir(parents=True, exist_ok=True)

@@ -20,6 +20,8 @@ from flask import Flask, Response, abort, request
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, choose_encoder, generate_latest
 
+from idp.extensions import state
+
 __all__ = ["init_app", "sign_in", "backchannel_delivered", "dependency_error", "unhandled_exception", "render"]
 
 SOURCES = frozenset({"citizen", "ldap"})
@@ -125,7 +127,7 @@ def render() -> Response:
 
 def init_app(app: Flask) -> None:
     """Parse ``IDP_METRICS_ALLOW`` once and add ``/metrics`` (404 for callers outside the allowed networks)."""
-    allowed = tuple(ipaddress.ip_network(cidr, strict=False) for cidr in app.extensions["idp"].config["METRICS_ALLOW"])
+    allowed = tuple(ipaddress.ip_network(cidr, strict=False) for cidr in state(app).config["METRICS_ALLOW"])
 
     def metrics_view() -> Response:
         # request.remote_addr is the client as resolved by ProxyFix (IDP_TRUSTED_PROXIES).

@@ -19,22 +19,20 @@ from typing import Any
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from flask import current_app
 from flask_babel import lazy_gettext as _l
+
+from idp.extensions import state
 
 MAX_LENGTH = 256
 
 
-def _state() -> Any:
-    return current_app.extensions["idp"]
-
 
 def hasher() -> PasswordHasher:
     """The application's argon2id hasher, built once from ``ARGON2_*``."""
-    extra = _state().extra
+    extra = state().extra
     ph = extra.get("password_hasher")
     if ph is None:
-        cfg = _state().config
+        cfg = state().config
         ph = PasswordHasher(time_cost=cfg["ARGON2_TIME_COST"], memory_cost=cfg["ARGON2_MEMORY_KIB"],
                             parallelism=cfg["ARGON2_PARALLELISM"], hash_len=32, salt_len=16, type=Type.ID)
         extra["password_hasher"] = ph
@@ -51,7 +49,7 @@ def hash(password: str) -> str:
 
 
 def _dummy_hash() -> str:
-    extra = _state().extra
+    extra = state().extra
     dummy = extra.get("password_dummy_hash")
     if dummy is None:
         dummy = hasher().hash(secrets.token_urlsafe(24))
@@ -101,7 +99,7 @@ def problems(password: str, *, min_length: int | None = None, nik: str | None = 
              name: str | None = None) -> list[Any]:
     """Why ``password`` is refused (messages for the person), or an empty list."""
     if min_length is None:
-        min_length = int(_state().config["PASSWORD_MIN_LENGTH"])
+        min_length = int(state().config["PASSWORD_MIN_LENGTH"])
     prepared = _prepare(password or "")
     if len(prepared) < min_length:
         return [_l("Use at least %(n)d characters. A few unrelated words make a good password.", n=min_length)]

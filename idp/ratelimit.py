@@ -18,22 +18,18 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from typing import Any
 
-from flask import current_app
+from idp.extensions import state
 
 KIND = "rl"
 IP_FACTOR = 5
 LOCK_MEMORY = 24 * 3600  # how long earlier locks count towards the next one's length
 
 
-def _state() -> Any:
-    return current_app.extensions["idp"]
-
 
 def identifier_key(identifier: str) -> str:
     """A keyed hash of a normalised identifier (the store never holds a NIK, even hashed without a key)."""
-    return str(_state().crypto.keyed_hash("login_id", identifier))
+    return str(state().crypto.keyed_hash("login_id", identifier))
 
 
 def _keys(ident_key: str | Sequence[str]) -> list[str]:
@@ -47,7 +43,7 @@ def locked_for(ident_key: str | Sequence[str], ip: str | None) -> int:
         items.append((KIND, f"lock:ip:{ip}"))
     now = time.time()
     remaining = 0
-    for value in _state().store.get_many(items):
+    for value in state().store.get_many(items):
         if value:
             remaining = max(remaining, math.ceil(float(value.get("until", 0)) - now))
     return max(0, remaining)
@@ -55,14 +51,14 @@ def locked_for(ident_key: str | Sequence[str], ip: str | None) -> int:
 
 def lock_length(previous_locks: int) -> int:
     """Seconds of the next lock after ``previous_locks`` recent ones: doubling, capped."""
-    cfg = _state().config
+    cfg = state().config
     base, cap = int(cfg["LOGIN_LOCK_SECONDS"]), int(cfg["LOGIN_LOCK_MAX_SECONDS"])
     return int(min(cap, base * 2 ** min(previous_locks, 20)))
 
 
 def _count(key: str, limit: int) -> int:
-    cfg = _state().config
-    store = _state().store
+    cfg = state().config
+    store = state().store
     window = int(cfg["LOGIN_LOCK_SECONDS"])
     if store.incr(KIND, f"fail:{key}", window) >= limit:
         locks = store.incr(KIND, f"locks:{key}", LOCK_MEMORY)  # this lock included
@@ -79,7 +75,7 @@ def record_failure(ident_key: str | Sequence[str], ip: str | None) -> int:
     Several identifier keys (the NIK and the e-mail address of one account, when its password is
     checked without a typed identifier) each count the failure; the IP counts it once.
     """
-    limit = int(_state().config["LOGIN_MAX_FAILURES"])
+    limit = int(state().config["LOGIN_MAX_FAILURES"])
     started = 0
     for key in _keys(ident_key):
         started = max(started, _count(f"id:{key}", limit))
@@ -91,13 +87,13 @@ def record_failure(ident_key: str | Sequence[str], ip: str | None) -> int:
 def record_success(ident_key: str | Sequence[str]) -> None:
     """A correct password clears the identifier's failure counter and lock history (not the IP's)."""
     for key in _keys(ident_key):
-        _state().store.delete(KIND, f"fail:id:{key}")
-        _state().store.delete(KIND, f"locks:id:{key}")
+        state().store.delete(KIND, f"fail:id:{key}")
+        state().store.delete(KIND, f"locks:id:{key}")
 
 
 def allow(bucket: str, key: str, limit: int, window: int) -> bool:
     """A plain counter: True while at most ``limit`` events happened in ``window`` seconds."""
-    count = _state().store.incr(KIND, f"{bucket}:{key}", window)
+    count = state().store.incr(KIND, f"{bucket}:{key}", window)
     return bool(count <= limit)
 
 

@@ -9,14 +9,15 @@ from __future__ import annotations
 import datetime as dt
 
 import click
-from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import delete
+
+from idp.extensions import state
 
 
 def retention_days() -> int:
     """The configured retention in days (``IDP_AUDIT_RETENTION_DAYS``)."""
-    return int(current_app.extensions["idp"].config["AUDIT_RETENTION_DAYS"])
+    return int(state().config["AUDIT_RETENTION_DAYS"])
 
 
 def purge(days: int, *, now: dt.datetime | None = None) -> int:

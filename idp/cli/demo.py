@@ -9,10 +9,9 @@ from typing import Any
 from urllib.parse import urljoin
 
 import click
-from flask import current_app
 from flask.cli import with_appcontext
 
-from idp.extensions import db
+from idp.extensions import db, state
 from idp.sources import nik as nik_module
 
 DEMO_NIK = "3603015501900001"  # Kab. Tangerang, woman born 15-01-1990, serial 0001 (structurally valid)
@@ -22,7 +21,7 @@ DEMO_NAME = "Siti Warga Demo"
 
 
 def _state_file() -> Path:
-    return Path(current_app.extensions["idp"].config["INSTANCE_DIR"]) / "demo.json"
+    return Path(state().config["INSTANCE_DIR"]) / "demo.json"
 
 
 def _ensure_citizen() -> None:
@@ -77,7 +76,7 @@ def _ensure_client(redirect_uri: str, logout_uri: str) -> dict[str, Any]:
 @with_appcontext
 def demo_command(redirect_uri: str, logout_uri: str) -> None:
     """Create (once) a demo citizen and a demo client, and print how to use them."""
-    cfg = current_app.extensions["idp"].config
+    cfg = state().config
     if cfg["ENV"] == "production":
         raise click.UsageError("idp demo is for development only (IDP_ENV=production)")
     _ensure_citizen()

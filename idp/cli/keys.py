@@ -40,7 +40,7 @@ def rotate_command(algs: tuple[str, ...]) -> None:
     from idp.oauth import keys
 
     created = keys.rotate(algs or keys.ALGORITHMS)
-    overlap = keys._cfg("KEY_ROTATION_OVERLAP")
+    overlap = keys.setting("KEY_ROTATION_OVERLAP")
     for kid in created:
         click.echo(f"published signing key {kid}; it signs in {overlap} s")
     if not created:

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import Select, func, select
 
 from idp import audit
-from idp.extensions import db
+from idp.extensions import db, state
 from idp.models import AuditEvent, CitizenAccount, Client, Person, RefreshToken, StaffAccount, Team
 from idp.people import session as login_session
 from idp.people import signout
@@ -93,10 +93,9 @@ def masked_staff_nik(account: StaffAccount) -> str | None:
     """The staff account's NIK, masked (``3603********0001``), or None."""
     if not account.nik_enc:
         return None
-    from flask import current_app
 
     try:
-        return nik.mask(current_app.extensions["idp"].crypto.decrypt(account.nik_enc, "staff.nik"))
+        return nik.mask(state().crypto.decrypt(account.nik_enc, "staff.nik"))
     except Exception:  # noqa: BLE001 - a key this process lacks: show that there is one, not which
         return "*" * nik.LENGTH
 

@@ -15,12 +15,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
 from idp import audit
-from idp.extensions import db
+from idp.extensions import db, state
 from idp.models import Client, Person, ScopeRequest, StaffAccount, Team, TeamMember, utcnow
 from idp.oauth import registration
 from idp.people import roles
@@ -44,7 +43,7 @@ class PortalError(Exception):
 
 
 def _config(name: str) -> Any:
-    return current_app.extensions["idp"].config[name]
+    return state().config[name]
 
 
 def sensitive_scopes() -> list[str]:

@@ -14,11 +14,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import select
 
 from idp import audit, mail
-from idp.extensions import db
+from idp.extensions import db, state
 from idp.models import Client, Person, ScopeRequest, Team, TeamMember, utcnow
 
 log = logging.getLogger(__name__)
@@ -32,7 +31,7 @@ class DecisionError(Exception):
 
 
 def sensitive_scopes() -> set[str]:
-    return set(current_app.extensions["idp"].config["SENSITIVE_SCOPES"])
+    return set(state().config["SENSITIVE_SCOPES"])
 
 
 def _scopes(client: Client) -> list[str]:
@@ -143,7 +142,7 @@ def notify(client: Client, request_row: ScopeRequest) -> int:
         "client_id": client.client_id, "scope": request_row.scope, "purpose": request_row.purpose,
         "status": request_row.status, "note": request_row.decision_note,
     }
-    context["portal_url"] = current_app.extensions["idp"].config["ISSUER"].rstrip("/") + "/portal"
+    context["portal_url"] = state().config["ISSUER"].rstrip("/") + "/portal"
     sent = 0
     for address in recipients(client, request_row):
         try:

@@ -35,12 +35,12 @@ from urllib.parse import urlencode, urlsplit
 
 import urllib3
 from authlib.oauth2.rfc6749 import InvalidClientError
-from flask import Flask, current_app
+from flask import Flask
 from sqlalchemy import delete, event, func, select, update
 from sqlalchemy.orm import Session
 
 from idp import metrics
-from idp.extensions import db
+from idp.extensions import db, setting, state
 from idp.models import LogoutNotice, utcnow
 from idp.oauth import keys
 from idp.oauth.clients import OAuthClient, query_client
@@ -62,9 +62,6 @@ WAKE_KEY = "idp_backchannel_wake"
 START_DELAY = 2.0  # seconds before the first pass of a new thread (unless woken earlier)
 
 
-def _cfg(name: str) -> Any:
-    return current_app.extensions["idp"].config[name]
-
 
 # --------------------------------------------------------------------------- the logout token
 def logout_token(client: OAuthClient, sid: str, sub: str) -> str:
@@ -78,7 +75,7 @@ def logout_token(client: OAuthClient, sid: str, sub: str) -> str:
     kid, key = keys.keyring().signing_key(alg)
     now = int(time.time())
     # The sub as this client knows it: pairwise clients get their own (OIDC Core 8.1).
-    claims = {"iss": _cfg("ISSUER"), "sub": pairwise.subject_for(client, sub), "aud": client.client_id,
+    claims = {"iss": setting("ISSUER"), "sub": pairwise.subject_for(client, sub), "aud": client.client_id,
               "iat": now, "exp": now + TOKEN_TTL, "jti": uuid.uuid4().hex, "events": {EVENT: {}}, "sid": sid}
     return keys.sign({"alg": alg, "kid": kid, "typ": "logout+jwt"}, claims, key)
 
@@ -111,7 +108,7 @@ def enqueue(session: LoginSession) -> int:
                                         attempts=0, next_attempt_at=now, status="pending"))
             added += 1
     if added:
-        worker = current_app.extensions["idp"].extra.get("backchannel_worker")
+        worker = state().extra.get("backchannel_worker")
         if worker is not None:
             db.session.info[WAKE_KEY] = worker  # woken after the commit (see _after_commit)
     return added
@@ -153,7 +150,7 @@ def _claim(now: dt.datetime, limit: int) -> list[_Claimed]:
         # Rows another worker is claiming right now are skipped, not waited for.
         query = query.with_for_update(skip_locked=True)
     rows = db.session.execute(query).scalars().all()
-    lease = now + dt.timedelta(seconds=_cfg("BACKCHANNEL_TIMEOUT") + LEASE_MARGIN)
+    lease = now + dt.timedelta(seconds=setting("BACKCHANNEL_TIMEOUT") + LEASE_MARGIN)
     claimed: list[_Claimed] = []
     for row in rows:
         # Compare-and-set: on SQLite (no row locks) another process may have read the same row.
@@ -183,7 +180,7 @@ def _post(uri: str, token: str) -> int:
         address = _pinned_address(host, port)
     except InvalidClientError:
         raise ValueError("refused: host does not resolve or address not allowed") from None
-    timeout = urllib3.Timeout(total=_cfg("BACKCHANNEL_TIMEOUT"))
+    timeout = urllib3.Timeout(total=setting("BACKCHANNEL_TIMEOUT"))
     pool: urllib3.HTTPConnectionPool
     if parts.scheme == "https":
         pool = urllib3.HTTPSConnectionPool(address, port, timeout=timeout, retries=False, server_hostname=host,
@@ -232,12 +229,12 @@ def _finish(item: _Claimed, error: str | None, now: dt.datetime) -> str:
     values: dict[str, Any]
     if error is None:
         values = {"status": "delivered", "last_error": None}
-    elif item.attempts >= _cfg("BACKCHANNEL_MAX_ATTEMPTS"):
+    elif item.attempts >= setting("BACKCHANNEL_MAX_ATTEMPTS"):
         values = {"status": "failed", "last_error": error}
         log.warning("back-channel logout to client %s failed after %d attempts: %s", item.client_id,
                     item.attempts, error)
     else:
-        delay = min(_cfg("BACKCHANNEL_RETRY_SECONDS") * 2 ** (item.attempts - 1), MAX_BACKOFF)
+        delay = min(setting("BACKCHANNEL_RETRY_SECONDS") * 2 ** (item.attempts - 1), MAX_BACKOFF)
         values = {"next_attempt_at": now + dt.timedelta(seconds=delay), "last_error": error}
         log.info("back-channel logout to client %s: attempt %d failed (%s); retry in %d s", item.client_id,
                  item.attempts, error, delay)
@@ -349,7 +346,7 @@ class Worker:
         app = self._app()
         if app is None:
             return None
-        poll = float(app.extensions["idp"].config["BACKCHANNEL_POLL_SECONDS"])
+        poll = float(state(app).config["BACKCHANNEL_POLL_SECONDS"])
         try:
             with app.app_context():
                 pools = [db.engine.pool]
@@ -378,7 +375,7 @@ class Worker:
             return
         from idp.people import signout
 
-        self._next_sweep = time.monotonic() + app.extensions["idp"].config["SESSION_SWEEP_SECONDS"]
+        self._next_sweep = time.monotonic() + state(app).config["SESSION_SWEEP_SECONDS"]
         try:
             signout.sweep()
         except Exception as exc:  # noqa: BLE001 - store or database down: try again at the next sweep
@@ -388,10 +385,10 @@ class Worker:
 
 def init_app(app: Flask) -> None:
     """Create the delivery thread of ``app`` when ``IDP_BACKCHANNEL_WORKER`` is on, and start it."""
-    if not app.extensions["idp"].config["BACKCHANNEL_WORKER"]:
+    if not state(app).config["BACKCHANNEL_WORKER"]:
         return
     worker = Worker(app)
-    app.extensions["idp"].extra["backchannel_worker"] = worker
+    state(app).extra["backchannel_worker"] = worker
 
     @app.before_request
     def _ensure_worker() -> None:

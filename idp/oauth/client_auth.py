@@ -25,12 +25,13 @@ import urllib3
 from authlib.oauth2.rfc6749 import InvalidClientError
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from authlib.oauth2.rfc7523.client import ASSERTION_TYPE
-from flask import current_app, g, has_request_context
+from flask import g, has_request_context
 from flask import request as flask_request
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
+from idp.extensions import setting, state
 from idp.oauth import untrusted
 from idp.oauth.registration import ASSERTION_ALGS, MetadataError, loopback_allowed, parse_jwks
 
@@ -44,12 +45,6 @@ ENDPOINT_PATHS = ("/token", "/revoke", "/introspect")
 MAX_JWKS_BYTES = 65536
 
 
-def _state() -> Any:
-    return current_app.extensions["idp"]
-
-
-def _cfg(name: str) -> Any:
-    return _state().config[name]
 
 
 # IPv6 ranges that carry an IPv4 address (or reach IPv4 through a translator) that Python's
@@ -122,7 +117,7 @@ def _get(uri: str) -> bytes:
     host = parts.hostname or ""
     port = parts.port or (443 if parts.scheme == "https" else 80)
     address = _pinned_address(host, port)
-    timeout = urllib3.Timeout(total=_cfg("JWKS_URI_TIMEOUT"))
+    timeout = urllib3.Timeout(total=setting("JWKS_URI_TIMEOUT"))
     pool: urllib3.HTTPConnectionPool
     if parts.scheme == "https":
         # TLS is checked against the host name while the socket goes to the pinned address.
@@ -146,7 +141,7 @@ def _get(uri: str) -> bytes:
 
 def fetch_jwks(uri: str) -> dict[str, Any]:
     """The client's JWK Set from ``jwks_uri``, cached per process for ``JWKS_URI_CACHE_TTL`` seconds."""
-    cache: dict[str, tuple[float, dict[str, Any]]] = _state().extra.setdefault("jwks_uri_cache", {})
+    cache: dict[str, tuple[float, dict[str, Any]]] = state().extra.setdefault("jwks_uri_cache", {})
     hit = cache.get(uri)
     now = time.monotonic()
     if hit and hit[0] > now:
@@ -158,7 +153,7 @@ def fetch_jwks(uri: str) -> dict[str, Any]:
         keys = parse_jwks(json.loads(body), "jwks_uri")
     except (urllib3.exceptions.HTTPError, OSError, ValueError, MetadataError):
         raise InvalidClientError(description="The client's jwks_uri could not be read.") from None
-    cache[uri] = (now + _cfg("JWKS_URI_CACHE_TTL"), keys)
+    cache[uri] = (now + setting("JWKS_URI_CACHE_TTL"), keys)
     return keys
 
 
@@ -201,7 +196,7 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
 
     def get_audiences(self) -> list[str]:
         """The issuer, or the URL of the endpoint being called (RFC 7523 3 item 3, OIDC Core 9)."""
-        issuer = _cfg("ISSUER")
+        issuer = setting("ISSUER")
         audiences = [issuer, issuer + "/", issuer + "/token"]
         if has_request_context() and flask_request.path in ENDPOINT_PATHS:
             audiences.append(issuer + flask_request.path)
@@ -253,7 +248,7 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
 
     def validate_jti(self, claims: Any, jti: str) -> bool:
         ttl = max(int(claims["exp"] - time.time()) + self.leeway, 1)
-        return bool(_state().store.add("jti", f"{claims['sub']}:{jti}", 1, ttl))
+        return bool(state().store.add("jti", f"{claims['sub']}:{jti}", 1, ttl))
 
     def authenticate_client(self, client: Any) -> Any:
         if client.check_endpoint_auth_method(METHOD, "token"):

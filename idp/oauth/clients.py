@@ -11,11 +11,11 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from authlib.oauth2.rfc6749 import ClientMixin, InvalidClientError, list_to_scope, scope_to_list
-from flask import current_app, g, has_app_context
+from flask import g, has_app_context
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
-from idp.extensions import db
+from idp.extensions import db, state
 from idp.models import Client, utcnow
 
 # Scopes a client may ask for when its metadata names none (sensitive scopes never by default).
@@ -90,7 +90,7 @@ class OAuthClient(ClientMixin):
 
     def get_scope_names(self) -> list[str]:
         """Every scope this client may obtain: its metadata scopes minus unapproved sensitive ones."""
-        sensitive = set(current_app.extensions["idp"].config["SENSITIVE_SCOPES"])
+        sensitive = set(state().config["SENSITIVE_SCOPES"])
         return [s for s in self.metadata_scopes if s not in sensitive or s in self.approved_scopes]
 
     # --- ClientMixin ---
@@ -131,7 +131,7 @@ class OAuthClient(ClientMixin):
         """
         if self.client_secret_expires_at and self.client_secret_expires_at < time.time():
             return False
-        crypto = current_app.extensions["idp"].crypto
+        crypto = state().crypto
         if crypto.check_keyed_hash("client_secret", client_secret, self.client_secret_hash):
             return True
         if (self.previous_secret_hash and self.previous_secret_expires_at is not None
@@ -184,7 +184,7 @@ PROCESS_CACHE_MAX = 10_000  # clients; the cache is emptied when full (it refill
 
 
 def _process_cache() -> dict[str, tuple[float, OAuthClient]]:
-    extra = current_app.extensions["idp"].extra
+    extra = state().extra
     cache: dict[str, tuple[float, OAuthClient]] | None = extra.get("client_cache")
     if cache is None:
         cache = extra["client_cache"] = {}
@@ -222,7 +222,7 @@ def query_client(client_id: Any) -> OAuthClient | None:
         memo = g.setdefault("idp_clients", {})
         if client_id in memo:
             return memo[client_id]
-    ttl = current_app.extensions["idp"].config["CLIENT_CACHE_SECONDS"] if has_app_context() else 0
+    ttl = state().config["CLIENT_CACHE_SECONDS"] if has_app_context() else 0
     client: OAuthClient | None = None
     if ttl:
         cached = _process_cache().get(client_id)

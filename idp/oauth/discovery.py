@@ -6,9 +6,8 @@ import hashlib
 import json
 from typing import Any
 
-from flask import current_app
-
 from idp import assurance
+from idp.extensions import state
 from idp.oauth import keys
 from idp.oauth.registration import ASSERTION_ALGS
 from idp.people import claims
@@ -16,7 +15,7 @@ from idp.people import claims
 
 def metadata() -> dict[str, Any]:
     """The metadata as a dict (endpoint paths are fixed by contracts.md)."""
-    issuer = current_app.extensions["idp"].config["ISSUER"]
+    issuer = state().config["ISSUER"]
     return {
         "issuer": issuer,
         "authorization_endpoint": issuer + "/authorize",
@@ -61,7 +60,7 @@ def metadata() -> dict[str, Any]:
 
 def document() -> tuple[bytes, str]:
     """(JSON bytes, ETag) of the metadata, computed once per app."""
-    extra = current_app.extensions["idp"].extra
+    extra = state().extra
     cached = extra.get("discovery")
     if cached is None:
         body = json.dumps(metadata(), separators=(",", ":")).encode()

@@ -23,8 +23,9 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode, urlsplit
 
-from flask import Response, current_app, render_template
+from flask import Response, render_template
 
+from idp.extensions import state
 from idp.oauth.clients import query_client
 from idp.web import middleware
 
@@ -46,7 +47,7 @@ CONTINUE_AFTER_MS = 3000
 
 
 def _issuer() -> str:
-    return str(current_app.extensions["idp"].config["ISSUER"])
+    return str(state().config["ISSUER"])
 
 
 def _host(hostname: str) -> str | None:

@@ -18,11 +18,10 @@ from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import grants as oidc_grants
 from authlib.oidc.core.grants.util import is_openid_scope
 from authlib.oidc.core.util import create_half_hash
-from flask import current_app
 
 from idp import audit
 from idp.crypto import random_token
-from idp.extensions import db
+from idp.extensions import db, setting, state
 from idp.models import Person
 from idp.oauth import keys, tokens
 from idp.oauth.tokens import TokenUser
@@ -32,12 +31,6 @@ from idp.people import pairwise
 MAX_CODE_LENGTH = 128
 
 
-def _state() -> Any:
-    return current_app.extensions["idp"]
-
-
-def _cfg(name: str) -> Any:
-    return _state().config[name]
 
 
 @dataclass(frozen=True)
@@ -127,7 +120,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     def save_authorization_code(self, code: str, request: Any) -> None:
         user: EndUser = request.user
         data = request.payload.data
-        _state().store.put("code", code, {
+        state().store.put("code", code, {
             "client_id": request.client.client_id,
             "redirect_uri": request.payload.redirect_uri,
             "scope": request.scope or "",
@@ -140,15 +133,15 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             "sid": user.sid,
             "code_challenge": data.get("code_challenge"),
             "code_challenge_method": data.get("code_challenge_method"),
-        }, _cfg("CODE_TTL"))
+        }, setting("CODE_TTL"))
 
     def query_authorization_code(self, code: str, client: Any) -> CodeData | None:
         """Consume the code atomically; a second presentation revokes what the first one got."""
         if not isinstance(code, str) or not code or len(code) > MAX_CODE_LENGTH or not code.isprintable():
             return None
-        store = _state().store
+        store = state().store
         family = tokens.family_for_code(code)
-        gate_ttl = _cfg("CODE_TTL") + _cfg("ACCESS_TOKEN_TTL")
+        gate_ttl = setting("CODE_TTL") + setting("ACCESS_TOKEN_TTL")
         if not store.add("code-used", code, {"client_id": client.client_id, "at": int(time.time())}, gate_ttl):
             # RFC 6749 4.1.2 / RFC 9700 4.5: reuse -> revoke the tokens issued for this code.
             tokens.revoke_family(family, "code_reuse")
@@ -183,8 +176,8 @@ def issue_id_token(*, client: Any, user: TokenUser, scope: str, access_token: st
     sub = pairwise.subject_for(client, user.sub)  # OIDC Core 8: public or pairwise, per client
     body: dict[str, Any] = claims_module.claims_for(user.person_id, sub, scope, client.client_id,
                                                     with_nik=False)
-    body.update({"iss": _cfg("ISSUER"), "sub": sub, "aud": client.client_id, "azp": client.client_id,
-                 "iat": now, "exp": now + _cfg("ID_TOKEN_TTL")})
+    body.update({"iss": setting("ISSUER"), "sub": sub, "aud": client.client_id, "azp": client.client_id,
+                 "iat": now, "exp": now + setting("ID_TOKEN_TTL")})
     if auth_time:
         body["auth_time"] = auth_time
     if nonce:
@@ -232,7 +225,7 @@ class TokenGenerator(BearerTokenGenerator):
 
     @staticmethod
     def _expires_in(client: Any, grant_type: str) -> int:
-        return int(_cfg("ACCESS_TOKEN_TTL"))
+        return int(setting("ACCESS_TOKEN_TTL"))
 
     def generate(self, grant_type: str, client: Any, user: Any = None, scope: str | None = None,
                  expires_in: int | None = None, include_refresh_token: bool = True) -> dict[str, Any]:

@@ -19,8 +19,8 @@ import calendar
 from typing import Any
 
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint as _IntrospectionEndpoint
-from flask import current_app
 
+from idp.extensions import state
 from idp.oauth import tokens
 from idp.oauth.clients import query_client
 from idp.oauth.revocation import FoundToken, check_token_param, find_token
@@ -63,7 +63,7 @@ class IntrospectionEndpoint(_IntrospectionEndpoint):
         return tokens.audience_of(query_client(token.client_id))
 
     def introspect_token(self, token: FoundToken) -> dict[str, Any]:
-        issuer = current_app.extensions["idp"].config["ISSUER"]
+        issuer = state().config["ISSUER"]
         if token.row is not None:
             row = token.row
             return {"active": True, "scope": row.scope, "client_id": token.client_id,

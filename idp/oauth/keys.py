@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 
 from idp.crypto import DecryptError
 from idp.errors import ServiceUnavailable
-from idp.extensions import db
+from idp.extensions import db, setting, state
 from idp.models import SigningKey, utcnow
 from idp.oauth import untrusted
 
@@ -94,7 +94,7 @@ def create_key(alg: str, status: str = "active", activate_at: dt.datetime | None
     key = _generate(alg)
     kid = key.thumbprint()  # RFC 7638: stable, derived from the public key
     pem = key.as_pem(private=True).decode()
-    crypto = current_app.extensions["idp"].crypto
+    crypto = state().crypto
     row = SigningKey(kid=kid, alg=alg, private_enc=crypto.encrypt(pem, "signing_key"),
                      public_jwk=_public_jwk(key, kid, alg), status=status,
                      activated_at=activate_at or utcnow())
@@ -102,16 +102,13 @@ def create_key(alg: str, status: str = "active", activate_at: dt.datetime | None
     return row
 
 
-def _cfg(name: str) -> Any:
-    return current_app.extensions["idp"].config[name]
-
 
 def retire_after() -> dt.timedelta:
     """How long a replaced key stays published: any token it signed may still be presented until then."""
     from idp.config import JWKS_MAX_AGE
 
-    longest = max(_cfg("ID_TOKEN_TTL"), _cfg("ACCESS_TOKEN_TTL"), 120)  # 120: logout tokens
-    return dt.timedelta(seconds=longest + 2 * _cfg("KEYRING_RELOAD_SECONDS") + JWKS_MAX_AGE)
+    longest = max(setting("ID_TOKEN_TTL"), setting("ACCESS_TOKEN_TTL"), 120)  # 120: logout tokens
+    return dt.timedelta(seconds=longest + 2 * setting("KEYRING_RELOAD_SECONDS") + JWKS_MAX_AGE)
 
 
 @dataclass
@@ -180,7 +177,7 @@ class Keyring:
 
 def _load_rows() -> tuple[list[tuple[SigningKey, Any]], list[SigningKey]]:
     """Decryptable published keys with their parsed private key, and rows that did not decrypt."""
-    crypto = current_app.extensions["idp"].crypto
+    crypto = state().crypto
     # A session of its own: a reload happens inside whatever request comes along, and must neither
     # see nor end (commit, roll back) that request's unfinished work.
     with Session(db.engine, expire_on_commit=False) as own:
@@ -223,7 +220,7 @@ def load() -> Keyring:
         keys.append(key)
         if state.signing.get(row.alg) is row:
             ring.signing[row.alg] = (row.kid, key)
-    reload_in = float(_cfg("KEYRING_RELOAD_SECONDS"))
+    reload_in = float(setting("KEYRING_RELOAD_SECONDS"))
     if state.changes_at is not None:
         reload_in = min(reload_in, max(0.0, (state.changes_at - now).total_seconds()))
     ring.reload_at = time.time() + reload_in
@@ -236,11 +233,11 @@ def load() -> Keyring:
 def keyring(app: Flask | None = None) -> Keyring:
     """The process's keyring, loaded on first use and cached in ``app.extensions['idp'].extra``."""
     app = app or current_app._get_current_object()  # type: ignore[attr-defined]
-    extra = app.extensions["idp"].extra
+    extra = state(app).extra
     ring = extra.get("keyring")
     if ring is None or not ring.signing or time.time() >= ring.reload_at:
         ring = load()
-        if DEFAULT_ALG not in ring.signing and app.extensions["idp"].config["ENV"] == "development":
+        if DEFAULT_ALG not in ring.signing and state(app).config["ENV"] == "development":
             log.warning("DEVELOPMENT ONLY: no usable signing key; creating one (production: `idp keys ensure`)")
             ensure()
             ring = load()
@@ -253,7 +250,7 @@ def keyring(app: Flask | None = None) -> Keyring:
 
 def reset() -> None:
     """Forget the cached keyring of this app (after the keys changed)."""
-    current_app.extensions["idp"].extra.pop("keyring", None)
+    state().extra.pop("keyring", None)
 
 
 def ensure() -> list[str]:
@@ -290,7 +287,7 @@ def rotate(algs: tuple[str, ...] = ALGORITHMS) -> list[str]:
                      and (row.activated_at or row.created_at) > now]
         if scheduled or alg not in state.signing:
             continue
-        created.append(create_key(alg, "next", now + dt.timedelta(seconds=_cfg("KEY_ROTATION_OVERLAP"))).kid)
+        created.append(create_key(alg, "next", now + dt.timedelta(seconds=setting("KEY_ROTATION_OVERLAP"))).kid)
     db.session.commit()
     reset()
     return created

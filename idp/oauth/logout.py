@@ -7,9 +7,9 @@ from typing import Any
 from authlib.oauth2.rfc6749 import InvalidRequestError
 from authlib.oidc.rpinitiated import EndSessionEndpoint as _EndSessionEndpoint
 from authlib.oidc.rpinitiated.end_session import EndSessionRequest
-from flask import current_app, g
+from flask import g
 
-from idp.extensions import db
+from idp.extensions import db, state
 from idp.oauth import keys, untrusted
 from idp.people import session as login_session
 from idp.people import signout
@@ -39,7 +39,7 @@ def check_id_token(header: dict[str, Any], claims: dict[str, Any]) -> None:
     auds = [aud] if isinstance(aud, str) else aud
     if not isinstance(auds, list) or not auds or not all(isinstance(a, str) and a for a in auds):
         raise InvalidRequestError("The 'id_token_hint' is not an ID token.")
-    if claims.get("iss") != current_app.extensions["idp"].config["ISSUER"] or not isinstance(claims.get("sub"), str):
+    if claims.get("iss") != state().config["ISSUER"] or not isinstance(claims.get("sub"), str):
         # RP-Initiated Logout 2: the OP MUST validate that it was the issuer of the ID token.
         raise InvalidRequestError("The 'id_token_hint' was not issued by this provider.")
 

@@ -17,13 +17,12 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import current_app
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from sqlalchemy import delete, select
 
 from idp.crypto import random_token
-from idp.extensions import db
+from idp.extensions import db, state
 from idp.models import Client, Consent, InitialAccessToken, RefreshToken, utcnow
 from idp.oauth import tokens
 from idp.people.claims import SCOPE_CLAIMS
@@ -233,7 +232,7 @@ def loopback_allowed() -> bool:
     """True when the provider may call loopback/private hosts (``jwks_uri``, ``sector_identifier_uri``,
     back-channel logout): ``IDP_JWKS_URI_ALLOW_LOOPBACK``, by default on only with an http loopback issuer
     (idp.config), never in production (server-side request forgery guard)."""
-    config = current_app.extensions["idp"].config
+    config = state().config
     return bool(config["JWKS_URI_ALLOW_LOOPBACK"]) and config["ENV"] != "production"
 
 
@@ -479,7 +478,7 @@ def validate_metadata(metadata: Any, *, dynamic: bool = False,
         if unknown:
             raise _bad("scope", f"unknown scope {unknown[0][:40]!r}; known: {' '.join(KNOWN_SCOPES)}.")
         if dynamic:
-            sensitive = set(current_app.extensions["idp"].config["SENSITIVE_SCOPES"])
+            sensitive = set(state().config["SENSITIVE_SCOPES"])
             items = [s for s in items if s not in sensitive]
         if items:
             out["scope"] = " ".join(items)
@@ -533,7 +532,7 @@ def new_secret() -> str:
 
 
 def secret_hash(secret: str) -> str:
-    return str(current_app.extensions["idp"].crypto.keyed_hash("client_secret", secret))
+    return str(state().crypto.keyed_hash("client_secret", secret))
 
 
 def create_client(metadata: Any, *, first_party: bool = False, require_pkce: bool = False,
@@ -595,7 +594,7 @@ def initial_access_token(*, expires_in: int, max_uses: int, note: str | None = N
     """Create an initial access token (operator command); returns the token, stored only as a hash."""
     token = random_token(32)
     db.session.add(InitialAccessToken(
-        token_hash=current_app.extensions["idp"].crypto.keyed_hash("initial_access_token", token), note=note,
+        token_hash=state().crypto.keyed_hash("initial_access_token", token), note=note,
         expires_at=utcnow() + dt.timedelta(seconds=expires_in), max_uses=max_uses,
     ))
     db.session.commit()

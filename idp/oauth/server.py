@@ -2,7 +2,7 @@
 
 Each protocol feature lives in its own module under :mod:`idp.oauth` and exposes
 ``register(server)``; :data:`FEATURE_MODULES` lists them in the order they are wired.  The server is
-kept per application in ``app.extensions["idp"].extra["oauth_server"]``.
+kept per application in ``state(app).extra["oauth_server"]``.
 """
 
 from __future__ import annotations
@@ -16,9 +16,11 @@ from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Payload, FlaskOAuth2Request
 from authlib.oauth2.rfc6749 import OAuth2Payload, OAuth2Request
 from authlib.oauth2.rfc6749.authenticate_client import ClientAuthentication
-from flask import Flask, current_app
+from flask import Flask
 from flask import request as flask_request
 from werkzeug.datastructures import MultiDict
+
+from idp.extensions import state
 
 # Modules exposing ``register(server: Server) -> None``.
 FEATURE_MODULES: tuple[str, ...] = (
@@ -66,7 +68,7 @@ def request_uri() -> str:
     the WSGI URL may say http even though clients used https, so the issuer (validated at start-up:
     https, or http on loopback / with IDP_ALLOW_INSECURE_HTTP) is what counts.
     """
-    issuer = current_app.extensions["idp"].config["ISSUER"]
+    issuer = state().config["ISSUER"]
     query = flask_request.query_string.decode("latin-1")
     return issuer + flask_request.path + ("?" + query if query else "")
 
@@ -114,16 +116,16 @@ class ParamsRequest(OAuth2Request):
 
 def init_app(app: Flask) -> Server:
     """Create the server for ``app`` and let every feature module register itself."""
-    if app.extensions["idp"].config["ALLOW_INSECURE_HTTP"]:
+    if state(app).config["ALLOW_INSECURE_HTTP"]:
         # DEVELOPMENT ONLY (the setting's own rule): an http issuer outside loopback.
         os.environ["AUTHLIB_INSECURE_TRANSPORT"] = "1"
     server = Server(app)
     for name in FEATURE_MODULES:
         import_module(name).register(server)
-    app.extensions["idp"].extra["oauth_server"] = server
+    state(app).extra["oauth_server"] = server
     return server
 
 
 def get_server() -> Any:
     """The authorization server of the current app."""
-    return current_app.extensions["idp"].extra["oauth_server"]
+    return state().extra["oauth_server"]

@@ -22,11 +22,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import update
 
 from idp.crypto import random_token
-from idp.extensions import db
+from idp.extensions import db, setting, state
 from idp.models import RefreshToken, utcnow
 from idp.people import pairwise
 
@@ -48,26 +47,20 @@ class TokenUser:
         return self.sub
 
 
-def _state() -> Any:
-    return current_app.extensions["idp"]
-
-
-def _cfg(name: str) -> Any:
-    return _state().config[name]
 
 
 def family_for_code(code: str) -> str:
     """The family id of a code grant, derivable from the code alone (contracts: code reuse)."""
-    return str(_state().crypto.keyed_hash("family", code))
+    return str(state().crypto.keyed_hash("family", code))
 
 
 def new_family() -> str:
     """A fresh family id for grants that do not start from a code (client credentials)."""
-    return str(_state().crypto.keyed_hash("family", random_token(32)))
+    return str(state().crypto.keyed_hash("family", random_token(32)))
 
 
 def refresh_token_hash(token: str) -> str:
-    return str(_state().crypto.keyed_hash("refresh_token", token))
+    return str(state().crypto.keyed_hash("refresh_token", token))
 
 
 def as_token_user(user: Any) -> TokenUser | None:
@@ -115,7 +108,7 @@ def save_token(token: dict[str, Any], request: Any) -> None:
     ctx = _context(request)
     family = ctx["family"]
     now = int(time.time())
-    ttl = int(token.get("expires_in") or _cfg("ACCESS_TOKEN_TTL"))
+    ttl = int(token.get("expires_in") or setting("ACCESS_TOKEN_TTL"))
     scope = token.get("scope", "") or ""
     audience = audience_of(client)
     if (client.client_metadata or {}).get("access_token_format") == "jwt":
@@ -123,7 +116,7 @@ def save_token(token: dict[str, Any], request: Any) -> None:
     else:
         access_token = f"{random_token(32)}.{family}"
     token["access_token"] = access_token
-    _state().store.put("at", access_token, {
+    state().store.put("at", access_token, {
         "client_id": client.client_id,
         "sub": user.sub if user else None,  # the person's public sub (internal)
         # What the client sees (OIDC Core 8): userinfo and introspection answer with it, no client lookup.
@@ -142,7 +135,7 @@ def save_token(token: dict[str, Any], request: Any) -> None:
 
     refresh = token.get("refresh_token")
     if refresh and user is not None:
-        expires_at = ctx["expires_at"] or utcnow() + dt.timedelta(seconds=_cfg("REFRESH_TOKEN_TTL"))
+        expires_at = ctx["expires_at"] or utcnow() + dt.timedelta(seconds=setting("REFRESH_TOKEN_TTL"))
         db.session.add(RefreshToken(
             token_hash=refresh_token_hash(refresh), family_id=family, client_id=client.pk,
             person_id=user.person_id, scope=scope, sid=ctx["sid"], auth_time=ctx["auth_time"],
@@ -168,8 +161,8 @@ def _jwt_access_token(client: Any, user: TokenUser | None, scope: str, ctx: dict
     # Our userinfo endpoint recognises its tokens by the stored record, not by aud, so a token for an
     # API still reads userinfo when it has the openid scope (unmodified relying parties keep working).
     sub = (pairwise.subject_for(client, user.sub) if user.person_id else user.sub) if user else client.client_id
-    claims: dict[str, Any] = {"iss": _cfg("ISSUER"), "sub": sub, "client_id": client.client_id,
-                              "aud": audience_of(client) or _cfg("ISSUER") + "/userinfo",
+    claims: dict[str, Any] = {"iss": setting("ISSUER"), "sub": sub, "client_id": client.client_id,
+                              "aud": audience_of(client) or setting("ISSUER") + "/userinfo",
                               "iat": now, "exp": now + ttl, "jti": random_token(16), "scope": scope}
     if ctx.get("auth_time"):
         claims.update(auth_time=ctx["auth_time"], acr=ctx["acr"], amr=ctx["amr"])
@@ -202,14 +195,14 @@ def lookup_access_token(token: str | None) -> dict[str, Any] | None:
     if token.count(".") == 2:  # a JWT access token (RFC 9068): its family is in the stored record
         if len(token) > MAX_JWT_LENGTH:
             return None
-        data = _state().store.get("at", token)
-        if not data or _state().store.get("family-revoked", str(data.get("family"))) is not None:
+        data = state().store.get("at", token)
+        if not data or state().store.get("family-revoked", str(data.get("family"))) is not None:
             return None
     else:
         if len(token) > MAX_TOKEN_LENGTH:
             return None
         family = token.rsplit(".", 1)[1]
-        data, revoked = _state().store.get_many([("at", token), ("family-revoked", family)])
+        data, revoked = state().store.get_many([("at", token), ("family-revoked", family)])
         if not data or revoked is not None or data.get("family") != family:
             return None
     if int(data.get("exp", 0)) <= int(time.time()):
@@ -221,7 +214,7 @@ def revoke_access_token(token: str) -> bool:
     """Forget one access token; True when it existed."""
     if not token or len(token) > (MAX_JWT_LENGTH if token.count(".") == 2 else MAX_TOKEN_LENGTH):
         return False
-    return bool(_state().store.delete("at", token))
+    return bool(state().store.delete("at", token))
 
 
 def revoke_family(family_id: str, reason: str) -> None:
@@ -229,7 +222,7 @@ def revoke_family(family_id: str, reason: str) -> None:
 
     The caller commits the database change (it belongs to the caller's transaction).
     """
-    _state().store.put("family-revoked", family_id, 1, _cfg("REFRESH_TOKEN_TTL"))
+    state().store.put("family-revoked", family_id, 1, setting("REFRESH_TOKEN_TTL"))
     db.session.execute(
         update(RefreshToken)
         .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
@@ -239,4 +232,4 @@ def revoke_family(family_id: str, reason: str) -> None:
 
 def family_revoked(family_id: str) -> bool:
     """True when the family was revoked (refresh grant check)."""
-    return _state().store.get("family-revoked", family_id) is not None
+    return state().store.get("family-revoked", family_id) is not None

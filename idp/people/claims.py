@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
-from idp.extensions import db
+from idp.extensions import db, state
 from idp.models import CitizenAccount, Client, Consent, Person
 
 SCOPE_CLAIMS: dict[str, tuple[str, ...]] = {
@@ -52,7 +51,7 @@ def claims_supported() -> list[str]:
 
 
 def sensitive_scopes() -> set[str]:
-    return set(current_app.extensions["idp"].config["SENSITIVE_SCOPES"])
+    return set(state().config["SENSITIVE_SCOPES"])
 
 
 def _profile_claims(person: Person) -> dict[str, Any]:
@@ -118,5 +117,5 @@ def claims_for(person_id: int, sub: str, scope: str, client_id: str, *, with_nik
             select(CitizenAccount).where(CitizenAccount.person_id == person_id)
         ).scalar_one_or_none()
         if account is not None:
-            claims["nik"] = current_app.extensions["idp"].crypto.decrypt(account.nik_enc, "citizen.nik")
+            claims["nik"] = state().crypto.decrypt(account.nik_enc, "citizen.nik")
     return claims

@@ -21,12 +21,12 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from flask import current_app, url_for
+from flask import url_for
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from idp import audit, mail, ratelimit
-from idp.extensions import db
+from idp.extensions import db, state
 from idp.models import CitizenAccount, utcnow
 from idp.sources import citizen
 
@@ -40,12 +40,9 @@ class TooMany(Exception):
     """The person asked too often this hour (about their own account: no enumeration in saying so)."""
 
 
-def _state() -> Any:
-    return current_app.extensions["idp"]
-
 
 def _ttl() -> int:
-    return int(_state().config["EMAIL_VERIFY_TTL"])
+    return int(state().config["EMAIL_VERIFY_TTL"])
 
 
 def request_change(account: CitizenAccount, new_email: str) -> None:
@@ -57,7 +54,7 @@ def request_change(account: CitizenAccount, new_email: str) -> None:
     new_email = citizen.normalize_email(new_email)
     if not ratelimit.allow("email-change", account.public_id, REQUESTS_PER_HOUR, 3600):
         raise TooMany()
-    store = _state().store
+    store = state().store
     hours = max(1, _ttl() // 3600)
     owner = citizen.find_by_email(new_email)
     token = None
@@ -93,7 +90,7 @@ def peek(token: str) -> dict[str, Any] | None:
     """The pending change a link names, without using it up (the GET page)."""
     if not isinstance(token, str) or not token or len(token) > 128:
         return None
-    value = _state().store.get(KIND, token)
+    value = state().store.get(KIND, token)
     return value if isinstance(value, dict) else None
 
 
@@ -101,7 +98,7 @@ def confirm(token: str) -> CitizenAccount | None:
     """Use the link (single use): the account's address becomes the new, verified one; None when invalid."""
     if not isinstance(token, str) or not token or len(token) > 128:
         return None
-    store = _state().store
+    store = state().store
     value = store.take(KIND, token)
     if not isinstance(value, dict):
         return None

@@ -14,15 +14,13 @@ from __future__ import annotations
 import hmac
 import secrets
 import time
-from typing import Any
 
 import pyotp
 import segno
-from flask import current_app
 from sqlalchemy import delete, func, select, update
 
 from idp import audit
-from idp.extensions import db
+from idp.extensions import db, state
 from idp.models import RecoveryCode, TotpCredential, utcnow
 
 STEP = 30
@@ -32,9 +30,6 @@ RECOVERY_CODES = 10
 ISSUER_NAME = "Banten SSO"
 _RECOVERY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i: read aloud or typed from paper
 
-
-def _crypto() -> Any:
-    return current_app.extensions["idp"].crypto
 
 
 def has_totp(person_id: int) -> bool:
@@ -88,7 +83,7 @@ def enrol(person_id: int, secret: str, step: int) -> list[str]:
     Returns the recovery codes in clear, to be shown once.  The caller commits.
     """
     db.session.execute(delete(TotpCredential).where(TotpCredential.person_id == person_id))
-    db.session.add(TotpCredential(person_id=person_id, secret_enc=_crypto().encrypt(secret, "totp.secret"),
+    db.session.add(TotpCredential(person_id=person_id, secret_enc=state().crypto.encrypt(secret, "totp.secret"),
                                   last_step=step, last_used_at=utcnow()))
     codes = new_recovery_codes(person_id)
     audit.record("mfa.enrolled", person_id=person_id, method="totp")
@@ -102,7 +97,7 @@ def new_recovery_codes(person_id: int) -> list[str]:
     for _ in range(RECOVERY_CODES):
         raw = "".join(secrets.choice(_RECOVERY_ALPHABET) for _ in range(10))
         codes.append(f"{raw[:5]}-{raw[5:]}")
-        db.session.add(RecoveryCode(person_id=person_id, code_hash=_crypto().keyed_hash("recovery", raw)))
+        db.session.add(RecoveryCode(person_id=person_id, code_hash=state().crypto.keyed_hash("recovery", raw)))
     return codes
 
 
@@ -124,7 +119,7 @@ def verify(person_id: int, code: str | None, now: float | None = None) -> str | 
     if len(typed) == DIGITS and typed.isascii() and typed.isdigit():
         # A merged person may hold several authenticators (one per linked human account): any of them.
         moment = time.time() if now is None else now
-        matches = [(row, _matching_step(_crypto().decrypt(row.secret_enc, "totp.secret"), typed, moment))
+        matches = [(row, _matching_step(state().crypto.decrypt(row.secret_enc, "totp.secret"), typed, moment))
                    for row in rows]
         found = next(((row, step) for row, step in matches if step is not None), None)
         if found is None:
@@ -141,7 +136,7 @@ def verify(person_id: int, code: str | None, now: float | None = None) -> str | 
     if len(typed) == 10 and all(ch in _RECOVERY_ALPHABET for ch in typed):
         spent = db.session.execute(
             update(RecoveryCode).where(RecoveryCode.person_id == person_id, RecoveryCode.used_at.is_(None),
-                                       RecoveryCode.code_hash == _crypto().keyed_hash("recovery", typed))
+                                       RecoveryCode.code_hash == state().crypto.keyed_hash("recovery", typed))
             .values(used_at=utcnow()).execution_options(synchronize_session=False))
         if getattr(spent, "rowcount", 0) != 1:
             db.session.rollback()

@@ -23,7 +23,7 @@ import hmac
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import current_app
+from idp.extensions import state
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 
@@ -63,7 +63,7 @@ def subject_for(client: Any, person_sub: str) -> str:
     """The ``sub`` this client receives for the person whose public subject is ``person_sub``."""
     if not is_pairwise(client):
         return person_sub
-    key: bytes = current_app.extensions["idp"].config["PAIRWISE_SECRET_BYTES"]
+    key: bytes = state().config["PAIRWISE_SECRET_BYTES"]
     digest = hmac.new(key, f"{sector_of(client)}|{person_sub}".encode(), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 

@@ -10,10 +10,9 @@ by default; that rule holds whichever credential the person signed in with
 
 from __future__ import annotations
 
-from flask import current_app
 from sqlalchemy import select
 
-from idp.extensions import db
+from idp.extensions import db, state
 from idp.models import StaffAccount
 
 ADMIN = "admin"
@@ -51,6 +50,6 @@ def second_factor_required(person_id: int | None, extra_roles: set[str] | None =
     Applied to every credential: an administrator who signs in (or links) with a citizen account still
     needs the second factor.  ``extra_roles``: roles a directory reported that are not stored yet.
     """
-    required = set(current_app.extensions["idp"].config["MFA_REQUIRED_ROLES"])
+    required = set(state().config["MFA_REQUIRED_ROLES"])
     held = roles_of(person_id) if person_id is not None else set()
     return bool(required & (held | (extra_roles or set())))

@@ -17,9 +17,10 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, g, request
 
 from idp.crypto import random_token
+from idp.extensions import setting, state
 
 COOKIE = "idp_session"
 
@@ -98,12 +99,6 @@ def _load(data: Any, secret: str | None = None) -> LoginSession | None:
     return session
 
 
-def _cfg(name: str) -> Any:
-    return current_app.extensions["idp"].config[name]
-
-
-def _store() -> Any:
-    return current_app.extensions["idp"].store
 
 
 def current() -> LoginSession | None:
@@ -114,11 +109,11 @@ def current() -> LoginSession | None:
     parts = split_cookie(request.cookies.get(COOKIE))
     if parts:
         sid, secret = parts
-        found = _load(_store().get("sid", sid), secret)
+        found = _load(state().store.get("sid", sid), secret)
         now = int(time.time())
         if found is not None and found.absolute_exp > now:
             session = found
-            _store().touch("sid", sid, _ttl(session, now))
+            state().store.touch("sid", sid, _ttl(session, now))
     g.login_session = session
     return session
 
@@ -126,11 +121,11 @@ def current() -> LoginSession | None:
 def read(cookie_value: str | None) -> LoginSession | None:
     """The session a cookie value names (secret checked), without touching it: for tools and tests."""
     parts = split_cookie(cookie_value)
-    return _load(_store().get("sid", parts[0]), parts[1]) if parts else None
+    return _load(state().store.get("sid", parts[0]), parts[1]) if parts else None
 
 
 def _ttl(session: LoginSession, now: int) -> int:
-    idle = session.absolute_exp - now if session.remember else _cfg("SESSION_IDLE_TTL")
+    idle = session.absolute_exp - now if session.remember else setting("SESSION_IDLE_TTL")
     return max(1, min(idle, session.absolute_exp - now))
 
 
@@ -145,12 +140,12 @@ def begin(*, person_id: int, sub: str, acr: str, amr: list[str], source: str,
     secret = random_token(32)
     session = LoginSession(
         sid=random_token(24), person_id=person_id, sub=sub, auth_time=now, acr=acr, amr=list(amr),
-        created=now, absolute_exp=now + _cfg("SESSION_REMEMBER_TTL" if remember else "SESSION_ABSOLUTE_TTL"),
+        created=now, absolute_exp=now + setting("SESSION_REMEMBER_TTL" if remember else "SESSION_ABSOLUTE_TTL"),
         source=source, remember=remember, ip=(request.remote_addr or "")[:64] or None,
         device=device_of(request.headers.get("User-Agent")), secret_hash=_hash(secret), secret=secret,
     )
-    _store().put("sid", session.sid, session.to_store(), _ttl(session, now))
-    _store().set_add(INDEX, str(person_id), session.sid, session.absolute_exp - now)
+    state().store.put("sid", session.sid, session.to_store(), _ttl(session, now))
+    state().store.set_add(INDEX, str(person_id), session.sid, session.absolute_exp - now)
     g.login_session = session
     g.set_session_cookie = session.cookie
     return session
@@ -182,15 +177,15 @@ def keep_alive(sid: str | None) -> None:
     """
     if not sid or len(sid) >= MAX_COOKIE:
         return
-    found = _load(_store().get("sid", sid))
+    found = _load(state().store.get("sid", sid))
     now = int(time.time())
     if found is not None and found.absolute_exp > now:
-        _store().touch("sid", sid, _ttl(found, now))
+        state().store.touch("sid", sid, _ttl(found, now))
 
 
 def save(session: LoginSession) -> None:
     """Write back a changed session (new client, new auth_time)."""
-    _store().put("sid", session.sid, session.to_store(), _ttl(session, int(time.time())))
+    state().store.put("sid", session.sid, session.to_store(), _ttl(session, int(time.time())))
 
 
 def add_client(session: LoginSession, client_id: str) -> None:
@@ -204,8 +199,8 @@ def add_client(session: LoginSession, client_id: str) -> None:
 
 
 def _forget(session: LoginSession) -> None:
-    _store().delete("sid", session.sid)
-    _store().set_remove(INDEX, str(session.person_id), session.sid)
+    state().store.delete("sid", session.sid)
+    state().store.set_remove(INDEX, str(session.person_id), session.sid)
 
 
 def end() -> LoginSession | None:
@@ -221,15 +216,15 @@ def end() -> LoginSession | None:
 
 def sessions_of(person_id: int) -> list[LoginSession]:
     """Every live session of a person (index members whose session is gone are pruned), oldest first."""
-    members = sorted(_store().set_members(INDEX, str(person_id)))
+    members = sorted(state().store.set_members(INDEX, str(person_id)))
     if not members:
         return []
     found: list[LoginSession] = []
     now = int(time.time())
-    for sid, data in zip(members, _store().get_many([("sid", sid) for sid in members]), strict=True):
+    for sid, data in zip(members, state().store.get_many([("sid", sid) for sid in members]), strict=True):
         session = _load(data)
         if session is None or session.person_id != person_id or session.absolute_exp <= now:
-            _store().set_remove(INDEX, str(person_id), sid)
+            state().store.set_remove(INDEX, str(person_id), sid)
             continue
         found.append(session)
     return sorted(found, key=lambda s: (s.created, s.sid))
@@ -237,9 +232,9 @@ def sessions_of(person_id: int) -> list[LoginSession]:
 
 def end_sid(sid: str) -> LoginSession | None:
     """End the session ``sid`` wherever its browser is; the ended session, or None."""
-    session = _load(_store().take("sid", sid)) if sid and len(sid) < MAX_COOKIE else None
+    session = _load(state().store.take("sid", sid)) if sid and len(sid) < MAX_COOKIE else None
     if session is not None:
-        _store().set_remove(INDEX, str(session.person_id), sid)
+        state().store.set_remove(INDEX, str(session.person_id), sid)
     if session is not None and g.get("login_session") is not None and g.login_session.sid == sid:
         g.login_session = None
     return session
@@ -264,7 +259,7 @@ def init_app(app: Flask) -> None:
         value = g.get("set_session_cookie")
         if value is None:
             return resp
-        secure = app.extensions["idp"].config["ISSUER"].startswith("https://")
+        secure = state(app).config["ISSUER"].startswith("https://")
         if value:
             # A browser-session cookie (gone when the browser closes) unless the person chose
             # "remember me": then it lives as long as the session may.

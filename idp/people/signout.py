@@ -23,14 +23,13 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from flask import current_app
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from idp import audit
-from idp.extensions import db
+from idp.extensions import db, setting, state
 from idp.models import RefreshToken, WatchedSession, utcnow
 
 if TYPE_CHECKING:
@@ -102,9 +101,6 @@ def watch(session: LoginSession) -> None:
     log.warning("could not record a watched session")
 
 
-def _cfg(name: str) -> Any:
-    return current_app.extensions["idp"].config[name]
-
 
 def sweep(*, batch: int = 500, max_batches: int = 20, now: float | None = None) -> int:
     """Tell the applications of sessions that expired since the last pass; the number of sessions found.
@@ -119,10 +115,10 @@ def sweep(*, batch: int = 500, max_batches: int = 20, now: float | None = None) 
     from idp.oauth import backchannel
     from idp.people import session as login_session
 
-    store = current_app.extensions["idp"].store
+    store = state().store
     now_s = time.time() if now is None else now
     now_dt = dt.datetime.fromtimestamp(now_s, dt.UTC).replace(tzinfo=None)
-    due_before = now_dt - dt.timedelta(seconds=_cfg("SESSION_SWEEP_SECONDS") // 2)
+    due_before = now_dt - dt.timedelta(seconds=setting("SESSION_SWEEP_SECONDS") // 2)
     found = 0
     for _ in range(max_batches):
         rows = db.session.execute(

@@ -15,10 +15,9 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import select
 
-from idp.extensions import db
+from idp.extensions import db, state
 from idp.models import Person, RefreshToken, StaffAccount, utcnow
 from idp.people.identity import person_for
 from idp.sources.base import Identity
@@ -52,7 +51,7 @@ def _copy(account: StaffAccount, attributes: dict[str, Any]) -> None:
     if account.roles != roles:
         account.roles = roles
     nik = attributes.get("nik")
-    crypto = current_app.extensions["idp"].crypto
+    crypto = state().crypto
     if nik:
         nik_hash = crypto.keyed_hash("nik", nik)
         if account.nik_hash != nik_hash:

@@ -14,12 +14,12 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from flask import current_app, url_for
+from flask import url_for
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from idp import assurance, audit, mail, passwords, ratelimit
-from idp.extensions import db
+from idp.extensions import db, state
 from idp.models import CitizenAccount, IdentityLink, Person, utcnow
 from idp.sources import nik
 from idp.sources.base import BadCredentials, Identity
@@ -35,16 +35,13 @@ RESENDS_PER_HOUR = 3
 MAX_IDENTIFIER = 254
 
 
-def _state() -> Any:
-    return current_app.extensions["idp"]
-
 
 def normalize_email(value: str) -> str:
     return value.strip().lower()
 
 
 def nik_hash(digits: str) -> str:
-    return str(_state().crypto.keyed_hash("nik", digits))
+    return str(state().crypto.keyed_hash("nik", digits))
 
 
 def find_by_nik(digits: str) -> CitizenAccount | None:
@@ -76,7 +73,7 @@ def find_by_identifier(identifier: str) -> tuple[str | None, CitizenAccount | No
 
 
 def decrypt_nik(account: CitizenAccount) -> str:
-    return str(_state().crypto.decrypt(account.nik_enc, "citizen.nik"))
+    return str(state().crypto.decrypt(account.nik_enc, "citizen.nik"))
 
 
 # --- registration -------------------------------------------------------------------------------
@@ -120,19 +117,19 @@ def register(reg: Registration) -> bool:
         db.session.commit()
     except mail.MailError:
         db.session.rollback()
-        _state().store.delete(VERIFY_KIND, token)
+        state().store.delete(VERIFY_KIND, token)
         raise
     except IntegrityError:
         # A concurrent registration with the same NIK or e-mail won the race: same answer as a duplicate.
         db.session.rollback()
-        _state().store.delete(VERIFY_KIND, token)
+        state().store.delete(VERIFY_KIND, token)
         log.info("registration lost a race with a concurrent one; treated as a duplicate")
         return False
     return True
 
 
 def _create(reg: Registration, email: str, password_hash: str) -> tuple[CitizenAccount, str]:
-    crypto = _state().crypto
+    crypto = state().crypto
     review = needs_review(reg)
     acr = assurance.CITIZEN_REVIEW if review else assurance.CITIZEN
     public_id = "c_" + secrets.token_urlsafe(24)
@@ -177,13 +174,13 @@ def _notify_owners(by_nik: CitizenAccount | None, by_email: CitizenAccount | Non
 def new_verification_token(account: CitizenAccount, req: str | None) -> str:
     """A single-use token for the verification link; carries ``req`` so the person can continue."""
     token = secrets.token_urlsafe(32)
-    _state().store.put(VERIFY_KIND, token, {"account": account.public_id, "email": account.email, "req": req},
-                       int(_state().config["EMAIL_VERIFY_TTL"]))
+    state().store.put(VERIFY_KIND, token, {"account": account.public_id, "email": account.email, "req": req},
+                       int(state().config["EMAIL_VERIFY_TTL"]))
     return token
 
 
 def send_verification(account: CitizenAccount, token: str) -> None:
-    ttl = int(_state().config["EMAIL_VERIFY_TTL"])
+    ttl = int(state().config["EMAIL_VERIFY_TTL"])
     mail.send_template(account.email, "auth/mail/verify.txt", name=account.full_name,
                        link=url_for("auth.verify_email", token=token, _external=True),
                        hours=max(1, ttl // 3600))
@@ -192,7 +189,7 @@ def send_verification(account: CitizenAccount, token: str) -> None:
 def peek_verification(token: str) -> dict[str, Any] | None:
     if not token or len(token) > 128:
         return None
-    value = _state().store.get(VERIFY_KIND, token)
+    value = state().store.get(VERIFY_KIND, token)
     return value if isinstance(value, dict) else None
 
 
@@ -200,7 +197,7 @@ def confirm_email(token: str) -> tuple[CitizenAccount | None, str | None]:
     """Consume the token (single use) and mark the address verified; ``(account, req)`` or ``(None, None)``."""
     if not token or len(token) > 128:
         return None, None
-    value = _state().store.take(VERIFY_KIND, token)
+    value = state().store.take(VERIFY_KIND, token)
     if not isinstance(value, dict):
         return None, None
     account = db.session.execute(
@@ -228,7 +225,7 @@ def resend_verification(email: str, req: str | None) -> None:
     try:
         send_verification(account, token)
     except mail.MailError:
-        _state().store.delete(VERIFY_KIND, token)
+        state().store.delete(VERIFY_KIND, token)
         raise
 
 

@@ -42,6 +42,7 @@ with warnings.catch_warnings():
 
 from idp import assurance
 from idp.config import ConfigError
+from idp.extensions import state
 from idp.sources.base import BadCredentials, Identity, SourceUnavailable
 
 log = logging.getLogger(__name__)
@@ -657,15 +658,12 @@ _connector_lock = threading.Lock()
 
 def get_connector(app: Any = None) -> LdapConnector | None:
     """The app's connector (built once per app), or None when ``IDP_LDAP_URLS`` is empty."""
-    from flask import current_app
-
-    app = app or current_app
-    state = app.extensions["idp"]
-    settings = state.config["LDAP"]
+    app_state = state(app)
+    settings = app_state.config["LDAP"]
     if settings is None:
         return None
     with _connector_lock:
-        connector = state.extra.get("ldap_connector")
+        connector = app_state.extra.get("ldap_connector")
         if connector is None:
-            connector = state.extra["ldap_connector"] = LdapConnector(settings)
+            connector = app_state.extra["ldap_connector"] = LdapConnector(settings)
     return connector

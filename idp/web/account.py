@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Response, current_app, flash, redirect, request, url_for
+from flask import Blueprint, Response, flash, redirect, request, url_for
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from flask_wtf import FlaskForm
@@ -26,7 +26,7 @@ from wtforms import HiddenField, PasswordField, StringField
 from wtforms.validators import ValidationError
 
 from idp import audit, mail, passwords
-from idp.extensions import db
+from idp.extensions import db, state
 from idp.models import (
     AuditEvent,
     CitizenAccount,
@@ -405,7 +405,7 @@ def export(person: Person) -> dict[str, Any]:
     """Everything the provider holds about ``person`` for the person (no hashes, no other people)."""
     account = _citizen_account(person.id)
     staff_row = _staff_account(person.id)
-    crypto = current_app.extensions["idp"].crypto
+    crypto = state().crypto
     profile_data: dict[str, Any] = {
         "sub": person.sub, "name": person.name, "email": person.email, "email_verified": person.email_verified,
         "birthdate": _iso(person.birthdate), "gender": person.gender, "locale": person.locale,

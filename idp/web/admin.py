@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Response, current_app, flash, redirect, request, url_for
+from flask import Blueprint, Response, flash, redirect, request, url_for
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from sqlalchemy import select
@@ -26,7 +26,7 @@ from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
 from idp import assurance, audit
 from idp.consoles import admin, scope_requests
-from idp.extensions import db
+from idp.extensions import db, state
 from idp.models import Client, IdentityLink, Person, ScopeRequest, StaffAccount
 from idp.people import identity, roles
 from idp.people import session as login_session
@@ -441,7 +441,7 @@ def keys(*, current: login_session.LoginSession, person: Person) -> Response:
     from idp.oauth import keys as signing_keys
 
     return _page("admin/keys.html", keys=signing_keys.describe(), form=ActionForm(), fresh=_fresh(current),
-                 overlap=current_app.extensions["idp"].config["KEY_ROTATION_OVERLAP"], active="keys")
+                 overlap=state().config["KEY_ROTATION_OVERLAP"], active="keys")
 
 
 @bp.post("/keys/rotate")
@@ -478,7 +478,7 @@ def consent_purposes(req_id: str) -> dict[str, str]:
     """
     if not isinstance(req_id, str) or not req_id or len(req_id) > 100:
         return {}
-    stored = current_app.extensions["idp"].store.get("authreq", req_id)
+    stored = state().store.get("authreq", req_id)
     client_id = stored.get("client_id") if isinstance(stored, dict) else None
     if not isinstance(client_id, str):
         return {}

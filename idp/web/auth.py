@@ -26,7 +26,7 @@ from wtforms import BooleanField, HiddenField, PasswordField, RadioField, String
 from wtforms.validators import ValidationError
 
 from idp import audit, mail, metrics, passwords, ratelimit
-from idp.extensions import db
+from idp.extensions import db, state
 from idp.i18n import pick_ui_locales
 from idp.models import CitizenAccount, Person
 from idp.people import identity, linking, signout
@@ -61,7 +61,7 @@ def _staff() -> Connector:
 # (value, label, connector factory, available?).  The radio group lists the available ones in this order.
 LOGIN_KINDS: list[tuple[str, Any, Callable[[], Connector], Callable[[], bool]]] = [
     ("citizen", _l("Citizen (Warga)"), _citizen, lambda: True),
-    ("ldap", _l("Staff (Pegawai)"), _staff, lambda: _state().config["LDAP"] is not None),
+    ("ldap", _l("Staff (Pegawai)"), _staff, lambda: state().config["LDAP"] is not None),
 ]
 AUTO = "auto"
 # Separators people type inside a NIK ("3603 0155 0190 0001", "3603.0155..."): the auto rule ignores them.
@@ -204,9 +204,6 @@ class ConfirmForm(FlaskForm):
 
 
 # --- helpers -------------------------------------------------------------------------------------
-def _state() -> Any:
-    return current_app.extensions["idp"]
-
 
 def clean_req(value: Any) -> str | None:
     """A syntactically possible request id, or None (never trusted beyond that)."""
@@ -217,7 +214,7 @@ def pending_request(req: str | None) -> dict[str, Any] | None:
     """The stored authorization request ``req`` names, and use its ``ui_locales`` for the page."""
     if not req:
         return None
-    value = _state().store.get("authreq", req)
+    value = state().store.get("authreq", req)
     if not isinstance(value, dict):
         return None
     picked = pick_ui_locales(value.get("ui_locales"))
@@ -354,7 +351,7 @@ def _notify_lock(kind: str, identifier: str, person_id: int | None, seconds: int
     try:
         two_step_url = url_for("mfa.status", _external=True)
     except BuildError:
-        two_step_url = _state().config["ISSUER"] + "/account/two-step"
+        two_step_url = state().config["ISSUER"] + "/account/two-step"
     subject, body = mail.render("auth/mail/locked.txt", name=person.name or "", minutes=ratelimit.minutes(seconds),
                                 two_step_url=two_step_url)
     app, to = current_app._get_current_object(), person.email  # type: ignore[attr-defined]
@@ -409,7 +406,7 @@ def login() -> Response:
         db.session.rollback()
         form.password.data = ""
         return _page("auth/login.html", 403, form=form, error=REFUSED["disabled"], **page)
-    remember = bool(form.remember.data) and _state().config["SESSION_REMEMBER_TTL"] > 0
+    remember = bool(form.remember.data) and state().config["SESSION_REMEMBER_TTL"] > 0
     if second_factor_needed(person, proved.source, pending):
         # The password is proved; the session starts only after the code (idp.web.mfa).
         db.session.commit()  # the person's record as refreshed from the source
@@ -488,7 +485,7 @@ def safe_next(value: Any) -> str | None:
 
 def _remember_days() -> int:
     """Days "remember me" lasts, for the page (0: the choice is not offered)."""
-    ttl = int(_state().config["SESSION_REMEMBER_TTL"])
+    ttl = int(state().config["SESSION_REMEMBER_TTL"])
     return max(1, ttl // 86400) if ttl else 0
 
 
@@ -512,7 +509,7 @@ def _normalized_identifier(identifier: str) -> str:
 def register() -> Response:
     form = RegisterForm()
     form.password.description = _l("At least %(n)d characters. A few unrelated words are easy to remember "
-                                   "and hard to guess.", n=_state().config["PASSWORD_MIN_LENGTH"])
+                                   "and hard to guess.", n=state().config["PASSWORD_MIN_LENGTH"])
     req = clean_req(request.values.get("req"))
     pending = pending_request(req)
     if request.method == "GET":

@@ -11,12 +11,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import select, update
 
 from idp import audit
 from idp.crypto import random_token
-from idp.extensions import csrf, db
+from idp.extensions import csrf, db, state
 from idp.models import Client, InitialAccessToken, utcnow
 from idp.oauth import registration
 from idp.oauth.registration import MetadataError
@@ -66,12 +66,9 @@ def _json_body() -> Any:
         raise MetadataError("invalid_client_metadata", "The request body is not valid JSON.") from None
 
 
-def _crypto() -> Any:
-    return current_app.extensions["idp"].crypto
-
 
 def _issuer() -> str:
-    return str(current_app.extensions["idp"].config["ISSUER"])
+    return str(state().config["ISSUER"])
 
 
 def _registration_response(client: Client, status: int, **secrets: Any) -> Response:
@@ -93,7 +90,7 @@ def _use_initial_access_token(token: str) -> bool:
     """
     result = db.session.execute(
         update(InitialAccessToken)
-        .where(InitialAccessToken.token_hash == _crypto().keyed_hash("initial_access_token", token),
+        .where(InitialAccessToken.token_hash == state().crypto.keyed_hash("initial_access_token", token),
                InitialAccessToken.uses < InitialAccessToken.max_uses,
                InitialAccessToken.expires_at > utcnow())
         .values(uses=InitialAccessToken.uses + 1)
@@ -118,7 +115,7 @@ def register() -> Response:
     except MetadataError as exc:
         db.session.rollback()
         return _json_error(400, exc.error, exc.description)
-    client.registration_token_hash = _crypto().keyed_hash("registration_token", registration_token)
+    client.registration_token_hash = state().crypto.keyed_hash("registration_token", registration_token)
     audit.record("client.register", client_id=client.client_id, via="rfc7591")
     db.session.commit()
     return _registration_response(client, 201, client_secret=secret,
@@ -132,7 +129,7 @@ def _managed_client(client_id: str) -> Client | None:
     if token is None or len(client_id) > 64:
         return None
     row = db.session.execute(
-        select(Client).where(Client.registration_token_hash == _crypto().keyed_hash("registration_token", token))
+        select(Client).where(Client.registration_token_hash == state().crypto.keyed_hash("registration_token", token))
     ).scalar_one_or_none()
     if row is None or row.client_id != client_id or row.disabled:
         return None
@@ -146,7 +143,7 @@ def _rotate_registration_token(row: Client) -> str:
     a read answers with the presented token (see :func:`configure`).
     """
     token = random_token(32)
-    row.registration_token_hash = _crypto().keyed_hash("registration_token", token)
+    row.registration_token_hash = state().crypto.keyed_hash("registration_token", token)
     return token
 
 
@@ -188,7 +185,7 @@ def _update(row: Client) -> Response:
         given_secret = body.get("client_secret")
         if given_secret is not None and not (
                 isinstance(given_secret, str)
-                and _crypto().check_keyed_hash("client_secret", given_secret, row.client_secret_hash)):
+                and state().crypto.check_keyed_hash("client_secret", given_secret, row.client_secret_hash)):
             return _json_error(400, "invalid_request", "'client_secret' does not match the current secret.")
         # current=: the subject type and pairwise sector cannot change (every person's sub would).
         clean = registration.validate_metadata({k: v for k, v in body.items() if k not in _SERVER_FIELDS},

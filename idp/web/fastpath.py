@@ -19,6 +19,7 @@ from flask import Flask
 from werkzeug.http import parse_etags
 
 from idp.config import JWKS_MAX_AGE
+from idp.extensions import state
 from idp.web.middleware import HSTS, SECURITY_HEADERS
 
 DISCOVERY_MAX_AGE = 3600
@@ -32,7 +33,7 @@ class StaticDocuments:
     def __init__(self, app: Flask, wsgi_app: Callable[..., Iterable[bytes]]) -> None:
         self.app = app
         self.wsgi_app = wsgi_app
-        https = app.extensions["idp"].config["ISSUER"].startswith("https://")
+        https = state(app).config["ISSUER"].startswith("https://")
         # The headers web.py gives every response; a JSON document needs no more than this CSP.
         self.common = [*SECURITY_HEADERS, ("Access-Control-Allow-Origin", "*"),
                        ("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")]
@@ -40,7 +41,7 @@ class StaticDocuments:
             self.common.append(HSTS)
 
     def _document(self, path: str) -> tuple[bytes, str, int] | None:
-        extra = self.app.extensions["idp"].extra
+        extra = state(self.app).extra
         if path == JWKS_PATH:
             ring = extra.get("keyring")
             if ring is None or not ring.signing or time.time() >= ring.reload_at:

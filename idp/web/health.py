@@ -10,10 +10,10 @@ import logging
 import threading
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify
+from flask import Blueprint, Response, jsonify
 from sqlalchemy import text
 
-from idp.extensions import csrf, db
+from idp.extensions import csrf, db, state
 
 bp = Blueprint("health", __name__)
 csrf.exempt(bp)
@@ -75,7 +75,7 @@ def _directory_ok() -> bool | None:
     connector = get_connector()
     if connector is None:
         return None
-    extra = current_app.extensions["idp"].extra
+    extra = state().extra
     probe = extra.get("readyz_directory_probe")
     if probe is None or probe.connector is not connector:
         probe = extra["readyz_directory_probe"] = _DirectoryProbe(connector)
@@ -100,7 +100,7 @@ def readyz() -> tuple[Response, int]:
         db.session.rollback()
         checks["database"] = "unavailable"
         metrics.dependency_error("database")
-    store_ok = current_app.extensions["idp"].store.ping()
+    store_ok = state().store.ping()
     checks["store"] = "ok" if store_ok else "unavailable"
     if not store_ok:
         metrics.dependency_error("redis")

@@ -20,13 +20,13 @@ from wtforms import HiddenField, PasswordField, StringField
 
 from idp import assurance, audit, ratelimit
 from idp.crypto import random_token
-from idp.extensions import db
+from idp.extensions import db, state
 from idp.models import Person
 from idp.people import identity, linking, mfa, signout
 from idp.people import session as login_session
 from idp.sources.base import Identity
 from idp.web.account import signed_in_view
-from idp.web.auth import Refusal, _page, _resume_url, _state, clean_req, login_kinds, pending_request, prove
+from idp.web.auth import Refusal, _page, _resume_url, clean_req, login_kinds, pending_request, prove
 
 bp = Blueprint("linking", __name__)
 
@@ -112,7 +112,7 @@ def link(kind: str) -> Response:
         assert owner is not None
         # The password is proved; the link waits for the other account's second factor (a full sign-in).
         token = random_token(24)
-        _state().store.put("link-pending", token, {
+        state().store.put("link-pending", token, {
             "sid": current.sid, "person_id": person.id, "owner_id": owner.id, "source": proved.source,
             "subject": proved.subject, "acr": proved.acr, "amr": list(proved.amr), "req": req, "offer": offer,
         }, PENDING_TTL)
@@ -138,7 +138,7 @@ def _parked(current: login_session.LoginSession, kind: str) -> tuple[str, dict[s
     token = session.get(PENDING_KEY)
     if not isinstance(token, str) or len(token) > 64:
         return None
-    value = _state().store.get("link-pending", token)
+    value = state().store.get("link-pending", token)
     if not isinstance(value, dict) or value.get("sid") != current.sid or value.get("source") != kind:
         return None
     return token, value
@@ -173,13 +173,13 @@ def link_code(kind: str) -> Response:
         audit.record("link.refused", outcome="failure", person_id=person.id, source=kind, reason="second_factor",
                      other=owner_id, commit=True)
         if started:
-            _state().store.delete("link-pending", token)  # start again from the password
+            state().store.delete("link-pending", token)  # start again from the password
             session.pop(PENDING_KEY, None)
             return _page("linking/link_code.html", 429, form=form, locked_minutes=ratelimit.minutes(started), **page)
         form.code.errors = [WRONG_CODE]
         return _page("linking/link_code.html", 401, form=form, **page)
     ratelimit.record_success(key)
-    if _state().store.take("link-pending", token) is None:  # used by a parallel request meanwhile
+    if state().store.take("link-pending", token) is None:  # used by a parallel request meanwhile
         return redirect(url_for("linking.link", kind=kind), 303)  # type: ignore[return-value]
     session.pop(PENDING_KEY, None)
     amr = list(dict.fromkeys([*value.get("amr", []), assurance.AMR_OTP, assurance.AMR_MFA]))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, current_app, flash, redirect, request, session, url_for
+from flask import Blueprint, Response, flash, redirect, request, session, url_for
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, StringField
@@ -21,7 +21,7 @@ from wtforms.validators import ValidationError
 
 from idp import assurance, audit, ratelimit
 from idp.crypto import random_token
-from idp.extensions import db
+from idp.extensions import db, state
 from idp.models import Person
 from idp.people import identity, mfa
 from idp.people import session as login_session
@@ -52,9 +52,6 @@ class SetupForm(CodeForm):
                                description=_l("Replacing your authenticator needs a code from the one you use "
                                               "now, or one of your recovery codes."))
 
-
-def _store() -> Any:
-    return current_app.extensions["idp"].store
 
 
 def _account_name(person: Person) -> str:
@@ -96,11 +93,11 @@ def setup() -> Response:
         return redirect(url_for("auth.login", **args), 303)  # type: ignore[return-value]
     if person is None or person.status != "active":
         return redirect(url_for("auth.login"), 303)  # type: ignore[return-value]
-    secret = _store().get("totp-setup", slot)
+    secret = state().store.get("totp-setup", slot)
     if request.method == "GET" or not isinstance(secret, str):
         if not isinstance(secret, str) or request.method == "GET" and request.args.get("new"):
             secret = mfa.new_secret()
-            _store().put("totp-setup", slot, secret, SETUP_TTL)
+            state().store.put("totp-setup", slot, secret, SETUP_TTL)
         form.req.data = req or ""
         status_code = 200 if request.method == "GET" else 400
         return _setup_page(form, secret, person, status_code, req=req, signed_in=current is not None,
@@ -127,7 +124,7 @@ def setup() -> Response:
             return _setup_page(form, secret, person, 400, req=req, signed_in=True, replacing=True)
         ratelimit.record_success(key)
     codes = mfa.enrol(person.id, secret, step)
-    _store().delete("totp-setup", slot)
+    state().store.delete("totp-setup", slot)
     if current is not None:
         # Proving the new authenticator is a second factor in this session (RFC 8176 "otp").
         login_session.reauthenticate(current, acr=assurance.MFA, amr=_with_otp(current.amr),
@@ -137,7 +134,7 @@ def setup() -> Response:
     else:
         assert parked is not None
         db.session.commit()
-        if _store().take("mfa-pending", parked[0]) is None:  # used by a parallel request meanwhile
+        if state().store.take("mfa-pending", parked[0]) is None:  # used by a parallel request meanwhile
             return redirect(url_for("auth.login"), 303)  # type: ignore[return-value]
         session.pop(PENDING_KEY, None)
         from idp.web.auth import finish_sign_in
@@ -214,7 +211,7 @@ def _with_otp(amr: list[str]) -> list[str]:
 def start(pending: dict[str, Any]) -> Response:
     """Park a proved first factor and send the browser to the code page (called by idp.web.auth)."""
     token = random_token(24)
-    _store().put("mfa-pending", token, pending, PENDING_TTL)
+    state().store.put("mfa-pending", token, pending, PENDING_TTL)
     session[PENDING_KEY] = token
     args: dict[str, Any] = {"req": pending["req"]} if pending.get("req") else {}
     return redirect(url_for("mfa.second_step", **args), 303)  # type: ignore[return-value]
@@ -224,7 +221,7 @@ def _pending() -> tuple[str, dict[str, Any]] | None:
     token = session.get(PENDING_KEY)
     if not isinstance(token, str) or len(token) > 64:
         return None
-    value = _store().get("mfa-pending", token)
+    value = state().store.get("mfa-pending", token)
     return (token, value) if isinstance(value, dict) else None
 
 
@@ -261,14 +258,14 @@ def second_step() -> Response:
                      commit=True)
         if started:
             # Locked: the parked password proof goes too, so the attacker must start from the password.
-            _store().delete("mfa-pending", token)
+            state().store.delete("mfa-pending", token)
             session.pop(PENDING_KEY, None)
             return _page("mfa/second_step.html", 429, form=form, locked_minutes=ratelimit.minutes(started),
                          **context)
         form.code.errors = [WRONG_CODE]
         return _page("mfa/second_step.html", 401, form=form, **context)
     ratelimit.record_success(key)
-    if _store().take("mfa-pending", token) is None:  # used by a parallel request meanwhile
+    if state().store.take("mfa-pending", token) is None:  # used by a parallel request meanwhile
         return redirect(url_for("auth.login"), 303)  # type: ignore[return-value]
     session.pop(PENDING_KEY, None)
     person = db.session.get(Person, person_id)

@@ -12,6 +12,7 @@ from flask import Flask, Request, Response, abort, g, request
 from werkzeug.utils import cached_property
 
 from idp import logs, metrics
+from idp.extensions import state
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +87,7 @@ def init_app(app: Flask) -> None:
     app.request_class = IdpRequest
     app.add_template_filter(merge_query, "merge_query")
     app.wsgi_app = HeadAsGet(app.wsgi_app)  # type: ignore[method-assign]
-    cfg = app.extensions["idp"].config
+    cfg = state(app).config
     https = cfg["ISSUER"].startswith("https://")
     access_log = cfg["LOG_FORMAT"] == "json"
 
@@ -101,7 +102,7 @@ def init_app(app: Flask) -> None:
             # the service is unavailable (503) while the store is down; one PING per page view.
             from idp.store import StoreUnavailable
 
-            if not app.extensions["idp"].store.ping():
+            if not state(app).store.ping():
                 raise StoreUnavailable("store ping failed before a sign-in page")
 
     @app.after_request

@@ -21,7 +21,7 @@ from authlib.common.urls import add_params_to_uri
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import AccessDeniedError, InvalidRequestError
 from authlib.oidc.core.errors import ConsentRequiredError, LoginRequiredError
-from flask import Blueprint, Response, current_app, g, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, Response, g, jsonify, redirect, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError, validate_csrf
 from sqlalchemy import select
@@ -32,7 +32,7 @@ from wtforms.validators import ValidationError
 from idp import assurance, audit, ratelimit
 from idp.crypto import random_token
 from idp.errors import IdpError
-from idp.extensions import csrf, db
+from idp.extensions import csrf, db, setting, state
 from idp.i18n import pick_ui_locales
 from idp.models import Consent, Person
 from idp.oauth import discovery, frontchannel, keys, logout
@@ -62,15 +62,9 @@ class Target:
 
 
 def _issuer() -> str:
-    return str(current_app.extensions["idp"].config["ISSUER"])
+    return str(state().config["ISSUER"])
 
 
-def _store() -> Any:
-    return current_app.extensions["idp"].store
-
-
-def _cfg(name: str) -> Any:
-    return current_app.extensions["idp"].config[name]
 
 
 def _single(params: MultiDict[str, str], name: str) -> str | None:
@@ -149,11 +143,11 @@ def _admit_authreq() -> None:
     any sign-in): per client address and in all, per minute.  Beyond either, the request is answered
     with ``temporarily_unavailable`` (RFC 6749 4.1.2.1: the server cannot handle the request now), to the
     already validated redirect URI, so the application can say so and try again later."""
-    if not ratelimit.allow("authreq-ip", _authreq_source(), int(_cfg("AUTH_REQUESTS_PER_IP")), AUTHREQ_WINDOW):
+    if not ratelimit.allow("authreq-ip", _authreq_source(), int(setting("AUTH_REQUESTS_PER_IP")), AUTHREQ_WINDOW):
         raise OAuth2Error(error="temporarily_unavailable",
                           description="Too many sign-in requests from this network. Try again in a minute.")
-    if not ratelimit.allow("authreq-all", "all", int(_cfg("AUTH_REQUESTS_MAX")), AUTHREQ_WINDOW):
-        if _store().add(ratelimit.KIND, "authreq-all-logged", 1, AUTHREQ_WINDOW):  # one line per minute
+    if not ratelimit.allow("authreq-all", "all", int(setting("AUTH_REQUESTS_MAX")), AUTHREQ_WINDOW):
+        if state().store.add(ratelimit.KIND, "authreq-all-logged", 1, AUTHREQ_WINDOW):  # one line per minute
             log.warning("IDP_AUTH_REQUESTS_MAX reached: authorization requests are refused until the minute is over")
         raise OAuth2Error(error="temporarily_unavailable",
                           description="The sign-in service is busy. Try again in a minute.")
@@ -176,7 +170,7 @@ def _authreq(params: MultiDict[str, str], client: OAuthClient, **extra: Any) -> 
         "created": int(time.time()),
         **extra,
     }
-    _store().put("authreq", req_id, value, _cfg("AUTH_REQUEST_TTL"))
+    state().store.put("authreq", req_id, value, setting("AUTH_REQUEST_TTL"))
     return req_id
 
 
@@ -411,7 +405,7 @@ _EXPIRED = _l("This sign-in request has expired. Please go back to the applicati
 
 
 def _take_authreq(req_id: str | None) -> dict[str, Any]:
-    data = _store().take("authreq", req_id) if req_id and len(req_id) < 100 else None
+    data = state().store.take("authreq", req_id) if req_id and len(req_id) < 100 else None
     if not data:
         raise IdpError(_EXPIRED, detail="unknown or expired authreq")
     return dict(data)
@@ -425,13 +419,13 @@ def authorize_resume() -> Response:
     which reloads this URL, works) and is deleted once the request is answered.
     """
     req_id = request.args.get("req")
-    stored = _store().get("authreq", req_id) if req_id and len(req_id) < 100 else None
-    if not stored:
+    stored = state().store.get("authreq", req_id) if req_id and len(req_id) < 100 else None
+    if not stored or req_id is None:
         raise IdpError(_EXPIRED, detail="unknown or expired authreq")
     g.resume_req_id = req_id
     resp = _process(MultiDict([tuple(p) for p in stored["params"]]), resumed=stored)
     if not g.get("consent_page_shown"):
-        _store().delete("authreq", req_id)
+        state().store.delete("authreq", req_id)
     return resp
 
 
@@ -443,7 +437,7 @@ def authorize_consent() -> Response:
     if session is None or stored.get("consent_for") != session.sid:
         raise IdpError(_EXPIRED, detail="consent from another session")
     if stored.get("origin_req"):
-        _store().delete("authreq", stored["origin_req"])  # the request is answered now
+        state().store.delete("authreq", stored["origin_req"])  # the request is answered now
     decision = "allow" if request.form.get("decision") == "allow" else "deny"
     return _process(MultiDict([tuple(p) for p in stored["params"]]), resumed=stored, decision=decision)
 

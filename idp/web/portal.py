@@ -20,14 +20,14 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Blueprint, Response, abort, current_app, flash, redirect, request, url_for
+from flask import Blueprint, Response, abort, flash, redirect, request, url_for
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import RadioField, SelectMultipleField, StringField, TextAreaField
 
 from idp.consoles import portal as logic
 from idp.crypto import random_token, sha256_b64
-from idp.extensions import db
+from idp.extensions import db, state
 from idp.models import Client, Person, Team
 from idp.oauth import registration
 from idp.oauth.registration import MetadataError
@@ -173,7 +173,7 @@ def _message(status: int, error: Any, **context: Any) -> Response:
 
 
 def _issuer() -> str:
-    return str(current_app.extensions["idp"].config["ISSUER"]).rstrip("/")
+    return str(state().config["ISSUER"]).rstrip("/")
 
 
 # --- start page ----------------------------------------------------------------------------------
@@ -429,10 +429,10 @@ def _form_page(template: str, status: int, form: ClientForm, **context: Any) -> 
 
 def _show_secret_once(client: Client, person: Person, secret: str) -> Response:
     """Keep the new secret (encrypted) in the store for one GET, and send the browser there."""
-    state = current_app.extensions["idp"]
+    app_state = state()
     once = random_token(24)
-    state.store.put("portal_secret", once, {"client": client.id, "person": person.id,
-                                            "secret": state.crypto.encrypt(secret, "portal.secret")},
+    app_state.store.put("portal_secret", once, {"client": client.id, "person": person.id,
+                                            "secret": app_state.crypto.encrypt(secret, "portal.secret")},
                     SECRET_SHOWN_FOR)
     return _back("portal.secret", client_pk=client.id, once=once)
 
@@ -473,11 +473,11 @@ def register(team_id: int, *, current: login_session.LoginSession, person: Perso
 def secret(client_pk: int, once: str, *, current: login_session.LoginSession, person: Person) -> Response:
     """The new secret, once: the store entry is taken by this request and never shown again."""
     client, found = _client(client_pk, person)
-    state = current_app.extensions["idp"]
-    entry = state.store.take("portal_secret", once[:64]) if once.isprintable() else None
+    app_state = state()
+    entry = app_state.store.take("portal_secret", once[:64]) if once.isprintable() else None
     if not isinstance(entry, dict) or entry.get("client") != client.id or entry.get("person") != person.id:
         return _page("portal/secret.html", 410, client=client, team=found, secret=None)
-    value = state.crypto.decrypt(entry["secret"], "portal.secret")
+    value = app_state.crypto.decrypt(entry["secret"], "portal.secret")
     return _page("portal/secret.html", client=client, team=found, secret=value)
 
 
@@ -562,14 +562,14 @@ def rotate(client_pk: int, *, current: login_session.LoginSession, person: Perso
         return checked
     found, found_team = checked
     try:
-        new = logic.rotate_secret(found, person_id=person.id, grace=current_app.extensions["idp"].config[
+        new = logic.rotate_secret(found, person_id=person.id, grace=state().config[
             "CLIENT_SECRET_GRACE"])
     except logic.PortalError as exc:
         db.session.rollback()
         return _client_page(found, found_team, 400, error=exc.message)
     db.session.commit()
     flash(_l("A new secret is made. The previous secret keeps working for %(hours)d hours.",
-             hours=current_app.extensions["idp"].config["CLIENT_SECRET_GRACE"] // 3600), "success")
+             hours=state().config["CLIENT_SECRET_GRACE"] // 3600), "success")
     return _show_secret_once(found, person, new)
 
 
