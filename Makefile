@@ -29,6 +29,7 @@ run: venv
 test: os-packages venv
 	$(BIN)/ruff check idp tests clients bench
 	$(BIN)/mypy idp
+	$(BIN)/lint-imports --no-cache
 	@$(MAKE) --no-print-directory audit
 	$(BIN)/python -m pytest
 
@@ -84,6 +85,7 @@ bench-scale: os-packages venv
 lint: venv
 	$(BIN)/ruff check idp tests clients bench
 	$(BIN)/mypy idp
+	$(BIN)/lint-imports --no-cache
 
 fmt: venv
 	$(BIN)/ruff check --fix idp tests clients bench
