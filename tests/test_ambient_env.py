@@ -20,8 +20,10 @@ ROOT = Path(__file__).resolve().parent.parent
 HOSTILE = {"IDP_ISSUER": "http://example.invalid", "IDP_JWKS_URI_ALLOW_LOOPBACK": "1", "IDP_CODE_TTL": "42",
            "IDP_ENV": "production", "IDP_LOG_LEVEL": "ERROR", "IDP_MFA_REQUIRED_ROLES": "",
            "IDP_LOGIN_MAX_FAILURES": "999", "IDP_REDIS_URL": "redis://example.invalid:1"}
-# Settings that start-up fills in or derives (paths, development secrets), so they differ from the default.
-DERIVED = {"INSTANCE_DIR", "OUTBOX_DIR", "DATABASE_URL", "SECRET_KEY", "HASH_KEY", "DATA_KEYS"}
+# Settings that start-up fills in or derives (paths, development secrets, "auto" switches that follow the
+# issuer), so they differ from the default.
+DERIVED = {"INSTANCE_DIR", "OUTBOX_DIR", "DATABASE_URL", "SECRET_KEY", "HASH_KEY", "DATA_KEYS",
+           "JWKS_URI_ALLOW_LOOPBACK"}
 
 
 def test_no_provider_setting_in_the_environment() -> None:
