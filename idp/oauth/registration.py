@@ -10,28 +10,29 @@ sends can set operator-only properties (first-party, approved sensitive scopes).
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
+import json
 import re
 import secrets
 import time
 from typing import Any
 from urllib.parse import urlsplit
 
+import urllib3
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 
+from idp import net
 from idp.crypto import random_token
 from idp.extensions import db, state
 from idp.models import Client, Consent, InitialAccessToken, RefreshToken, utcnow
-from idp.oauth import tokens
+from idp.oauth import keys, server, tokens
 from idp.people.claims import SCOPE_CLAIMS
+from idp.people.pairwise import is_pairwise, sector_of
 
-GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
 RESPONSE_TYPES = ("code",)
-AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
 SECRET_METHODS = ("client_secret_basic", "client_secret_post")
-ID_TOKEN_ALGS = ("RS256", "ES256", "EdDSA")
+ID_TOKEN_ALGS = keys.ALGORITHMS  # what the key ring signs with
 ASSERTION_ALGS = ("RS256", "ES256", "PS256")
 SUBJECT_TYPES = ("public", "pairwise")
 KNOWN_SCOPES = tuple(SCOPE_CLAIMS)  # every scope the provider releases claims for (idp.people.claims)
@@ -228,24 +229,14 @@ def parse_jwks(value: Any, field: str = "jwks") -> dict[str, Any]:
     return {"keys": [dict(item) for item in value["keys"]]}
 
 
-def loopback_allowed() -> bool:
-    """True when the provider may call loopback/private hosts (``jwks_uri``, ``sector_identifier_uri``,
-    back-channel logout): ``IDP_JWKS_URI_ALLOW_LOOPBACK``, by default on only with an http loopback issuer
-    (idp.config), never in production (server-side request forgery guard)."""
-    config = state().config
-    return bool(config["JWKS_URI_ALLOW_LOOPBACK"]) and config["ENV"] != "production"
+def grant_types() -> tuple[str, ...]:
+    """The grant types a client may register: those the token endpoint serves (idp.oauth.server)."""
+    return server.grant_types()
 
 
-def _private_ip(host: str) -> bool:
-    """True for an IP literal the outbound-fetch guard refuses (loopback, private, link-local, or an IPv6
-    address carrying such an IPv4 address: :func:`idp.oauth.client_auth.address_allowed`)."""
-    from idp.oauth.client_auth import address_allowed  # client_auth imports this module
-
-    try:
-        ipaddress.ip_address(host.split("%", 1)[0])
-    except ValueError:
-        return False  # a host name: checked again at delivery time, after DNS
-    return not address_allowed(host)
+def auth_methods() -> tuple[str, ...]:
+    """The ``token_endpoint_auth_method`` values a client may register (idp.oauth.server)."""
+    return server.token_auth_methods()
 
 
 def _backchannel(metadata: dict[str, Any]) -> dict[str, Any]:
@@ -259,9 +250,9 @@ def _backchannel(metadata: dict[str, Any]) -> dict[str, Any]:
     uri = metadata.get("backchannel_logout_uri")
     if uri is not None:
         out["backchannel_logout_uri"] = check_uri(uri, "backchannel_logout_uri", fetched=True,
-                                                  allow_loopback_http=loopback_allowed())
+                                                  allow_loopback_http=net.loopback_allowed())
         host = (urlsplit(uri).hostname or "").lower()
-        if not loopback_allowed() and (host == "localhost" or _private_ip(host)):
+        if not net.loopback_allowed() and (host == "localhost" or net.private_ip_literal(host)):
             # Delivery would refuse these addresses anyway; say so at registration time.
             raise _bad("backchannel_logout_uri", f"must name a public host, not a loopback or private address: "
                                                  f"{LOOPBACK_SETTING_HINT}.")
@@ -319,22 +310,20 @@ def _fetch_sector_document(uri: str) -> Any:
     Every failure (unreachable, timeout, redirect, error status, too large, not JSON) is the client's
     problem: MetadataError ``invalid_client_metadata``, never a server error.
     """
-    import json
-
-    import urllib3
-    from authlib.oauth2.rfc6749 import InvalidClientError
-
-    from idp.oauth.client_auth import _get  # the pinned-address, no-redirect, size-limited GET of jwks_uri
-
     def bad(why: str) -> MetadataError:
         return _bad("sector_identifier_uri", why)
 
+    refused = bad("could not be fetched (the host must be public and answer 200 with the JSON array).")
     try:
-        body = _get(uri)
-    except InvalidClientError:
-        raise bad("could not be fetched (the host must be public and answer 200 with the JSON array).") from None
+        resp = net.request("GET", uri, timeout=state().config["JWKS_URI_TIMEOUT"], max_bytes=MAX_SECTOR_BYTES,
+                           headers={"Accept": "application/json"})
+    except net.Refused:
+        raise refused from None
     except (urllib3.exceptions.HTTPError, OSError, ValueError, UnicodeError):
         raise bad("could not be fetched (unreachable, timed out or a TLS error).") from None
+    if resp.status != 200:
+        raise refused
+    body = resp.body
     if len(body) > MAX_SECTOR_BYTES:
         raise bad(f"the document is larger than {MAX_SECTOR_BYTES} bytes.")
     try:
@@ -356,9 +345,9 @@ def _subject(metadata: dict[str, Any], redirect_uris: list[str]) -> dict[str, An
     uri = metadata.get("sector_identifier_uri")
     if uri is not None:
         # Fetched by the server: the jwks_uri rules (https; http on loopback only in development/tests).
-        checked = check_uri(uri, "sector_identifier_uri", allow_loopback_http=loopback_allowed(), fetched=True)
+        checked = check_uri(uri, "sector_identifier_uri", allow_loopback_http=net.loopback_allowed(), fetched=True)
         host = (urlsplit(checked).hostname or "").lower()
-        if not loopback_allowed() and (host == "localhost" or _private_ip(host)):
+        if not net.loopback_allowed() and (host == "localhost" or net.private_ip_literal(host)):
             raise _bad("sector_identifier_uri", f"must name a public host, not a loopback or private address: "
                                                 f"{LOOPBACK_SETTING_HINT}.")
         listed = _fetch_sector_document(checked)
@@ -403,12 +392,12 @@ def validate_metadata(metadata: Any, *, dynamic: bool = False,
     if name:
         out["client_name"] = name
 
-    grant_types = _choices(metadata, "grant_types", GRANT_TYPES, ["authorization_code"])
+    grant_types = _choices(metadata, "grant_types", server.grant_types(), ["authorization_code"])
     if not grant_types:
         raise _bad("grant_types", "must name at least one grant type.")
     code_flow = "authorization_code" in grant_types
     response_types = _choices(metadata, "response_types", RESPONSE_TYPES, ["code"] if code_flow else [])
-    method = _one_of(metadata, "token_endpoint_auth_method", AUTH_METHODS, "client_secret_basic")
+    method = _one_of(metadata, "token_endpoint_auth_method", server.token_auth_methods(), "client_secret_basic")
 
     # RFC 7591 2.1: grant_types and response_types must agree.
     if "code" in response_types and not code_flow:
@@ -458,9 +447,9 @@ def validate_metadata(metadata: Any, *, dynamic: bool = False,
         out["jwks"] = parse_jwks(metadata["jwks"])
     if metadata.get("jwks_uri") is not None:
         out["jwks_uri"] = check_uri(metadata["jwks_uri"], "jwks_uri", fetched=True,
-                                    allow_loopback_http=loopback_allowed())
+                                    allow_loopback_http=net.loopback_allowed())
         host = (urlsplit(out["jwks_uri"]).hostname or "").lower()
-        if not loopback_allowed() and (host == "localhost" or _private_ip(host)):
+        if not net.loopback_allowed() and (host == "localhost" or net.private_ip_literal(host)):
             # The fetch would refuse these addresses anyway (client_auth.address_allowed); say so now.
             raise _bad("jwks_uri", "must name a public host, not a loopback or private address.")
     if method == "private_key_jwt" and "jwks" not in out and "jwks_uri" not in out:
@@ -500,8 +489,6 @@ def validate_metadata(metadata: Any, *, dynamic: bool = False,
     # Last: it may fetch the sector document, which only well-formed metadata deserves.
     out.update(_subject(dict(metadata, subject_type=subject_type), redirect_uris or []))
     if current is not None:
-        from idp.people.pairwise import is_pairwise, sector_of
-
         if is_pairwise(current) != is_pairwise(out) or (is_pairwise(out) and sector_of(current) != sector_of(out)):
             raise _bad("subject_type", "the subject type and the pairwise sector cannot change after "
                                        "registration (every person's 'sub' would change); register a new client.")
@@ -572,13 +559,7 @@ def client_info(client: Client) -> dict[str, Any]:
 
 def revoke_client_tokens(client: Client, reason: str) -> int:
     """Revoke every refresh token family of ``client`` (its access tokens die with them); caller commits."""
-    families = db.session.execute(
-        select(RefreshToken.family_id).where(RefreshToken.client_id == client.id,
-                                             RefreshToken.revoked_at.is_(None)).distinct()
-    ).scalars().all()
-    for family in families:
-        tokens.revoke_family(family, reason)
-    return len(families)
+    return tokens.revoke([RefreshToken.client_id == client.id], reason)
 
 
 def delete_client(client: Client) -> None:
