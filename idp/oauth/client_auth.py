@@ -32,7 +32,7 @@ from joserfc.jwk import KeySet
 from idp import net
 from idp.extensions import setting, state
 from idp.oauth import untrusted
-from idp.oauth.registration import ASSERTION_ALGS, MetadataError, parse_jwks
+from idp.oauth.client_metadata import ASSERTION_ALGS, MetadataError, parse_jwks
 
 METHOD = "private_key_jwt"
 # Seconds an assertion may still live (its exp from now).  Shorter would be nicer, but Authlib's own

@@ -17,8 +17,9 @@ from typing import Any
 from idp import assurance
 from idp.extensions import state
 from idp.oauth import keys, server
+from idp.oauth.client_metadata import ASSERTION_ALGS, SUBJECT_TYPES
 from idp.oauth.introspection import IntrospectionEndpoint
-from idp.oauth.registration import ASSERTION_ALGS, RESPONSE_TYPES, SUBJECT_TYPES
+from idp.oauth.registration import RESPONSE_TYPES
 from idp.oauth.revocation import RevocationEndpoint
 from idp.people import claims
 
