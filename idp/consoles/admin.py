@@ -103,12 +103,7 @@ def masked_staff_nik(account: StaffAccount) -> str | None:
 def _revoke_all_tokens(person_id: int, reason: str) -> int:
     from idp.oauth import tokens
 
-    families = db.session.execute(
-        select(RefreshToken.family_id).where(RefreshToken.person_id == person_id, RefreshToken.revoked_at.is_(None))
-        .distinct()).scalars().all()
-    for family in families:
-        tokens.revoke_family(family, reason)
-    return len(families)
+    return tokens.revoke([RefreshToken.person_id == person_id], reason)
 
 
 def end_sessions(person: Person, *, admin_id: int, sid: str | None = None) -> int:

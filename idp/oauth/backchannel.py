@@ -12,8 +12,12 @@ made, so a process that dies mid-delivery leaves the row pending and another pas
 attempts are retried with exponential backoff; after ``IDP_BACKCHANNEL_MAX_ATTEMPTS`` the row is
 ``failed``, logged at WARNING and counted by ``idp logout status``.
 
-The POST is a server-side request to a client-chosen URL, so it gets the ``jwks_uri`` guard of
-:mod:`idp.oauth.client_auth`: no redirects, proxies or retries, a short timeout, a small response
+The sessions are those :mod:`idp.people.signout` reports through the ``sessions_ended`` event
+(:mod:`idp.events`, subscribed in :func:`init_app`), and the expired ones its sweep finds among the
+sessions :func:`watch` recorded.
+
+The POST is a server-side request to a client-chosen URL, so it goes through the outbound guard of
+:mod:`idp.net`: no redirects, proxies or retries, a short timeout, a small response
 read, and loopback/private addresses refused unless the test/development switch allows them; the
 connection goes to the address that was checked (no second DNS lookup).
 """
@@ -30,24 +34,22 @@ import weakref
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode, urlsplit
+from typing import Any
+from urllib.parse import urlencode
 
 import urllib3
-from authlib.oauth2.rfc6749 import InvalidClientError
 from flask import Flask
 from sqlalchemy import delete, event, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from idp import metrics
+from idp import events, metrics, net
 from idp.extensions import db, setting, state
-from idp.models import LogoutNotice, utcnow
+from idp.models import LogoutNotice, WatchedSession, utcnow
 from idp.oauth import keys
 from idp.oauth.clients import OAuthClient, query_client
-from idp.people import pairwise
-
-if TYPE_CHECKING:
-    from idp.people.session import LoginSession
+from idp.people import pairwise, signout
+from idp.people.session import LoginSession
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +121,39 @@ def notify_ended(sessions: Iterable[LoginSession | None]) -> int:
     return sum(enqueue(s) for s in sessions if s is not None)
 
 
+def _sessions_ended(*, sessions: list[LoginSession], reason: str, keep_offline: bool) -> None:
+    """Event handler (idp.people.signout.sessions_ended): queue the notices, in the caller's transaction."""
+    notify_ended(sessions)
+
+
+# --------------------------------------------------------------------------- expiry
+def watch(session: LoginSession) -> None:
+    """Record that ``session`` has an application to tell when it expires; commits its own transaction.
+
+    Called when an application joins the session.  Only sessions with at least one application that
+    registered a ``backchannel_logout_uri`` are watched: the others have nobody to tell, and the
+    authorization endpoint stays free of a database write for them.  :func:`idp.people.signout.sweep`
+    finds the watched sessions that expired.
+    """
+    if not any((c := query_client(cid)) is not None and c.backchannel_logout_uri for cid in session.clients):
+        return
+    absolute = dt.datetime.fromtimestamp(session.absolute_exp, dt.UTC).replace(tzinfo=None)
+    for _attempt in range(2):  # a concurrent first write of the same sid (two tabs) wins once
+        row = db.session.get(WatchedSession, session.sid)
+        if row is None:
+            db.session.add(WatchedSession(sid=session.sid, person_id=session.person_id, sub=session.sub,
+                                          clients=list(session.clients), absolute_exp=absolute,
+                                          checked_at=utcnow()))
+        else:
+            row.clients = sorted(set(row.clients) | set(session.clients))
+        try:
+            db.session.commit()
+            return
+        except IntegrityError:
+            db.session.rollback()
+    log.warning("could not record a watched session")
+
+
 @event.listens_for(Session, "after_commit")
 def _after_commit(session: Session) -> None:
     worker = session.info.pop(WAKE_KEY, None)
@@ -168,37 +203,16 @@ def _claim(now: dt.datetime, limit: int) -> list[_Claimed]:
 
 def _post(uri: str, token: str) -> int:
     """POST ``logout_token`` (Back-Channel Logout 2.5) to ``uri``; the HTTP status. Raises on refusal."""
-    from idp.oauth.client_auth import _pinned_address
-    from idp.oauth.registration import loopback_allowed
-
-    parts = urlsplit(uri)
-    if parts.scheme != "https" and not (parts.scheme == "http" and loopback_allowed()):
-        raise ValueError("refused: not https")
-    host = parts.hostname or ""
-    port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
-        address = _pinned_address(host, port)
-    except InvalidClientError:
+        # The body is not used; a small read lets the connection close cleanly.
+        resp = net.request("POST", uri, timeout=setting("BACKCHANNEL_TIMEOUT"), max_bytes=4095,
+                           body=urlencode({"logout_token": token}),
+                           headers={"Content-Type": "application/x-www-form-urlencoded", "Cache-Control": "no-store"})
+    except net.Refused as exc:
+        if exc.reason == "not https":
+            raise ValueError("refused: not https") from None
         raise ValueError("refused: host does not resolve or address not allowed") from None
-    timeout = urllib3.Timeout(total=setting("BACKCHANNEL_TIMEOUT"))
-    pool: urllib3.HTTPConnectionPool
-    if parts.scheme == "https":
-        pool = urllib3.HTTPSConnectionPool(address, port, timeout=timeout, retries=False, server_hostname=host,
-                                           assert_hostname=host, cert_reqs="CERT_REQUIRED")
-    else:
-        pool = urllib3.HTTPConnectionPool(address, port, timeout=timeout, retries=False)
-    path = (parts.path or "/") + ("?" + parts.query if parts.query else "")
-    with pool:
-        resp = pool.urlopen("POST", path, body=urlencode({"logout_token": token}),
-                            headers={"Host": parts.netloc.rpartition("@")[2],
-                                     "Content-Type": "application/x-www-form-urlencoded",
-                                     "Cache-Control": "no-store"},
-                            redirect=False, preload_content=False)
-        try:
-            resp.read(4096)  # the body is not used; a small read lets the connection close cleanly
-            return int(resp.status)
-        finally:
-            resp.release_conn()
+    return resp.status
 
 
 def _attempt(item: _Claimed) -> str | None:
@@ -373,8 +387,6 @@ class Worker:
         """Look for expired sessions (idp.people.signout.sweep) every ``IDP_SESSION_SWEEP_SECONDS``."""
         if time.monotonic() < self._next_sweep:
             return
-        from idp.people import signout
-
         self._next_sweep = time.monotonic() + state(app).config["SESSION_SWEEP_SECONDS"]
         try:
             signout.sweep()
@@ -384,7 +396,9 @@ class Worker:
 
 
 def init_app(app: Flask) -> None:
-    """Create the delivery thread of ``app`` when ``IDP_BACKCHANNEL_WORKER`` is on, and start it."""
+    """Queue notices when sessions end (event ``sessions_ended``); create and start the delivery thread
+    of ``app`` when ``IDP_BACKCHANNEL_WORKER`` is on."""
+    events.subscribe(app, events.SESSIONS_ENDED, _sessions_ended)
     if not state(app).config["BACKCHANNEL_WORKER"]:
         return
     worker = Worker(app)

@@ -6,20 +6,18 @@ client's registered ``jwks`` (or keys fetched from its ``jwks_uri``), accept onl
 require ``exp`` at most :data:`MAX_LIFETIME` (one hour) ahead, and accept each ``jti`` once
 (RFC 7523 3 item 7) through the store's atomic ``add``.
 
-Fetching ``jwks_uri`` is a server-side request to a client-chosen URL: https only, no redirects, proxies
-or retries, a short timeout, a size limit, and refused for loopback, private and link-local addresses
-unless ``IDP_JWKS_URI_ALLOW_LOOPBACK`` is set (tests and development only, never in production).  The
-connection goes to the very address that was checked (no second DNS lookup).
+Fetching ``jwks_uri`` is a server-side request to a client-chosen URL, made through the outbound guard
+of :mod:`idp.net`: https only, no redirects, proxies or retries, a short timeout, a size limit, and
+refused for loopback, private and link-local addresses unless ``IDP_JWKS_URI_ALLOW_LOOPBACK`` is set
+(tests and development only, never in production).  The connection goes to the very address that was
+checked (no second DNS lookup).
 """
 
 from __future__ import annotations
 
-import ipaddress
 import json
-import socket
 import time
 from typing import Any
-from urllib.parse import urlsplit
 
 import urllib3
 from authlib.oauth2.rfc6749 import InvalidClientError
@@ -31,9 +29,10 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
+from idp import net
 from idp.extensions import setting, state
 from idp.oauth import untrusted
-from idp.oauth.registration import ASSERTION_ALGS, MetadataError, loopback_allowed, parse_jwks
+from idp.oauth.client_metadata import ASSERTION_ALGS, MetadataError, parse_jwks
 
 METHOD = "private_key_jwt"
 # Seconds an assertion may still live (its exp from now).  Shorter would be nicer, but Authlib's own
@@ -45,98 +44,24 @@ ENDPOINT_PATHS = ("/token", "/revoke", "/introspect")
 MAX_JWKS_BYTES = 65536
 
 
-
-
-# IPv6 ranges that carry an IPv4 address (or reach IPv4 through a translator) that Python's
-# ``is_global`` judges by the IPv6 prefix alone: the embedded IPv4 address is checked as well.
-NAT64_WELL_KNOWN = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052 2.1: the IPv4 address is the last 32 bits
-# RFC 8215: local-use NAT64 prefixes; where the IPv4 address sits depends on the operator's prefix length.
-NAT64_LOCAL_USE = ipaddress.ip_network("64:ff9b:1::/48")
-IPV4_COMPATIBLE = ipaddress.ip_network("::/96")  # RFC 4291 2.5.5.1: deprecated, never a real destination
-
-
-def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
-    """The IPv4 address an IPv6 address carries: IPv4-mapped (RFC 4291 2.5.5.2), 6to4 (RFC 3056) or NAT64."""
-    if ip.ipv4_mapped is not None:
-        return ip.ipv4_mapped
-    if ip.sixtofour is not None:
-        return ip.sixtofour
-    if ip in NAT64_WELL_KNOWN:
-        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-    return None
-
-
-def address_allowed(address: str) -> bool:
-    """True when the provider may send a request to ``address``: a global unicast address, and for an
-    IPv6 address that carries an IPv4 address (mapped, 6to4, NAT64), a global embedded address too.
-
-    Refused outright: local-use NAT64 (RFC 8215, private by definition), IPv4-compatible addresses
-    (RFC 4291, deprecated) and Teredo (RFC 4380: the tunnel ends anywhere the relay chooses); Python's
-    ``is_global`` does not refuse all of these in every version.
-    """
-    try:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-    except ValueError:
-        return False
-    if not ip.is_global or ip.is_multicast:
-        return False
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip in NAT64_LOCAL_USE or ip in IPV4_COMPATIBLE or ip.teredo is not None:
-            return False
-        embedded = _embedded_ipv4(ip)
-        if embedded is not None and (not embedded.is_global or embedded.is_multicast):
-            return False
-    return True
-
-
-def _pinned_address(host: str, port: int) -> str:
-    """One address of ``host`` to connect to; refused when any address is loopback, private, link-local
-    or otherwise not global, or carries such an IPv4 address (:func:`address_allowed`; unless allowed
-    for tests).  The connection then goes to exactly this
-    address, so a second DNS answer cannot redirect it (DNS rebinding)."""
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError):
-        raise InvalidClientError(description="The client's jwks_uri host does not resolve.") from None
-    addresses = [str(info[4][0]) for info in infos]
-    if not addresses:
-        raise InvalidClientError(description="The client's jwks_uri host does not resolve.")
-    if not loopback_allowed():
-        for address in addresses:
-            if not address_allowed(address):
-                raise InvalidClientError(
-                    description="The client's jwks_uri points to an address that is not allowed.")
-    return addresses[0]
-
-
 def _get(uri: str) -> bytes:
-    """GET ``uri`` without redirects, proxies or retries, at most MAX_JWKS_BYTES + 1 bytes."""
-    parts = urlsplit(uri)
-    if parts.scheme != "https" and not (parts.scheme == "http" and loopback_allowed()):
-        raise InvalidClientError(description="The client's jwks_uri must use https.")
-    host = parts.hostname or ""
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    address = _pinned_address(host, port)
-    timeout = urllib3.Timeout(total=setting("JWKS_URI_TIMEOUT"))
-    pool: urllib3.HTTPConnectionPool
-    if parts.scheme == "https":
-        # TLS is checked against the host name while the socket goes to the pinned address.
-        pool = urllib3.HTTPSConnectionPool(address, port, timeout=timeout, retries=False,
-                                           server_hostname=host, assert_hostname=host,
-                                           cert_reqs="CERT_REQUIRED")
-    else:
-        pool = urllib3.HTTPConnectionPool(address, port, timeout=timeout, retries=False)
-    path = (parts.path or "/") + ("?" + parts.query if parts.query else "")
-    with pool:
-        resp = pool.urlopen("GET", path, headers={"Host": parts.netloc.rpartition("@")[2],
-                                                  "Accept": "application/json"},
-                            redirect=False, preload_content=False)
-        try:
-            if resp.status != 200:
-                raise InvalidClientError(description="The client's jwks_uri did not answer with its keys.")
-            return bytes(resp.read(MAX_JWKS_BYTES + 1))
-        finally:
-            resp.release_conn()
+    """GET the client's ``jwks_uri`` through the outbound guard (:mod:`idp.net`), at most
+    MAX_JWKS_BYTES + 1 bytes; the guard's refusals and error statuses are the client's problem."""
+    try:
+        resp = net.request("GET", uri, timeout=setting("JWKS_URI_TIMEOUT"), max_bytes=MAX_JWKS_BYTES,
+                           headers={"Accept": "application/json"})
+    except net.Refused as exc:
+        raise InvalidClientError(description=_REFUSED[exc.reason]) from None
+    if resp.status != 200:
+        raise InvalidClientError(description="The client's jwks_uri did not answer with its keys.")
+    return resp.body
+
+
+_REFUSED = {
+    "not https": "The client's jwks_uri must use https.",
+    "host does not resolve": "The client's jwks_uri host does not resolve.",
+    "address not allowed": "The client's jwks_uri points to an address that is not allowed.",
+}
 
 
 def fetch_jwks(uri: str) -> dict[str, Any]:

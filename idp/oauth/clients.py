@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import hmac
 import re
 import time
 from typing import Any
@@ -17,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from idp.extensions import db, state
 from idp.models import Client, utcnow
+from idp.people import pairwise
 
 # Scopes a client may ask for when its metadata names none (sensitive scopes never by default).
 DEFAULT_SCOPES = ("openid", "profile", "email", "offline_access")
@@ -286,3 +288,17 @@ def authenticate_client_secret_basic(query_client: Any, request: Any) -> OAuthCl
     if client is None:
         raise InvalidClientError(status_code=401, description="The client does not exist on this server.")
     return client if client.check_client_secret(creds[1]) else None
+
+
+def hint_matches(hint_claims: dict[str, Any], person_sub: str) -> bool:
+    """True when an ``id_token_hint``'s ``sub`` names the person whose public subject is ``person_sub``.
+
+    The hint carries the subject as its audience client knew it (pairwise or public), so the person's
+    subject is mapped for that client (``azp``, else the single ``aud``) before comparing.  An unknown
+    or disabled client is compared as public: a pairwise hint then never matches (the safe answer).
+    """
+    aud = hint_claims.get("aud")
+    client_id = hint_claims.get("azp") or (aud[0] if isinstance(aud, list) and len(aud) == 1 else aud)
+    client = query_client(client_id) if isinstance(client_id, str) else None
+    expected = pairwise.subject_for(client, person_sub) if client is not None else person_sub
+    return hmac.compare_digest(str(hint_claims.get("sub", "")).encode(), expected.encode())

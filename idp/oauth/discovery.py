@@ -1,4 +1,12 @@
-"""The OpenID Provider metadata document (OpenID Connect Discovery 1.0, RFC 8414), built once per app."""
+"""The OpenID Provider metadata document (OpenID Connect Discovery 1.0, RFC 8414), built once per app.
+
+What the provider supports is read from the code that implements it, never written out again here:
+grant types and token endpoint authentication methods from what the feature modules registered on the
+authorization server (:mod:`idp.oauth.server`), the revocation and introspection methods from their
+endpoints, the signing algorithms from the key ring and the client assertion check, the scopes and
+claims from :mod:`idp.people.claims`.  A new grant registered in ``idp.oauth.server.FEATURE_MODULES``
+appears here by itself.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +16,11 @@ from typing import Any
 
 from idp import assurance
 from idp.extensions import state
-from idp.oauth import keys
-from idp.oauth.registration import ASSERTION_ALGS
+from idp.oauth import keys, server
+from idp.oauth.client_metadata import ASSERTION_ALGS, SUBJECT_TYPES
+from idp.oauth.introspection import IntrospectionEndpoint
+from idp.oauth.registration import RESPONSE_TYPES
+from idp.oauth.revocation import RevocationEndpoint
 from idp.people import claims
 
 
@@ -28,18 +39,15 @@ def metadata() -> dict[str, Any]:
         "introspection_endpoint": issuer + "/introspect",
         "scopes_supported": claims.scopes_supported(),
         "claims_supported": claims.claims_supported(),
-        "response_types_supported": ["code"],
+        "response_types_supported": list(RESPONSE_TYPES),
         "response_modes_supported": ["query", "form_post"],
-        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
-        "subject_types_supported": ["public", "pairwise"],  # OIDC Core 8
+        "grant_types_supported": list(server.grant_types()),
+        "subject_types_supported": list(SUBJECT_TYPES),  # OIDC Core 8
         "id_token_signing_alg_values_supported": list(keys.ALGORITHMS),
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post",
-                                                  "private_key_jwt", "none"],
+        "token_endpoint_auth_methods_supported": list(server.token_auth_methods()),
         "token_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGS),
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post",
-                                                       "private_key_jwt", "none"],
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post",
-                                                          "private_key_jwt"],
+        "revocation_endpoint_auth_methods_supported": list(RevocationEndpoint.CLIENT_AUTH_METHODS),
+        "introspection_endpoint_auth_methods_supported": list(IntrospectionEndpoint.CLIENT_AUTH_METHODS),
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": True,
         "claims_parameter_supported": False,

@@ -26,8 +26,8 @@ from urllib.parse import urlencode, urlsplit
 from flask import Response, render_template
 
 from idp.extensions import state
+from idp.headers import CSP
 from idp.oauth.clients import query_client
-from idp.web import middleware
 
 if TYPE_CHECKING:
     from idp.oauth.clients import OAuthClient
@@ -147,7 +147,7 @@ def iframes_for(sessions: Iterable[LoginSession | None]) -> list[str]:
 def content_security_policy(urls: Iterable[str]) -> str:
     """The provider's Content-Security-Policy with ``frame-src`` set to exactly the iframes' origins."""
     origins = [o for o in dict.fromkeys(origin(u) for u in urls) if o is not None]
-    return f"{middleware.CSP}; frame-src {' '.join(origins)}" if origins else middleware.CSP
+    return f"{CSP}; frame-src {' '.join(origins)}" if origins else CSP
 
 
 def signed_out_page(sessions: Iterable[LoginSession | None], *, continue_to: str | None = None) -> Response | None:

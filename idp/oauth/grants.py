@@ -24,6 +24,7 @@ from idp.crypto import random_token
 from idp.extensions import db, setting, state
 from idp.models import Person
 from idp.oauth import keys, tokens
+from idp.oauth.clients import authenticate_client_secret_basic
 from idp.oauth.tokens import TokenUser
 from idp.people import claims as claims_module
 from idp.people import pairwise
@@ -236,8 +237,6 @@ class TokenGenerator(BearerTokenGenerator):
 
 def register(server: Any) -> None:
     """Wire the code grant, PKCE and OpenID Connect into the server."""
-    from idp.oauth.clients import authenticate_client_secret_basic
-
     server.register_client_auth_method("client_secret_basic", authenticate_client_secret_basic)
     server.register_token_generator("default", TokenGenerator())
     server.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(required=True), OpenIDCode()])

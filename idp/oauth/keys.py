@@ -31,6 +31,7 @@ from joserfc.jwk import ECKey, KeySet, OKPKey, RSAKey
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from idp.config import JWKS_MAX_AGE
 from idp.crypto import DecryptError
 from idp.errors import ServiceUnavailable
 from idp.extensions import db, setting, state
@@ -102,11 +103,8 @@ def create_key(alg: str, status: str = "active", activate_at: dt.datetime | None
     return row
 
 
-
 def retire_after() -> dt.timedelta:
     """How long a replaced key stays published: any token it signed may still be presented until then."""
-    from idp.config import JWKS_MAX_AGE
-
     longest = max(setting("ID_TOKEN_TTL"), setting("ACCESS_TOKEN_TTL"), 120)  # 120: logout tokens
     return dt.timedelta(seconds=longest + 2 * setting("KEYRING_RELOAD_SECONDS") + JWKS_MAX_AGE)
 

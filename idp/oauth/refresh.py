@@ -20,6 +20,7 @@ from idp import audit
 from idp.extensions import db
 from idp.models import Person, RefreshToken, utcnow
 from idp.oauth import tokens
+from idp.oauth.grants import issue_id_token
 from idp.oauth.tokens import TokenUser
 from idp.people import session as login_session
 
@@ -160,8 +161,6 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             login_session.keep_alive(record.sid)
         if is_openid_scope(token.get("scope")) and "openid" in scope_to_list(record.get_scope()):
             # OpenID Connect Core 12.2: a new ID token keeps the original authentication's facts.
-            from idp.oauth.grants import issue_id_token
-
             token["id_token"] = issue_id_token(
                 client=self.request.client, user=self.request.user, scope=token.get("scope", ""),
                 access_token=token.get("access_token"), nonce=None, auth_time=record.auth_time,

@@ -21,6 +21,7 @@ from flask import request as flask_request
 from werkzeug.datastructures import MultiDict
 
 from idp.extensions import state
+from idp.oauth import clients, tokens
 
 # Modules exposing ``register(server: Server) -> None``.
 FEATURE_MODULES: tuple[str, ...] = (
@@ -38,13 +39,25 @@ class Server(AuthorizationServer):
     """The provider's authorization server (Authlib), bound to one Flask app."""
 
     def __init__(self, app: Flask) -> None:
-        from idp.oauth import clients, tokens
-
+        # What the feature modules registered, in order: the one source of the grant types and token
+        # endpoint authentication methods that registration accepts and discovery announces.
+        self.grant_types: list[str] = []
+        self.token_auth_methods: list[str] = []
         super().__init__()
         self.app = app
         self._query_client = clients.query_client
         self._save_token = tokens.save_token
         self.init_app(app)
+
+    def register_grant(self, grant_cls: Any, extensions: Any = None) -> None:
+        """Register a grant (Authlib) and remember its grant type and token endpoint auth methods."""
+        super().register_grant(grant_cls, extensions)
+        if hasattr(grant_cls, "check_token_endpoint") and grant_cls.GRANT_TYPE:
+            if grant_cls.GRANT_TYPE not in self.grant_types:
+                self.grant_types.append(grant_cls.GRANT_TYPE)
+            for method in grant_cls.TOKEN_ENDPOINT_AUTH_METHODS:
+                if method not in self.token_auth_methods:
+                    self.token_auth_methods.append(method)
 
     def create_oauth2_request(self, request: Any) -> OAuth2Request:
         """A request built by the views (stored authorization parameters) is used as it is."""
@@ -123,9 +136,20 @@ def init_app(app: Flask) -> Server:
     for name in FEATURE_MODULES:
         import_module(name).register(server)
     state(app).extra["oauth_server"] = server
+    tokens.init_app(app)  # revokes tokens when people's sessions end or a person's tokens must go
     return server
 
 
 def get_server() -> Any:
     """The authorization server of the current app."""
     return state().extra["oauth_server"]
+
+
+def grant_types() -> tuple[str, ...]:
+    """The grant types the token endpoint serves (registration accepts them, discovery lists them)."""
+    return tuple(get_server().grant_types)
+
+
+def token_auth_methods() -> tuple[str, ...]:
+    """The client authentication methods some token endpoint grant accepts."""
+    return tuple(get_server().token_auth_methods)

@@ -19,14 +19,19 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import update
+from flask import Flask
+from sqlalchemy import ColumnElement, select, update
 
+from idp import events
 from idp.crypto import random_token
 from idp.extensions import db, setting, state
 from idp.models import RefreshToken, utcnow
+from idp.oauth import keys
+from idp.oauth.clients import query_client
 from idp.people import pairwise
 
 # An opaque access token is never longer than this (random part + "." + family id), a JWT access token
@@ -149,8 +154,6 @@ def save_token(token: dict[str, Any], request: Any) -> None:
 def _jwt_access_token(client: Any, user: TokenUser | None, scope: str, ctx: dict[str, Any], now: int,
                       ttl: int) -> str:
     """An RFC 9068 JWT access token for ``client`` (signed with our keys; ``typ`` ``at+jwt``)."""
-    from idp.oauth import keys
-
     meta = client.client_metadata or {}
     alg = meta.get("access_token_signed_response_alg") or "RS256"
     alg = alg if alg in keys.ALGORITHMS else keys.DEFAULT_ALG
@@ -182,8 +185,6 @@ def client_sub(data: dict[str, Any]) -> str | None:
         return str(data["sub"])  # the client's own token (client credentials): sub is its client_id
     if data.get("client_sub"):
         return str(data["client_sub"])
-    from idp.oauth.clients import query_client
-
     client = query_client(data.get("client_id"))
     return pairwise.subject_for(client, str(data["sub"])) if client is not None else None
 
@@ -228,6 +229,41 @@ def revoke_family(family_id: str, reason: str) -> None:
         .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
         .values(revoked_at=utcnow(), revoked_reason=reason[:64])
     )
+
+
+def revoke(where: Iterable[ColumnElement[bool]], reason: str, *, keep_offline: bool = False) -> int:
+    """Revoke every live family with a refresh token row matching ``where``; the number of families.
+
+    The one way to revoke "all tokens of X" (a person, a client, a session): the families are selected,
+    then each is revoked with :func:`revoke_family`.  With ``keep_offline``, a family whose live rows
+    were all issued for ``offline_access`` is kept (it outlives a sign-in session, OIDC Core 11).
+    The caller commits.
+    """
+    rows = db.session.execute(
+        select(RefreshToken.family_id, RefreshToken.scope).where(*where, RefreshToken.revoked_at.is_(None))
+    ).all()
+    families = {family for family, scope in rows
+                if not (keep_offline and "offline_access" in (scope or "").split())}
+    for family in sorted(families):
+        revoke_family(family, reason)
+    return len(families)
+
+
+def _sessions_ended(*, sessions: list[Any], reason: str, keep_offline: bool) -> int:
+    """Event handler (idp.people.signout): revoke the families issued in the ended sessions."""
+    return sum(revoke([RefreshToken.sid == s.sid], f"logout:{reason}", keep_offline=keep_offline)
+               for s in sessions)
+
+
+def _person_tokens_revoked(*, person_id: int, reason: str) -> int:
+    """Event handler (staff sync, linking): revoke every family of the person."""
+    return revoke([RefreshToken.person_id == person_id], reason)
+
+
+def init_app(app: Flask) -> None:
+    """Subscribe to the events of :mod:`idp.people` that revoke tokens (:mod:`idp.events`)."""
+    events.subscribe(app, events.SESSIONS_ENDED, _sessions_ended)
+    events.subscribe(app, events.PERSON_TOKENS_REVOKED, _person_tokens_revoked)
 
 
 def family_revoked(family_id: str) -> bool:

@@ -35,10 +35,11 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from idp import assurance, audit
+from idp import assurance, audit, events
 from idp.extensions import db
-from idp.models import CitizenAccount, Consent, IdentityLink, Person, RefreshToken, StaffAccount, TeamMember
-from idp.people import mfa, roles
+from idp.models import CitizenAccount, Consent, IdentityLink, Person, StaffAccount, TeamMember
+from idp.people import mfa, roles, signout, staff
+from idp.people import session as login_session
 from idp.people.identity import link_for, new_sub
 from idp.sources import nip
 from idp.sources.base import Identity
@@ -127,9 +128,6 @@ def complete(current: Any, person: Person, proved: Identity) -> LinkResult:
     this browser's person was the one retired by a merge, a session of the survivor replaces it.  Commits;
     on :class:`LinkRefused` rolls back, records ``link.refused`` and raises.
     """
-    from idp.people import session as login_session
-    from idp.people import signout
-
     try:
         result = link(person, proved)
     except LinkRefused as exc:
@@ -191,8 +189,6 @@ def _audit_mismatch(person: Person, source: str) -> None:
 def _attach(person: Person, proved: Identity) -> None:
     """A credential nobody holds yet (a directory entry's first use): link it to ``person``."""
     if proved.source == "ldap":
-        from idp.people import staff
-
         staff.provision(proved, person=person)
         return
     db.session.add(IdentityLink(person_id=person.id, source=proved.source, subject=proved.subject))
@@ -200,8 +196,6 @@ def _attach(person: Person, proved: Identity) -> None:
 
 
 def _merge(survivor: Person, retired: Person) -> None:
-    from idp.oauth import tokens
-
     db.session.flush()  # nothing pending may be lost by the expire_all() below
     tables = db.metadata.tables
     for name, action in PERSON_TABLES.items():
@@ -219,12 +213,8 @@ def _merge(survivor: Person, retired: Person) -> None:
             db.session.delete(consent)
         else:
             consent.person_id = survivor.id
-    families = db.session.execute(
-        select(RefreshToken.family_id).where(RefreshToken.person_id == retired.id,
-                                             RefreshToken.revoked_at.is_(None)).distinct()
-    ).scalars().all()
-    for family in families:
-        tokens.revoke_family(family, "merged")
+    # Every token of the retired person goes (idp.oauth.tokens handles the event in this transaction).
+    events.emit(events.PERSON_TOKENS_REVOKED, person_id=retired.id, reason="merged")
     for name in ("name", "email", "birthdate", "gender", "locale"):
         if getattr(survivor, name) in (None, "") and getattr(retired, name) not in (None, ""):
             setattr(survivor, name, getattr(retired, name))

@@ -67,18 +67,3 @@ def subject_for(client: Any, person_sub: str) -> str:
     digest = hmac.new(key, f"{sector_of(client)}|{person_sub}".encode(), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
-
-def hint_matches(hint_claims: dict[str, Any], person_sub: str) -> bool:
-    """True when an ``id_token_hint``'s ``sub`` names the person whose public subject is ``person_sub``.
-
-    The hint carries the subject as its audience client knew it (pairwise or public), so the person's
-    subject is mapped for that client (``azp``, else the single ``aud``) before comparing.  An unknown
-    or disabled client is compared as public: a pairwise hint then never matches (the safe answer).
-    """
-    from idp.oauth.clients import query_client
-
-    aud = hint_claims.get("aud")
-    client_id = hint_claims.get("azp") or (aud[0] if isinstance(aud, list) and len(aud) == 1 else aud)
-    client = query_client(client_id) if isinstance(client_id, str) else None
-    expected = subject_for(client, person_sub) if client is not None else person_sub
-    return hmac.compare_digest(str(hint_claims.get("sub", "")).encode(), expected.encode())

@@ -188,17 +188,21 @@ def save(session: LoginSession) -> None:
     state().store.put("sid", session.sid, session.to_store(), _ttl(session, int(time.time())))
 
 
-def add_client(session: LoginSession, client_id: str) -> None:
-    """Remember that ``client_id`` got tokens in this session (logout notifies it)."""
-    if client_id not in session.clients:
-        session.clients.append(client_id)
-        save(session)
-        from idp.people.signout import watch
+def add_client(session: LoginSession, client_id: str) -> bool:
+    """Remember that ``client_id`` got tokens in this session (logout notifies it); True when it is new.
 
-        watch(session)  # so that its expiry, too, reaches the applications (Back-Channel Logout 2.7)
+    The caller then lets the protocol layer watch the session (``idp.oauth.backchannel.watch``), so that
+    its expiry, too, reaches the applications (Back-Channel Logout 2.7).
+    """
+    if client_id in session.clients:
+        return False
+    session.clients.append(client_id)
+    save(session)
+    return True
 
 
-def _forget(session: LoginSession) -> None:
+def discard(session: LoginSession) -> None:
+    """Delete the session's store record and index entry (whether or not the record is still there)."""
     state().store.delete("sid", session.sid)
     state().store.set_remove(INDEX, str(session.person_id), session.sid)
 
@@ -207,7 +211,7 @@ def end() -> LoginSession | None:
     """End this browser's session, if any, and clear the cookie; the ended session (for idp.people.signout)."""
     session = current()
     if session is not None:
-        _forget(session)
+        discard(session)
     if request.cookies.get(COOKIE):
         g.set_session_cookie = ""
     g.login_session = None

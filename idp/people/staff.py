@@ -17,8 +17,11 @@ from typing import Any
 
 from sqlalchemy import select
 
+from idp import audit, events
 from idp.extensions import db, state
-from idp.models import Person, RefreshToken, StaffAccount, utcnow
+from idp.models import Person, StaffAccount, utcnow
+from idp.people import session as login_session
+from idp.people import signout
 from idp.people.identity import person_for
 from idp.sources.base import Identity
 from idp.sources.ldap import LdapConnector
@@ -137,23 +140,14 @@ class SyncReport:
 
 
 def _revoke_tokens(person_id: int) -> int:
-    """Revoke every live refresh token family of ``person_id`` (store marker and rows); the count."""
-    from idp.oauth import tokens
-
-    families = db.session.execute(
-        select(RefreshToken.family_id).where(RefreshToken.person_id == person_id, RefreshToken.revoked_at.is_(None))
-        .distinct()
-    ).scalars().all()
-    for family in families:
-        tokens.revoke_family(family, "ldap-sync")
-    return len(families)
+    """Revoke every live token family of ``person_id`` (event ``person_tokens_revoked``, handled by
+    idp.oauth.tokens in this transaction); the count."""
+    results = events.emit(events.PERSON_TOKENS_REVOKED, person_id=person_id, reason="ldap-sync")
+    return sum(r for r in results if isinstance(r, int))
 
 
 def _end_sessions(person_id: int) -> int:
     """End every sign-in session of ``person_id`` and notify its applications (idp.people.signout)."""
-    from idp.people import session as login_session
-    from idp.people import signout
-
     ended = login_session.end_all(person_id)
     signout.sessions_ended(ended, reason="ldap-sync", keep_offline=False)
     return len(ended)
@@ -165,8 +159,6 @@ def sync(connector: LdapConnector, *, dry_run: bool = False, force: bool = False
     Idempotent (a second run changes nothing).  Reads the whole directory FIRST: when the directory
     does not answer (:class:`SourceUnavailable` propagates) nothing is changed.  The caller commits.
     """
-    from idp import audit
-
     report = SyncReport(dry_run=dry_run)
     # subject -> (DN, "active" | "disabled"): only this is kept per entry, page by page.
     entries: dict[str, tuple[str, str]] = {

@@ -13,22 +13,13 @@ from werkzeug.utils import cached_property
 
 from idp import logs, metrics
 from idp.extensions import state
+from idp.headers import CSP, HSTS, SECURITY_HEADERS
 
 log = logging.getLogger(__name__)
 
 MAX_QUERY_BYTES = 8192
 # Pages whose form needs the store when it is sent back (sign-in, account creation).
 STORE_PAGES = frozenset({"auth.login", "auth.register"})
-
-# Sent with every response (idp.web.fastpath adds them to the documents it serves before Flask).
-SECURITY_HEADERS = (("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "no-referrer"),
-                    ("X-Frame-Options", "DENY"))
-HSTS = ("Strict-Transport-Security", "max-age=31536000")
-
-CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' https: data:; "
-    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
-)
 
 
 # Every printable ASCII character, "%" included: existing escapes stay as they are.

@@ -35,13 +35,12 @@ from idp.errors import IdpError
 from idp.extensions import csrf, db, setting, state
 from idp.i18n import pick_ui_locales
 from idp.models import Consent, Person
-from idp.oauth import discovery, frontchannel, keys, logout
-from idp.oauth.clients import OAuthClient, basic_credentials, query_client
+from idp.oauth import backchannel, discovery, frontchannel, keys, logout
+from idp.oauth.clients import OAuthClient, basic_credentials, hint_matches, query_client
 from idp.oauth.grants import EndUser
 from idp.oauth.server import ParamsRequest, get_server
 from idp.oauth.userinfo import BearerError, bearer_token, userinfo_claims
 from idp.people import claims as claims_module
-from idp.people import pairwise
 from idp.people import session as login_session
 
 bp = Blueprint("oauth", __name__)
@@ -314,7 +313,7 @@ def _authorize(target: Target, params: MultiDict[str, str], resumed: dict[str, A
             step_up = not need_login and assurance.MFA in acr_values
             need_login = True
     # The hint's sub is the one its client knew: pairwise for pairwise clients (OIDC Core 8.1).
-    if session is not None and hint is not None and not pairwise.hint_matches(hint, session.sub):
+    if session is not None and hint is not None and not hint_matches(hint, session.sub):
         need_login = True
         step_up = False
     if need_login and step_up and "none" not in prompts and session is not None:
@@ -349,7 +348,8 @@ def _authorize(target: Target, params: MultiDict[str, str], resumed: dict[str, A
         _remember_consent(session.person_id, client, scopes)
 
     code = grant.issue_code(end_user)
-    login_session.add_client(session, client.client_id)
+    if login_session.add_client(session, client.client_id):
+        backchannel.watch(session)  # so that its expiry, too, reaches the applications (Back-Channel Logout 2.7)
     return _respond(target, [("code", code)])
 
 
@@ -571,7 +571,7 @@ def end_session() -> Response:
     current = login_session.current()
     # A hint for someone other than the signed-in person: ask before ending their session.
     other_person = bool(req.id_token_claims and current is not None
-                        and not pairwise.hint_matches(req.id_token_claims, current.sub))
+                        and not hint_matches(req.id_token_claims, current.sub))
     if (req.needs_confirmation or other_person) and not confirmed:
         name = req.client.client_name if req.client else None
         body = render_template("oauth/logout_confirm.html", params=list(params.items(multi=True)),

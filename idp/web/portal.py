@@ -421,8 +421,8 @@ def _prefill(client: Client) -> ClientForm:
 
 
 def _form_page(template: str, status: int, form: ClientForm, **context: Any) -> Response:
-    return _page(template, status, form=form, grant_types=registration.GRANT_TYPES,
-                 auth_methods=registration.AUTH_METHODS, subject_types=registration.SUBJECT_TYPES,
+    return _page(template, status, form=form, grant_types=registration.grant_types(),
+                 auth_methods=registration.auth_methods(), subject_types=registration.SUBJECT_TYPES,
                  known_scopes=registration.KNOWN_SCOPES, grant_text=GRANT_TEXT, method_text=METHOD_TEXT,
                  subject_text=SUBJECT_TEXT, scope_text=SCOPE_TEXT, sensitive=logic.sensitive_scopes(), **context)
 

@@ -17,6 +17,7 @@ import pytest
 from authlib.oauth2.rfc6749 import InvalidClientError
 from flask import Flask
 
+from idp import net
 from idp.oauth import client_auth, keys, registration
 from tests.oauth.conftest import TEST_DATA_KEY
 
@@ -61,18 +62,18 @@ def test_fetch_refuses_embedded_private_ipv4(strict_app: Flask, address: str) ->
     """``_get`` (jwks_uri and sector_identifier_uri; the back-channel POST pins with the same check)
     refuses before any connection is made."""
     with strict_app.app_context():
-        assert not client_auth.address_allowed(address)
+        assert not net.address_allowed(address)
         with pytest.raises(InvalidClientError, match="not allowed"):
             client_auth._get(f"https://[{address}]/jwks.json")
-        with pytest.raises(InvalidClientError, match="not allowed"):
-            client_auth._pinned_address(address, 443)
+        with pytest.raises(net.Refused, match="not allowed"):
+            net.pinned_address(address, 443)
 
 
 @pytest.mark.parametrize("address", PUBLIC)
 def test_public_addresses_stay_allowed(strict_app: Flask, address: str) -> None:
     with strict_app.app_context():
-        assert client_auth.address_allowed(address)
-        assert client_auth._pinned_address(address, 443) == address
+        assert net.address_allowed(address)
+        assert net.pinned_address(address, 443) == address
 
 
 def _register(app: Flask, metadata: dict[str, Any]) -> Any:

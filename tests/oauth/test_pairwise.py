@@ -25,7 +25,7 @@ from sqlalchemy import select
 
 from idp.extensions import db
 from idp.models import Client
-from idp.oauth import registration
+from idp.oauth import clients, registration
 from idp.people import pairwise
 from tests import services
 
@@ -383,11 +383,11 @@ def test_hint_matches_maps_the_session_sub(app: Flask, make_rp: Callable[..., RP
     a_claims = verify_id_token(app, a.tokens(scope="openid")["id_token"], a.client_id)
     p_claims = verify_id_token(app, public.tokens(scope="openid")["id_token"], public.client_id)
     with app.test_request_context():
-        assert pairwise.hint_matches(a_claims, a.sub)
-        assert pairwise.hint_matches(p_claims, a.sub)
-        assert not pairwise.hint_matches(a_claims, "someone-else")
-        assert not pairwise.hint_matches(dict(a_claims, aud=public.client_id, azp=None), a.sub)
-        assert not pairwise.hint_matches(dict(a_claims, azp="unknown-client"), a.sub)
+        assert clients.hint_matches(a_claims, a.sub)
+        assert clients.hint_matches(p_claims, a.sub)
+        assert not clients.hint_matches(a_claims, "someone-else")
+        assert not clients.hint_matches(dict(a_claims, aud=public.client_id, azp=None), a.sub)
+        assert not clients.hint_matches(dict(a_claims, azp="unknown-client"), a.sub)
 
 
 # --------------------------------------------------------------------------- an unmodified RP
