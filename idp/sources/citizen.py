@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -33,7 +34,16 @@ REVIEW_BIRTHDATE = "birthdate_mismatch"
 OWNER_NOTICES_PER_HOUR = 3
 RESENDS_PER_HOUR = 3
 MAX_IDENTIFIER = 254
+# Separators people type inside a NIK ("3603 0155 0190 0001", "3603.0155..."): the automatic choice ignores them.
+_NIK_SEPARATORS = re.compile(r"[\s.\-]")
 
+
+
+def recognizes(identifier: str) -> bool:
+    """True when the sign-in page's automatic choice sends ``identifier`` here: 16 digits (spaces, dots and
+    dashes ignored) is a NIK, anything with "@" an e-mail address (the rule documented in the README)."""
+    compact = _NIK_SEPARATORS.sub("", identifier)
+    return (len(compact) == 16 and compact.isascii() and compact.isdigit()) or "@" in identifier
 
 
 def normalize_email(value: str) -> str:
