@@ -17,13 +17,13 @@ from typing import Any
 
 from flask import url_for
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from idp import assurance, audit, mail, passwords, ratelimit
 from idp.extensions import db, state
 from idp.models import CitizenAccount, IdentityLink, Person, utcnow
 from idp.sources import nik
-from idp.sources.base import BadCredentials, Identity
+from idp.sources.base import BadCredentials, Identity, SourceUnavailable, encodable
 
 log = logging.getLogger(__name__)
 
@@ -247,10 +247,21 @@ class CitizenConnector:
     source = SOURCE
 
     def authenticate(self, identifier: str, password: str) -> Identity:
-        _, account = find_by_identifier(identifier)
-        if not isinstance(password, str) or not password or len(password) > passwords.MAX_LENGTH:
+        # An unusable password is refused before the database is asked (the same answer, and about the
+        # same time, as an unknown account: the dummy verification).
+        if not encodable(password) or not password or len(password) > passwords.MAX_LENGTH:
             passwords.dummy_verify("x")
             raise BadCredentials("invalid", detail="unusable password input")
+        try:
+            return self._authenticate(identifier, password)
+        except OperationalError as exc:
+            # The database did not answer: the sign-in page says "try again later" (503), like any source.
+            db.session.rollback()
+            log.error("citizen sign-in: database unavailable (%s)", type(exc).__name__)
+            raise SourceUnavailable("database unavailable") from None
+
+    def _authenticate(self, identifier: str, password: str) -> Identity:
+        _, account = find_by_identifier(identifier)
         if account is None:
             passwords.dummy_verify(password)
             raise BadCredentials("invalid", detail="no such account")

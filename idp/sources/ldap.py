@@ -39,7 +39,7 @@ from idp import assurance
 from idp.extensions import state
 from idp.sources import nik as nik_module
 from idp.sources import nip as nip_module
-from idp.sources.base import BadCredentials, Identity, SourceUnavailable
+from idp.sources.base import BadCredentials, Identity, SourceUnavailable, encodable
 from idp.sources.ldap_connection import (
     _UNAVAILABLE_CODES,
     EXHAUST_SECONDS,
@@ -272,7 +272,8 @@ class LdapConnector(ServiceConnections):
         if not username or not isinstance(password, str) or not password:
             raise BadCredentials("invalid", detail="empty user name or password")
         if len(username) > MAX_USERNAME or len(password) > MAX_PASSWORD \
-                or any(ord(ch) < 32 for ch in username) or "\x00" in password:
+                or any(ord(ch) < 32 for ch in username) or "\x00" in password \
+                or not encodable(username) or not encodable(password):
             raise BadCredentials("invalid", detail="user name or password out of bounds")
         started = time.monotonic()
         try:

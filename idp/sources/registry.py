@@ -92,6 +92,7 @@ SOURCES: tuple[Source, ...] = (
         connector=citizen.CitizenConnector,
         recognizes=citizen.recognizes,
         own_lockout=True,
+        dependency="database",  # its accounts are in the database
         scopes={"nik": Scope(("nik",), _l("Your NIK (national identity number)"))},
     ),
     Source(
