@@ -9,6 +9,7 @@ from typing import Any
 from flask import Flask
 
 from idp import config as config_module
+from idp import sources
 from idp.crypto import Crypto
 from idp.extensions import State
 from idp.store import create_store
@@ -29,7 +30,7 @@ def resource_dir(name: str) -> Path:
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the provider; ``config`` overrides ``IDP_*`` settings by name (without the prefix)."""
-    cfg = config_module.load(config)
+    cfg = sources.resolve_settings(config_module.load(config))  # the sources' settings, validated too
     from idp import logs
 
     logs.configure(cfg["LOG_LEVEL"], cfg["LOG_FORMAT"])

@@ -408,11 +408,9 @@ def _validate(values: dict[str, Any]) -> None:
         raise ConfigError("IDP_SESSION_IDLE_TTL: must not exceed IDP_SESSION_ABSOLUTE_TTL")
     if values["SMTP_HOST"] and values["SMTP_USER"] and values["SMTP_TLS"] == "none" and production:
         raise ConfigError("IDP_SMTP_TLS: refusing to send SMTP credentials without TLS in production")
+    # Source settings (LDAP_* -> "LDAP") are resolved by the source registry, called by create_app right
+    # after load(): idp.sources.registry.resolve_settings.  None until then.
     values["LDAP"] = None
-    if values["LDAP_URLS"]:
-        from idp.sources.ldap import resolve_settings
-
-        values["LDAP"] = resolve_settings(values)
 
 
 def reference_markdown() -> str:

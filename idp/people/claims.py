@@ -13,16 +13,17 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
+from idp import sources
 from idp.extensions import db, state
 from idp.models import CitizenAccount, Client, Consent, Person
 
+# The standard scopes (OIDC Core 5.4), then the ones the identity sources contribute (idp.sources.registry:
+# citizen accounts ``nik``, the staff directory ``staff``), then offline_access (OIDC Core 11).
 SCOPE_CLAIMS: dict[str, tuple[str, ...]] = {
     "openid": ("sub",),
     "profile": ("name", "birthdate", "gender", "locale", "updated_at"),
     "email": ("email", "email_verified"),
-    "nik": ("nik",),
-    # Civil servants (from the directory, idp.people.staff): NIP, work unit (OPD), job title, groups and roles.
-    "staff": ("name", "email", "nip", "unit", "title", "groups", "roles"),
+    **{name: scope.claims for name, scope in sources.scopes().items()},
     "offline_access": (),
 }
 
@@ -31,10 +32,11 @@ SCOPE_TEXT: dict[str, Any] = {
     "openid": _l("Know who you are when you sign in"),
     "profile": _l("Your name, date of birth, gender and language"),
     "email": _l("Your e-mail address"),
-    "nik": _l("Your NIK (national identity number)"),
-    "staff": _l("Your civil-servant details: name, e-mail, NIP, work unit, job title and roles"),
+    **{name: scope.text for name, scope in sources.scopes().items()},
     "offline_access": _l("Stay connected to your account when you are not using the application"),
 }
+# Scopes that release claims beyond ``sub``.
+_CLAIM_SCOPES = frozenset(name for name, claims in SCOPE_CLAIMS.items() if claims and name != "openid")
 
 BASE_CLAIMS = ("iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid", "at_hash", "azp")
 
@@ -96,7 +98,7 @@ def claims_for(person_id: int, sub: str, scope: str, client_id: str, *, with_nik
     claims: dict[str, Any] = {"sub": sub}
     if not with_nik:
         scopes.discard("nik")
-    if not scopes & {"profile", "email", "nik", "staff"}:
+    if not scopes & _CLAIM_SCOPES:
         return claims
     person = db.session.get(Person, person_id)
     if person is None or person.status != "active":

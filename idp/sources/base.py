@@ -48,3 +48,15 @@ class Connector(Protocol):
     def authenticate(self, identifier: str, password: str) -> Identity:
         """Check the credential: an :class:`Identity`, or raise BadCredentials / SourceUnavailable."""
         ...
+
+
+def encodable(value: object) -> bool:
+    """True for a string that UTF-8 can encode: a lone surrogate cannot be hashed or sent to a directory,
+    so a connector refuses it as bad credentials instead of failing in the library."""
+    if not isinstance(value, str):
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

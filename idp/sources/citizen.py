@@ -10,19 +10,20 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import secrets
 from dataclasses import dataclass
 from typing import Any
 
 from flask import url_for
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from idp import assurance, audit, mail, passwords, ratelimit
 from idp.extensions import db, state
 from idp.models import CitizenAccount, IdentityLink, Person, utcnow
 from idp.sources import nik
-from idp.sources.base import BadCredentials, Identity
+from idp.sources.base import BadCredentials, Identity, SourceUnavailable, encodable
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,16 @@ REVIEW_BIRTHDATE = "birthdate_mismatch"
 OWNER_NOTICES_PER_HOUR = 3
 RESENDS_PER_HOUR = 3
 MAX_IDENTIFIER = 254
+# Separators people type inside a NIK ("3603 0155 0190 0001", "3603.0155..."): the automatic choice ignores them.
+_NIK_SEPARATORS = re.compile(r"[\s.\-]")
 
+
+
+def recognizes(identifier: str) -> bool:
+    """True when the sign-in page's automatic choice sends ``identifier`` here: 16 digits (spaces, dots and
+    dashes ignored) is a NIK, anything with "@" an e-mail address (the rule documented in the README)."""
+    compact = _NIK_SEPARATORS.sub("", identifier)
+    return (len(compact) == 16 and compact.isascii() and compact.isdigit()) or "@" in identifier
 
 
 def normalize_email(value: str) -> str:
@@ -237,10 +247,21 @@ class CitizenConnector:
     source = SOURCE
 
     def authenticate(self, identifier: str, password: str) -> Identity:
-        _, account = find_by_identifier(identifier)
-        if not isinstance(password, str) or not password or len(password) > passwords.MAX_LENGTH:
+        # An unusable password is refused before the database is asked (the same answer, and about the
+        # same time, as an unknown account: the dummy verification).
+        if not encodable(password) or not password or len(password) > passwords.MAX_LENGTH:
             passwords.dummy_verify("x")
             raise BadCredentials("invalid", detail="unusable password input")
+        try:
+            return self._authenticate(identifier, password)
+        except OperationalError as exc:
+            # The database did not answer: the sign-in page says "try again later" (503), like any source.
+            db.session.rollback()
+            log.error("citizen sign-in: database unavailable (%s)", type(exc).__name__)
+            raise SourceUnavailable("database unavailable") from None
+
+    def _authenticate(self, identifier: str, password: str) -> Identity:
+        _, account = find_by_identifier(identifier)
         if account is None:
             passwords.dummy_verify(password)
             raise BadCredentials("invalid", detail="no such account")

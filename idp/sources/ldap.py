@@ -16,40 +16,46 @@ failing server, never a password.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import re
 import secrets
-import ssl
 import threading
 import time
 import uuid
 import warnings
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from typing import Any
 
 with warnings.catch_warnings():
     # ldap3 2.9.1 imports names that pyasn1 0.6 renamed (tagMap -> TAG_MAP): a DeprecationWarning at
     # import time only, which the test suite (filterwarnings = error) would turn into an error.
     warnings.simplefilter("ignore", DeprecationWarning)
     import ldap3
-    from ldap3 import FIRST, NONE, SUBTREE, Connection, Server, ServerPool, Tls
+    from ldap3 import SUBTREE, Connection, Server
     from ldap3.core import exceptions as lexc
     from ldap3.utils.conv import escape_filter_chars
-    from ldap3.utils.dn import parse_dn
 
 from idp import assurance
-from idp.config import ConfigError
 from idp.extensions import state
-from idp.sources.base import BadCredentials, Identity, SourceUnavailable
+from idp.sources import nik as nik_module
+from idp.sources import nip as nip_module
+from idp.sources.base import BadCredentials, Identity, SourceUnavailable, encodable
+from idp.sources.ldap_connection import (
+    _UNAVAILABLE_CODES,
+    EXHAUST_SECONDS,
+    Entry,
+    ServiceConnections,
+    T,
+    VerifiedTls,
+    _close,
+    _entries,
+)
+from idp.sources.ldap_settings import ATTR_KEYS, PRESETS, LdapSettings, normalize_dn, resolve_settings
+
+__all__ = ["ATTR_KEYS", "EXHAUST_SECONDS", "PRESETS", "Entry", "LdapConnector", "LdapSettings", "VerifiedTls",
+           "get_connector", "ldap3", "normalize_dn", "resolve_settings"]
 
 log = logging.getLogger(__name__)
-
-# ldap3 sleeps POOLING_LOOP_TIMEOUT (10 s) after a pool cycle in which no server answered before it
-# gives up; a sign-in must fail fast instead (the page says "try again later").
-ldap3.set_config_parameter("POOLING_LOOP_TIMEOUT", 0)
 
 PPOLICY_OID = "1.3.6.1.4.1.42.2.27.8.5.1"  # draft-behera-ldap-password-policy request/response control
 AD_IN_CHAIN = "1.2.840.113556.1.4.1941"  # LDAP_MATCHING_RULE_IN_CHAIN: transitive group membership
@@ -61,203 +67,8 @@ PP_EXPIRED, PP_LOCKED, PP_CHANGE_AFTER_RESET = 0, 1, 2
 AD_DATA_REASONS = {"532": "password_expired", "773": "must_change", "533": "disabled", "701": "disabled",
                    "775": "locked"}
 _AD_DATA = re.compile(r"\bdata ([0-9a-f]{3,4})\b", re.IGNORECASE)
-# Servers that failed are skipped by every connection for this long (ldap3 "exhaust").
-EXHAUST_SECONDS = 30
 MAX_USERNAME = 256
 MAX_PASSWORD = 1024  # longer input is refused before any network call
-# Result codes that mean "the server cannot serve now" rather than "no such person".
-_UNAVAILABLE_CODES = {51, 52, 80}  # busy, unavailable, other
-
-PRESETS: dict[str, dict[str, str]] = {
-    "openldap": {
-        "id": "entryUUID", "username": "uid", "name": "cn", "email": "mail", "nip": "employeeNumber",
-        "nik": "nik", "unit": "ou", "title": "title", "groups": "memberOf",
-        "filter": "(&(objectClass=inetOrgPerson)(uid={username}))",
-    },
-    "activedirectory": {
-        "id": "objectGUID", "username": "sAMAccountName", "name": "displayName", "email": "mail",
-        "nip": "employeeID", "nik": "nik", "unit": "department", "title": "title", "groups": "memberOf",
-        "filter": "(&(objectCategory=person)(objectClass=user)(sAMAccountName={username}))",
-    },
-}
-ATTR_KEYS = ("id", "username", "name", "email", "nip", "nik", "unit", "title", "groups")
-_ROLE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
-
-
-def normalize_dn(dn: str) -> str:
-    """A DN in a comparable form: attribute types and values lower-cased, no spaces around separators."""
-    try:
-        parts = parse_dn(dn, escape=False, strip=True)
-    except (lexc.LDAPInvalidDnError, ValueError, IndexError, TypeError):
-        return dn.strip().lower()
-    return ",".join(f"{attr.strip().lower()}={value.strip().lower()}" for attr, value, _sep in parts)
-
-
-@dataclass(frozen=True)
-class LdapSettings:
-    """The directory settings with the preset applied and validated (``cfg["LDAP"]``)."""
-
-    urls: tuple[str, ...]
-    preset: str
-    start_tls: bool
-    ca_file: str
-    allow_plaintext: bool
-    bind_dn: str
-    bind_password: str = field(repr=False)
-    user_base: str = ""
-    user_filter: str = ""
-    group_base: str = ""
-    nested_groups: bool = False
-    connect_timeout: int = 3
-    receive_timeout: int = 5
-    pool_size: int = 4
-    attrs: Mapping[str, str] = field(default_factory=dict)
-    disabled_attr: str = ""
-    disabled_values: frozenset[str] = frozenset()
-    group_roles: tuple[tuple[str, str], ...] = ()
-    page_size: int = 500
-
-    @property
-    def everyone_filter(self) -> str:
-        """The user filter matching every person (``{username}`` -> ``*``): the sync's search."""
-        return self.user_filter.replace("{username}", "*")
-
-    @property
-    def fetch_attributes(self) -> list[str]:
-        """Attributes read for a person (mapped ones, lock and disable markers)."""
-        names = [self.attrs[k] for k in ATTR_KEYS if self.attrs.get(k)]
-        names += ["pwdAccountLockedTime", "pwdReset"] if self.preset == "openldap" else \
-            ["userAccountControl", "lockoutTime"]
-        if self.disabled_attr:
-            names.append(self.disabled_attr)
-        return list(dict.fromkeys(names))
-
-
-def _check_filter(text: str) -> None:
-    depth = 0
-    for ch in text.replace("\\(", "").replace("\\)", ""):
-        depth += {"(": 1, ")": -1}.get(ch, 0)
-        if depth < 0:
-            break
-    if not text.startswith("(") or depth != 0 or "{username}" not in text:
-        raise ConfigError("IDP_LDAP_USER_FILTER: must be a parenthesized LDAP filter (RFC 4515) containing "
-                          f"{{username}} (got {text!r})")
-
-
-def parse_group_roles(raw: str) -> tuple[tuple[str, str], ...]:
-    """``dn=role;dn=role`` -> ((normalized dn, role), ...); the role is after the LAST ``=``."""
-    pairs: list[tuple[str, str]] = []
-    for item in raw.split(";"):
-        item = item.strip()
-        if not item:
-            continue
-        dn, sep, role = item.rpartition("=")
-        role = role.strip()
-        if not sep or not dn.strip() or not _ROLE.match(role):
-            raise ConfigError(f"IDP_LDAP_GROUP_ROLES: items are `group DN=role` (role: letters, digits, _.:-); "
-                              f"got {item!r}")
-        try:
-            parse_dn(dn.strip(), strip=True)
-        except (lexc.LDAPInvalidDnError, ValueError, IndexError, TypeError):
-            raise ConfigError(f"IDP_LDAP_GROUP_ROLES: {dn.strip()!r} is not a DN") from None
-        pairs.append((normalize_dn(dn), role))
-    return tuple(pairs)
-
-
-def resolve_settings(values: Mapping[str, Any]) -> LdapSettings:
-    """Apply the preset to the ``LDAP_*`` settings and validate them (raises :class:`ConfigError`)."""
-    preset = PRESETS[values["LDAP_PRESET"]]
-    urls = tuple(values["LDAP_URLS"])
-    for url in urls:
-        parts = urlsplit(url)
-        if parts.scheme not in {"ldap", "ldaps"} or not parts.hostname or parts.path not in {"", "/"} \
-                or parts.query or parts.username or parts.password:
-            raise ConfigError(f"IDP_LDAP_URLS: {url!r} is not an ldap:// or ldaps:// server URL")
-        try:
-            parts.port  # noqa: B018 - raises ValueError for a bad port
-        except ValueError:
-            raise ConfigError(f"IDP_LDAP_URLS: {url!r} has an invalid port") from None
-        if parts.scheme == "ldap" and not values["LDAP_START_TLS"]:
-            if not values["LDAP_ALLOW_PLAINTEXT"]:
-                raise ConfigError(f"IDP_LDAP_URLS: {url!r} would send passwords in clear; use ldaps://, "
-                                  "IDP_LDAP_START_TLS=true, or (development only) IDP_LDAP_ALLOW_PLAINTEXT=true")
-            log.warning("INSECURE: IDP_LDAP_ALLOW_PLAINTEXT is on: staff passwords cross the network to %s "
-                        "IN CLEAR (no TLS). Development and tests only.", url)
-    if not values["LDAP_USER_BASE"]:
-        raise ConfigError("IDP_LDAP_USER_BASE: required when IDP_LDAP_URLS is set")
-    for name in ("LDAP_USER_BASE", "LDAP_GROUP_BASE", "LDAP_BIND_DN"):
-        if values[name]:
-            try:
-                parse_dn(values[name], strip=True)
-            except (lexc.LDAPInvalidDnError, ValueError, IndexError, TypeError):
-                raise ConfigError(f"IDP_{name}: {values[name]!r} is not a DN") from None
-    if values["LDAP_BIND_DN"] and not values["LDAP_BIND_PASSWORD"]:
-        # ldap3 and permissive servers turn a DN without a password into an anonymous bind.
-        raise ConfigError("IDP_LDAP_BIND_PASSWORD: required with IDP_LDAP_BIND_DN")
-    ca_file = values["LDAP_CA_FILE"]
-    if ca_file:
-        try:
-            ssl.create_default_context(cafile=ca_file)
-        except (OSError, ssl.SSLError) as exc:
-            raise ConfigError(f"IDP_LDAP_CA_FILE: cannot load {ca_file!r}: {exc}") from None
-    user_filter = values["LDAP_USER_FILTER"] or preset["filter"]
-    _check_filter(user_filter)
-    attrs = {k: (values[f"LDAP_ATTR_{k.upper()}"] or preset[k]) for k in ATTR_KEYS}
-    for key, name in attrs.items():
-        if not re.match(r"^[A-Za-z][A-Za-z0-9-]*$|^[0-9]+(\.[0-9]+)+$", name):
-            raise ConfigError(f"IDP_LDAP_ATTR_{key.upper()}: {name!r} is not an attribute name")
-    nested = values["LDAP_NESTED_GROUPS"]
-    return LdapSettings(
-        urls=urls, preset=values["LDAP_PRESET"], start_tls=values["LDAP_START_TLS"], ca_file=ca_file,
-        allow_plaintext=values["LDAP_ALLOW_PLAINTEXT"], bind_dn=values["LDAP_BIND_DN"],
-        bind_password=values["LDAP_BIND_PASSWORD"], user_base=values["LDAP_USER_BASE"], user_filter=user_filter,
-        group_base=values["LDAP_GROUP_BASE"] or values["LDAP_USER_BASE"],
-        nested_groups=(nested == "true") or (nested == "auto" and values["LDAP_PRESET"] == "activedirectory"),
-        connect_timeout=values["LDAP_CONNECT_TIMEOUT"], receive_timeout=values["LDAP_RECEIVE_TIMEOUT"],
-        pool_size=values["LDAP_POOL_SIZE"], attrs=attrs, disabled_attr=values["LDAP_ATTR_DISABLED"],
-        disabled_values=frozenset(v.lower() for v in values["LDAP_DISABLED_VALUES"]),
-        group_roles=parse_group_roles(values["LDAP_GROUP_ROLES"]), page_size=values["LDAP_SYNC_PAGE_SIZE"],
-    )
-
-
-class VerifiedTls(Tls):
-    """ldap3's ``Tls`` with the standard library's certificate AND host name verification.
-
-    ldap3 2.9.1 turns the context's host name check off and matches names itself with
-    ``ssl.match_hostname`` (deprecated since Python 3.7, removed in 3.12); the standard context's
-    ``check_hostname`` (RFC 6125, IP addresses in subjectAltName included) is used instead.
-    """
-
-    def wrap_socket(self, connection: Connection, do_handshake: bool = False) -> None:
-        context = ssl.create_default_context(cafile=self.ca_certs_file or None)
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
-        connection.socket = context.wrap_socket(connection.socket, server_hostname=connection.server.host,
-                                                do_handshake_on_connect=do_handshake)
-
-
-@dataclass
-class Entry:
-    """One directory entry as read by the service account (attribute names compared case-insensitively)."""
-
-    dn: str
-    raw: dict[str, list[bytes]]
-    server: Server | None = None
-
-    def values(self, name: str) -> list[str]:
-        return [v.decode("utf-8", "replace") for v in self.raw.get(name.lower(), [])]
-
-    def first(self, name: str) -> str | None:
-        vals = self.values(name)
-        return vals[0].strip() if vals and vals[0].strip() else None
-
-
-def _entries(response: list[dict[str, Any]] | None, server: Server | None) -> list[Entry]:
-    found = []
-    for item in response or []:
-        if item.get("type") == "searchResEntry":
-            raw = {str(k).lower(): list(v) for k, v in (item.get("raw_attributes") or {}).items()}
-            found.append(Entry(dn=item["dn"], raw=raw, server=server))
-    return found
 
 
 def _ppolicy_error(result: Mapping[str, Any]) -> int | None:
@@ -277,152 +88,12 @@ def _ppolicy_error(result: Mapping[str, Any]) -> int | None:
     return None
 
 
-T = TypeVar("T")
-
-
-def _close(conn: Connection) -> None:
-    """Unbind and close the socket, also after a failed open (ldap3 then leaves the socket to the GC)."""
-    try:
-        conn.unbind()
-    except Exception:  # noqa: S110 - closing a broken connection
-        pass
-    sock = getattr(conn, "socket", None)
-    if sock is not None:
-        try:
-            sock.close()
-        except OSError:
-            pass
-
-
-class LdapConnector:
+class LdapConnector(ServiceConnections):
     """Authenticates staff against the directory; one instance per app, shared by threads."""
 
     source = "ldap"
 
-    def __init__(self, settings: LdapSettings) -> None:
-        self.settings = settings
-        tls = VerifiedTls(validate=ssl.CERT_REQUIRED, ca_certs_file=settings.ca_file or None)
-        self.servers = [Server(url, tls=tls, connect_timeout=settings.connect_timeout, get_info=NONE)
-                        for url in settings.urls]
-        self.pool = ServerPool(self.servers, FIRST, active=1, exhaust=EXHAUST_SECONDS)
-        self._idle: list[Connection] = []
-        self._lock = threading.Lock()
-
-    # --- connections -------------------------------------------------------------------------------
-    def _secure(self, conn: Connection) -> None:
-        """StartTLS (RFC 4511 section 4.14) on a plain connection when configured; before any bind."""
-        if self.settings.start_tls and not conn.server.ssl and not conn.start_tls():
-            raise lexc.LDAPStartTLSError(f"StartTLS refused: {conn.result.get('description')}")
-
-    def _open_service(self) -> Connection:
-        conn = Connection(self.pool, user=self.settings.bind_dn or None,
-                          password=self.settings.bind_password or None, read_only=True, auto_referrals=False,
-                          receive_timeout=self.settings.receive_timeout, raise_exceptions=False,
-                          return_empty_attributes=False)
-        try:
-            conn.open()
-            self._secure(conn)
-            if not conn.bind():
-                code, desc = conn.result.get("result"), conn.result.get("description")
-                log.error("LDAP service bind as %r on %s refused: %s %s", self.settings.bind_dn, conn.server,
-                          code, desc)
-                raise SourceUnavailable(f"service bind refused ({desc})")
-        except (lexc.LDAPServerPoolExhaustedError, SourceUnavailable):
-            self._discard(conn)
-            raise
-        except (lexc.LDAPException, OSError) as exc:
-            # Accepted the connection but failed (TLS, a hung server's receive timeout ...): skip it for a while.
-            log.warning("LDAP server %s failed (%s: %s); trying the next server", conn.server, type(exc).__name__,
-                        exc)
-            self._mark_down(conn.server)
-            self._discard(conn)
-            raise
-        except BaseException:
-            self._discard(conn)
-            raise
-        return conn
-
-    def _discard(self, conn: Connection) -> None:
-        _close(conn)
-        self.pool.pool_states.pop(conn, None)  # ldap3 keeps every connection of a pool in this dict
-
-    def _mark_down(self, server: Server | None) -> None:
-        """Keep ``server`` out of the pool for EXHAUST_SECONDS (it accepted but did not answer)."""
-        state = getattr(self.pool, "_pool_state", None)
-        for server_state in getattr(state, "server_states", []):
-            if server_state.server is server:
-                server_state.available = False
-                server_state.last_checked_time = dt.datetime.now()
-
-    def _revive_if_all_down(self) -> None:
-        state = getattr(self.pool, "_pool_state", None)
-        if state is not None and not any(s.available for s in state.server_states):
-            state.refresh()
-
-    def with_service(self, operation: Callable[[Connection], T]) -> T:
-        """Run ``operation`` on a bound service connection, failing over to the next server on network errors."""
-        attempts = len(self.servers) + 1
-        last: Exception | None = None
-        for _attempt in range(attempts):
-            reused = False
-            with self._lock:
-                conn = self._idle.pop() if self._idle else None
-            try:
-                if conn is None:
-                    conn = self._open_service()
-                else:
-                    reused = True
-                result = operation(conn)
-            except lexc.LDAPServerPoolExhaustedError as exc:
-                last = exc
-                log.error("LDAP: no directory server answered (%s)", ", ".join(self.settings.urls))
-                self._revive_if_all_down()
-                continue
-            except (lexc.LDAPException, OSError) as exc:
-                last = exc
-                if conn is not None:  # failed during the operation (opening failures are handled there)
-                    self._discard(conn)
-                    if not reused:
-                        self._mark_down(conn.server)
-                    log.warning("LDAP server %s failed (%s: %s)%s", conn.server, type(exc).__name__, exc,
-                                "; reconnecting" if reused else "; trying the next server")
-                continue
-            except BaseException:
-                if conn is not None:
-                    self._discard(conn)
-                raise
-            with self._lock:
-                if conn.bound and not conn.closed and len(self._idle) < self.settings.pool_size:
-                    self._idle.append(conn)
-                    conn = None
-            if conn is not None:
-                self._discard(conn)
-            return result
-        raise SourceUnavailable(f"no directory server answered: {type(last).__name__}: {last}")
-
-    def close(self) -> None:
-        """Unbind the pooled service connections."""
-        with self._lock:
-            idle, self._idle = self._idle, []
-        for conn in idle:
-            self._discard(conn)
-
     # --- searches ----------------------------------------------------------------------------------
-    def _search(self, conn: Connection, base: str, flt: str, attributes: list[str],
-                size_limit: int = 0) -> list[Entry]:
-        ok = conn.search(base, flt, SUBTREE, attributes=attributes, size_limit=size_limit)
-        code = conn.result.get("result", 0)
-        if not ok and code == 32:  # noSuchObject: the base does not exist (a configuration mistake)
-            log.error("LDAP search base %r does not exist on %s", base, conn.server)
-            return []
-        if not ok and code in _UNAVAILABLE_CODES:
-            raise lexc.LDAPSessionTerminatedByServerError(f"search answered {code} "
-                                                          f"{conn.result.get('description')}")
-        if not ok and code not in (0, 4):  # 4: sizeLimitExceeded, the entries so far are returned
-            log.error("LDAP search on %s failed: %s %s", conn.server, code, conn.result.get("description"))
-            raise SourceUnavailable(f"search failed: {conn.result.get('description')}")
-        return _entries(conn.response, conn.server)
-
     def find(self, username: str) -> list[Entry]:
         """Entries matching the typed user name (escaped), at most two (enough to refuse ambiguity)."""
         flt = self.settings.user_filter.replace("{username}", escape_filter_chars(username))
@@ -556,9 +227,6 @@ class LdapConnector:
 
     def attributes_of(self, entry: Entry) -> dict[str, Any]:
         """Claims material of ``entry``: name, email, nip, nik, unit, title, groups, roles, dn, username."""
-        from idp.sources import nik as nik_module
-        from idp.sources import nip as nip_module
-
         a = self.settings.attrs
         raw_nip = entry.first(a["nip"])
         parsed_nip = nip_module.parse(raw_nip) if raw_nip else None
@@ -604,7 +272,8 @@ class LdapConnector:
         if not username or not isinstance(password, str) or not password:
             raise BadCredentials("invalid", detail="empty user name or password")
         if len(username) > MAX_USERNAME or len(password) > MAX_PASSWORD \
-                or any(ord(ch) < 32 for ch in username) or "\x00" in password:
+                or any(ord(ch) < 32 for ch in username) or "\x00" in password \
+                or not encodable(username) or not encodable(password):
             raise BadCredentials("invalid", detail="user name or password out of bounds")
         started = time.monotonic()
         try:

@@ -25,7 +25,7 @@ from sqlalchemy import delete, select
 from wtforms import HiddenField, PasswordField, StringField
 from wtforms.validators import ValidationError
 
-from idp import audit, mail, passwords
+from idp import audit, mail, passwords, sources
 from idp.extensions import db, state
 from idp.models import (
     AuditEvent,
@@ -53,7 +53,7 @@ bp = Blueprint("account", __name__, url_prefix="/account")
 FRESH_SIGN_IN_SECONDS = 300
 AUDIT_IN_DOWNLOAD = 50
 MAX_ID = 2**31 - 1
-SOURCE_TEXT: dict[str, Any] = {"citizen": _l("Citizen account (NIK)"), "ldap": _l("Staff account (directory)")}
+SOURCE_TEXT: dict[str, Any] = sources.account_labels()  # "which credential": idp.sources.registry
 EXPIRED = _l("The form has expired. Please try again.")
 
 

@@ -25,11 +25,11 @@ from werkzeug.routing import BuildError
 from wtforms import BooleanField, HiddenField, PasswordField, RadioField, StringField
 from wtforms.validators import ValidationError
 
-from idp import audit, mail, metrics, passwords, ratelimit
+from idp import audit, mail, metrics, passwords, ratelimit, sources
 from idp.extensions import db, state
 from idp.i18n import pick_ui_locales
 from idp.models import CitizenAccount, Person
-from idp.people import identity, linking, signout
+from idp.people import linking, provisioning, signout
 from idp.people import session as login_session
 from idp.sources import citizen, nik
 from idp.sources.base import BadCredentials, Connector, Identity, SourceUnavailable
@@ -44,33 +44,13 @@ NAME_RE = re.compile(r"^[^\W\d_]+(?:[ .,'\-][^\W\d_]*)*\.?$")
 MAX_FIELD = 254
 
 
-# --- login kinds ------------------------------------------------------------------------------------
-def _citizen() -> Connector:
-    return citizen.CitizenConnector()
-
-
-def _staff() -> Connector:
-    from idp.sources.ldap import get_connector
-
-    connector = get_connector()
-    if connector is None:  # not configured: the kind is not offered (see login_kinds)
-        raise SourceUnavailable("LDAP is not configured")
-    return connector
-
-
-# (value, label, connector factory, available?).  The radio group lists the available ones in this order.
-LOGIN_KINDS: list[tuple[str, Any, Callable[[], Connector], Callable[[], bool]]] = [
-    ("citizen", _l("Citizen (Warga)"), _citizen, lambda: True),
-    ("ldap", _l("Staff (Pegawai)"), _staff, lambda: state().config["LDAP"] is not None),
-]
+# --- login kinds (the identity sources, idp.sources.registry) ----------------------------------------
 AUTO = "auto"
-# Separators people type inside a NIK ("3603 0155 0190 0001", "3603.0155..."): the auto rule ignores them.
-_NIK_SEPARATORS = re.compile(r"[\s.\-]")
 
 
 def login_kinds() -> list[tuple[str, Any, Callable[[], Connector]]]:
     """The kinds of sign-in this provider offers now (staff only when a directory is configured)."""
-    return [(value, label, factory) for value, label, factory, available in LOGIN_KINDS if available()]
+    return [(source.name, source.label, source.connector) for source in sources.available()]
 
 
 def _kind_choices() -> list[tuple[str, Any]]:
@@ -80,22 +60,19 @@ def _kind_choices() -> list[tuple[str, Any]]:
 def auto_kind(identifier: str, offered: list[str]) -> str:
     """The kind for a sign-in where the person chose none (the rule documented in the README).
 
-    16 digits (spaces, dots and dashes ignored) is a NIK and anything with "@" an e-mail address: a
-    citizen.  Anything else is a staff user name when a directory is configured.  An explicit choice
-    always wins (Active Directory staff who type ``name@domain`` choose "Pegawai").
+    The first offered source that recognizes the identifier (``Source.recognizes``): 16 digits (spaces,
+    dots and dashes ignored) or anything with "@" is a citizen, anything else a staff user name when a
+    directory is configured.  An explicit choice always wins (Active Directory staff who type
+    ``name@domain`` choose "Pegawai").
     """
-    compact = _NIK_SEPARATORS.sub("", identifier)
-    if "ldap" not in offered or (len(compact) == 16 and compact.isascii() and compact.isdigit()) \
-            or "@" in identifier:
-        return "citizen"
-    return "ldap"
+    for name in sources.names():
+        if name in offered and sources.get(name).recognizes(identifier):
+            return name
+    return sources.names()[0]
 
 
 # What the page says for a wrong credential, per kind (the same text for an unknown user: no enumeration).
-WRONG_CREDENTIALS: dict[str, Any] = {
-    "citizen": _l("The NIK/e-mail or the password is wrong."),
-    "ldap": _l("The user name or the password is wrong."),
-}
+WRONG_CREDENTIALS: dict[str, Any] = {source.name: source.wrong_credentials for source in sources.SOURCES}
 # Why an existing account cannot sign in (BadCredentials.reason), shown with HTTP 403.
 REFUSED: dict[str, Any] = {
     "disabled": _l("This account has been disabled. Please contact the help desk."),
@@ -105,11 +82,7 @@ REFUSED: dict[str, Any] = {
     "must_change": _l("You must change your directory password before you can sign in. Change it the way "
                       "your agency provides (for example on a work computer), then sign in again."),
 }
-UNAVAILABLE: dict[str, Any] = {
-    "citizen": _l("The sign-in service is temporarily unavailable. Please try again in a moment."),
-    "ldap": _l("The staff directory is not answering right now. Please try again in a few minutes. Citizens "
-               "can still sign in with their NIK or e-mail address."),
-}
+UNAVAILABLE: dict[str, Any] = {source.name: source.unavailable for source in sources.SOURCES}
 
 
 # --- forms ---------------------------------------------------------------------------------------
@@ -282,12 +255,12 @@ def prove(kind: str, identifier: str, password: str, *, req: str | None = None) 
         # The connector logged which server failed; citizens are not affected by a directory outage.
         log.warning("sign-in source %s unavailable", kind)
         metrics.sign_in(kind, "unavailable")
-        if kind == "ldap":
-            metrics.dependency_error("ldap")
+        if dependency := sources.get(kind).dependency:
+            metrics.dependency_error(dependency)
         raise Refusal(503, error=UNAVAILABLE[kind], unavailable=True) from None
     except BadCredentials as exc:
         person_id = exc.context.get("person_id")
-        if exc.reason == "invalid" or (exc.reason == "locked" and kind == "citizen"):
+        if exc.reason == "invalid" or (exc.reason == "locked" and sources.get(kind).own_lockout):
             locked = ratelimit.record_failure(ident_key, ip)
             audit.record("login", outcome="failure", person_id=person_id, reason="invalid", source=kind)
             db.session.commit()
@@ -491,11 +464,7 @@ def _remember_days() -> int:
 
 def _person_for(proved: Identity) -> Person:
     """The person behind a proved identity; staff also get their directory record refreshed."""
-    if proved.source == "ldap":
-        from idp.people import staff
-
-        return staff.provision(proved)
-    return identity.person_for(proved)
+    return provisioning.provision(proved)
 
 
 def _normalized_identifier(identifier: str) -> str:

@@ -18,7 +18,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, PasswordField, StringField
 
-from idp import assurance, audit, ratelimit
+from idp import assurance, audit, ratelimit, sources
 from idp.crypto import random_token
 from idp.extensions import db, state
 from idp.models import Person
@@ -31,10 +31,8 @@ from idp.web.auth import Refusal, _page, _resume_url, clean_req, login_kinds, pe
 bp = Blueprint("linking", __name__)
 
 FRESH_SIGN_IN_SECONDS = 300
-LABELS: dict[str, Any] = {
-    "citizen": _l("NIK or e-mail address of your citizen account"),
-    "ldap": _l("Staff user name (directory)"),
-}
+# What the page asks for, per kind (idp.sources.registry).
+LABELS: dict[str, Any] = {source.name: source.identifier_label for source in sources.SOURCES}
 REFUSED: dict[str, Any] = {
     "already": _l("These accounts are already linked."),
     "source_taken": _l("Your identity already has an account of this kind. Unlink it first."),

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from idp import config
+from idp import config, sources
 from idp.sources.ldap import LdapConnector, get_connector
 
 from . import slapd as slapd_module
@@ -74,8 +74,8 @@ def make_connector(tmp_path: Path) -> Iterator[Callable[..., LdapConnector]]:
     made: list[LdapConnector] = []
 
     def factory(urls: list[str], **overrides: Any) -> LdapConnector:
-        cfg = config.load({"INSTANCE_DIR": str(tmp_path / "instance"), **ldap_settings(urls, **overrides)},
-                          environ={})
+        cfg = sources.resolve_settings(config.load(
+            {"INSTANCE_DIR": str(tmp_path / "instance"), **ldap_settings(urls, **overrides)}, environ={}))
         connector = LdapConnector(cfg["LDAP"])
         made.append(connector)
         return connector

@@ -6,15 +6,15 @@ import logging
 
 import pytest
 
-from idp import config
+from idp import config, sources
 from idp.config import ConfigError
-from idp.sources.ldap import LdapSettings, normalize_dn
+from idp.sources.ldap_settings import LdapSettings, normalize_dn
 
 BASE = {"LDAP_USER_BASE": "ou=people,dc=bantenprov,dc=go,dc=id"}
 
 
 def load(tmp_path, **settings):
-    return config.load({"INSTANCE_DIR": str(tmp_path), **settings}, environ={})
+    return sources.resolve_settings(config.load({"INSTANCE_DIR": str(tmp_path), **settings}, environ={}))
 
 
 def test_ldap_is_off_by_default(tmp_path):
@@ -62,10 +62,10 @@ def test_plaintext_is_allowed_only_on_request_with_a_warning(tmp_path, caplog):
 
 
 def test_settings_from_the_environment(tmp_path):
-    cfg = config.load({"INSTANCE_DIR": str(tmp_path)}, environ={
+    cfg = sources.resolve_settings(config.load({"INSTANCE_DIR": str(tmp_path)}, environ={
         "IDP_LDAP_URLS": "ldaps://a.example, ldaps://b.example", "IDP_LDAP_USER_BASE": BASE["LDAP_USER_BASE"],
         "IDP_LDAP_BIND_DN": "cn=idp,ou=services,dc=x", "IDP_LDAP_BIND_PASSWORD": "s3cret",
-        "IDP_LDAP_RECEIVE_TIMEOUT": "7", "IDP_LDAP_DISABLED_VALUES": "disabled, nonaktif"})
+        "IDP_LDAP_RECEIVE_TIMEOUT": "7", "IDP_LDAP_DISABLED_VALUES": "disabled, nonaktif"}))
     s = cfg["LDAP"]
     assert s.urls == ("ldaps://a.example", "ldaps://b.example") and s.receive_timeout == 7
     assert s.disabled_values == {"disabled", "nonaktif"}
@@ -100,8 +100,8 @@ def test_settings_from_the_environment(tmp_path):
 def test_bad_settings_stop_the_start(tmp_path, settings, message):
     values = {**BASE, **settings}
     with pytest.raises(ConfigError, match=message):
-        config.load({"INSTANCE_DIR": str(tmp_path)},
-                    environ={f"IDP_{k}": ",".join(v) if isinstance(v, list) else str(v) for k, v in values.items()})
+        sources.resolve_settings(config.load({"INSTANCE_DIR": str(tmp_path)}, environ={
+            f"IDP_{k}": ",".join(v) if isinstance(v, list) else str(v) for k, v in values.items()}))
 
 
 def test_config_reference_documents_the_ldap_settings():
