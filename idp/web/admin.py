@@ -12,33 +12,34 @@ put in a URL.
 
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Response, flash, redirect, request, url_for
+from flask import Blueprint, Response, flash, request, url_for
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import IntegerField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
-from idp import assurance, audit
+from idp import audit
 from idp.consoles import admin, scope_requests
+from idp.consoles.account import citizen_account, client_names, when
 from idp.extensions import db, state
-from idp.models import Client, IdentityLink, Person, ScopeRequest, StaffAccount
-from idp.people import identity, roles
+from idp.models import Client, IdentityLink, InitialAccessToken, Person, ScopeRequest, StaffAccount
+from idp.oauth import keys as signing_keys
+from idp.oauth import registration
 from idp.people import session as login_session
 from idp.people.claims import SCOPE_TEXT
-from idp.web.account import SOURCE_TEXT, ActionForm
-from idp.web.auth import _page
+from idp.web.common import EXPIRED, SOURCE_TEXT, mfa, page, requires, see_other
+from idp.web.common import admin as admin_only
+from idp.web.forms import ActionForm
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 # Destructive actions need a sign-in this recent (the same rule as deleting one's account).
 FRESH_SIGN_IN_SECONDS = 300
-EXPIRED = _l("The form has expired. Please try again.")
 GONE = _l("That no longer exists, or was changed meanwhile.")
 
 
@@ -73,42 +74,18 @@ class TokenForm(FlaskForm):
                                         NumberRange(1, 10000, _l("From 1 to 10000."))])
 
 
-# --- access ------------------------------------------------------------------------------------------------
-def admin_view(view: Callable[..., Response]) -> Callable[..., Response]:
-    """Let only administrators with a second factor in this session through (keyword ``current``, ``person``)."""
-
-    @functools.wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Response:
-        found = identity.signed_in()
-        if found is None:
-            return redirect(url_for("auth.login", next=request.path), 303)  # type: ignore[return-value]
-        current, person = found
-        if not roles.is_admin(person.id):
-            return _page("admin/forbidden.html", 403)
-        if current.acr != assurance.MFA:
-            return _page("admin/second_factor.html", 403, person=person)
-        resp = view(*args, current=current, person=person, **kwargs)
-        resp.headers["Cache-Control"] = "no-store"
-        return resp
-
-    return wrapper
-
-
+# --- helpers -------------------------------------------------------------------------------------------
 def _fresh(current: login_session.LoginSession) -> bool:
     return time.time() - current.auth_time <= FRESH_SIGN_IN_SECONDS
 
 
 def _message(status: int, error: Any, **context: Any) -> Response:
-    return _page("admin/message.html", status, error=error, **context)
+    return page("admin/message.html", status, error=error, **context)
 
 
 def _reauth() -> Response:
     return _message(403, _l("For safety, sign in again before this action (then do it within five minutes)."),
                     reauth=True)
-
-
-def _back(endpoint: str, **values: Any) -> Response:
-    return redirect(url_for(endpoint, **values), 303)  # type: ignore[return-value]
 
 
 def _int_id(value: int) -> bool:
@@ -117,15 +94,15 @@ def _int_id(value: int) -> bool:
 
 # --- start page ------------------------------------------------------------------------------------------
 @bp.get("")
-@admin_view
+@requires(admin_only, mfa)
 def index(*, current: login_session.LoginSession, person: Person) -> Response:
     """The console's start page: what waits for a decision, and the sections."""
-    return _page("admin/index.html", counts=admin.counts(), active="index")
+    return page("admin/index.html", counts=admin.counts(), active="index")
 
 
 # --- scope requests -------------------------------------------------------------------------------------
 @bp.get("/scope-requests")
-@admin_view
+@requires(admin_only, mfa)
 def requests_page(*, current: login_session.LoginSession, person: Person) -> Response:
     """Pending requests (approve / refuse) and approvals in force (revoke)."""
     people: dict[int, Person] = {}
@@ -134,7 +111,7 @@ def requests_page(*, current: login_session.LoginSession, person: Person) -> Res
     ids = {r.requested_by for r, _c, _t in pending + approved if r.requested_by is not None}
     if ids:
         people = {p.id: p for p in db.session.execute(select(Person).where(Person.id.in_(ids))).scalars()}
-    return _page("admin/scope_requests.html", pending=pending, approved=approved, people=people,
+    return page("admin/scope_requests.html", pending=pending, approved=approved, people=people,
                  scope_text=SCOPE_TEXT, client_name=admin.client_name, note_form=NoteForm(formdata=None),
                  refuse_form=RefuseForm(formdata=None), active="requests")
 
@@ -156,11 +133,11 @@ def _decision(request_id: int, form: FlaskForm, decide: Callable[[ScopeRequest, 
     db.session.commit()
     scope_requests.notify(client, row)
     flash(done, "success")
-    return _back("admin.requests_page")
+    return see_other("admin.requests_page")
 
 
 @bp.post("/scope-requests/<int:request_id>/approve")
-@admin_view
+@requires(admin_only, mfa)
 def approve(request_id: int, *, current: login_session.LoginSession, person: Person) -> Response:
     """Approve a pending request (the scope joins the client's approved scopes); the team is told."""
     return _decision(request_id, NoteForm(),
@@ -169,7 +146,7 @@ def approve(request_id: int, *, current: login_session.LoginSession, person: Per
 
 
 @bp.post("/scope-requests/<int:request_id>/refuse")
-@admin_view
+@requires(admin_only, mfa)
 def refuse(request_id: int, *, current: login_session.LoginSession, person: Person) -> Response:
     """Refuse a pending request with a note; the team is told."""
     return _decision(request_id, RefuseForm(),
@@ -178,7 +155,7 @@ def refuse(request_id: int, *, current: login_session.LoginSession, person: Pers
 
 
 @bp.post("/scope-requests/<int:request_id>/revoke")
-@admin_view
+@requires(admin_only, mfa)
 def revoke(request_id: int, *, current: login_session.LoginSession, person: Person) -> Response:
     """Withdraw an approval: the client stops receiving the scope at once; the team is told."""
     return _decision(request_id, NoteForm(),
@@ -188,19 +165,19 @@ def revoke(request_id: int, *, current: login_session.LoginSession, person: Pers
 
 # --- people ---------------------------------------------------------------------------------------------
 @bp.route("/people", methods=["GET", "POST"])
-@admin_view
+@requires(admin_only, mfa)
 def people(*, current: login_session.LoginSession, person: Person) -> Response:
     """Find people by e-mail, by name, or by exact NIK (a POST form: the NIK never goes into a URL)."""
     if request.method != "POST":
-        return _page("admin/people.html", form=SearchForm(formdata=None), results=None, active="people")
+        return page("admin/people.html", form=SearchForm(formdata=None), results=None, active="people")
     form = SearchForm()
     if not form.validate():
-        return _page("admin/people.html", 400, form=form, results=None, active="people",
+        return page("admin/people.html", 400, form=form, results=None, active="people",
                      error=EXPIRED if form.errors.get("csrf_token") else None)
     email, name, typed_nik = (form.email.data or "").strip(), (form.name.data or "").strip(), form.nik.data or ""
     form.nik.data = ""  # never echoed back into the page
     if sum(bool(x) for x in (email, name, typed_nik.strip())) != 1:
-        return _page("admin/people.html", 400, form=form, results=None, active="people",
+        return page("admin/people.html", 400, form=form, results=None, active="people",
                      error=_l("Fill in exactly one field."))
     if typed_nik.strip():
         results = admin.find_by_nik(typed_nik)
@@ -211,28 +188,26 @@ def people(*, current: login_session.LoginSession, person: Person) -> Response:
         results, how = admin.find_by_name(name), "name"
     audit.record("admin.people_searched", admin=person.id, by=how, found=len(results))
     db.session.commit()
-    return _page("admin/people.html", form=form, results=results, limit=admin.SEARCH_LIMIT, active="people")
+    return page("admin/people.html", form=form, results=results, limit=admin.SEARCH_LIMIT, active="people")
 
 
 @bp.get("/people/<int:person_id>")
-@admin_view
+@requires(admin_only, mfa)
 def person_page(person_id: int, *, current: login_session.LoginSession, person: Person) -> Response:
     """One person: linked accounts (NIK masked), status, live sessions with their applications."""
     subject = admin.get_person(person_id)
     if subject is None:
         return _message(404, GONE)
-    from idp.web.account import _citizen_account, _client_names, _when
-
     links = db.session.execute(select(IdentityLink).where(IdentityLink.person_id == subject.id)
                                .order_by(IdentityLink.id)).scalars().all()
-    citizen = _citizen_account(subject.id)
+    citizen = citizen_account(subject.id)
     staff = db.session.execute(select(StaffAccount).where(StaffAccount.person_id == subject.id)).scalars().first()
     live = login_session.sessions_of(subject.id)
-    names = _client_names(sorted({c for s in live for c in s.clients}))
-    sessions = [{"sid": s.sid, "created": _when(s.created), "auth_time": _when(s.auth_time), "acr": s.acr,
+    names = client_names(sorted({c for s in live for c in s.clients}))
+    sessions = [{"sid": s.sid, "created": when(s.created), "auth_time": when(s.auth_time), "acr": s.acr,
                  "source": SOURCE_TEXT.get(s.source, s.source), "device": s.device, "ip": s.ip,
                  "clients": [names.get(c, c) for c in s.clients]} for s in live]
-    return _page("admin/person.html", subject=subject, links=links, sources=SOURCE_TEXT, citizen=citizen,
+    return page("admin/person.html", subject=subject, links=links, sources=SOURCE_TEXT, citizen=citizen,
                  staff=staff, staff_nik=admin.masked_staff_nik(staff) if staff else None, sessions=sessions,
                  form=ActionForm(), lock_form=LockForm(formdata=None), fresh=_fresh(current),
                  is_self=subject.id == person.id, active="people")
@@ -250,7 +225,7 @@ def _subject_action(person_id: int, form: FlaskForm, current: login_session.Logi
 
 
 @bp.post("/people/<int:person_id>/lock")
-@admin_view
+@requires(admin_only, mfa)
 def lock(person_id: int, *, current: login_session.LoginSession, person: Person) -> Response:
     """Lock the person: sessions end (applications told), refresh tokens revoked, sign-in refused."""
     form = LockForm()
@@ -262,11 +237,11 @@ def lock(person_id: int, *, current: login_session.LoginSession, person: Person)
     ended = admin.lock(subject, admin_id=person.id, reason=form.reason.data)
     db.session.commit()
     flash(_l("Locked. %(n)d session(s) ended.", n=ended), "success")
-    return _back("admin.person_page", person_id=subject.id)
+    return see_other("admin.person_page", person_id=subject.id)
 
 
 @bp.post("/people/<int:person_id>/unlock")
-@admin_view
+@requires(admin_only, mfa)
 def unlock(person_id: int, *, current: login_session.LoginSession, person: Person) -> Response:
     """Unlock the person (sign-in works again)."""
     if not ActionForm().validate():
@@ -277,11 +252,11 @@ def unlock(person_id: int, *, current: login_session.LoginSession, person: Perso
     admin.unlock(subject, admin_id=person.id)
     db.session.commit()
     flash(_l("Unlocked."), "success")
-    return _back("admin.person_page", person_id=subject.id)
+    return see_other("admin.person_page", person_id=subject.id)
 
 
 @bp.post("/people/<int:person_id>/end-sessions")
-@admin_view
+@requires(admin_only, mfa)
 def end_sessions(person_id: int, *, current: login_session.LoginSession, person: Person) -> Response:
     """End every session of the person (or one, ``sid`` in the form); applications are told."""
     subject = _subject_action(person_id, ActionForm(), current)
@@ -293,17 +268,17 @@ def end_sessions(person_id: int, *, current: login_session.LoginSession, person:
     ended = admin.end_sessions(subject, admin_id=person.id, sid=sid)
     db.session.commit()
     flash(_l("%(n)d session(s) ended.", n=ended), "success")
-    return _back("admin.person_page", person_id=subject.id)
+    return see_other("admin.person_page", person_id=subject.id)
 
 
 # --- clients --------------------------------------------------------------------------------------------
 @bp.get("/clients")
-@admin_view
+@requires(admin_only, mfa)
 def clients(*, current: login_session.LoginSession, person: Person) -> Response:
     """Every client of every team, filtered by name and team."""
     name = (request.args.get("name") or "")[:200]
     team = (request.args.get("team") or "")[:200]
-    return _page("admin/clients.html", rows=admin.clients(name, team), name=name, team=team,
+    return page("admin/clients.html", rows=admin.clients(name, team), name=name, team=team,
                  client_name=admin.client_name, form=ActionForm(), fresh=_fresh(current), active="clients")
 
 
@@ -319,7 +294,7 @@ def _client_action(client_pk: int, current: login_session.LoginSession) -> Clien
 
 
 @bp.post("/clients/<int:client_pk>/disable")
-@admin_view
+@requires(admin_only, mfa)
 def disable_client(client_pk: int, *, current: login_session.LoginSession, person: Person) -> Response:
     """Disable a client; its refresh tokens (and the access tokens issued with them) are revoked."""
     client = _client_action(client_pk, current)
@@ -328,11 +303,11 @@ def disable_client(client_pk: int, *, current: login_session.LoginSession, perso
     admin.set_client_disabled(client, True, admin_id=person.id)
     db.session.commit()
     flash(_l("The application is disabled."), "success")
-    return _back("admin.clients")
+    return see_other("admin.clients")
 
 
 @bp.post("/clients/<int:client_pk>/enable")
-@admin_view
+@requires(admin_only, mfa)
 def enable_client(client_pk: int, *, current: login_session.LoginSession, person: Person) -> Response:
     """Enable a disabled client."""
     if not ActionForm().validate():
@@ -343,11 +318,11 @@ def enable_client(client_pk: int, *, current: login_session.LoginSession, person
     admin.set_client_disabled(client, False, admin_id=person.id)
     db.session.commit()
     flash(_l("The application is enabled."), "success")
-    return _back("admin.clients")
+    return see_other("admin.clients")
 
 
 @bp.post("/clients/<int:client_pk>/delete")
-@admin_view
+@requires(admin_only, mfa)
 def delete_client(client_pk: int, *, current: login_session.LoginSession, person: Person) -> Response:
     """Delete a client with its consents and tokens."""
     client = _client_action(client_pk, current)
@@ -356,7 +331,7 @@ def delete_client(client_pk: int, *, current: login_session.LoginSession, person
     admin.delete_client(client, admin_id=person.id)
     db.session.commit()
     flash(_l("The application is deleted."), "success")
-    return _back("admin.clients")
+    return see_other("admin.clients")
 
 
 # --- audit log ---------------------------------------------------------------------------------------------
@@ -368,26 +343,26 @@ BAD_FILTER = {
 
 
 @bp.get("/audit")
-@admin_view
+@requires(admin_only, mfa)
 def audit_log(*, current: login_session.LoginSession, person: Person) -> Response:
     """The audit log, newest first, filtered and paginated."""
     try:
         flt = admin.parse_filter(request.args)
-        page = admin.parse_page(request.args.get("page"))
+        number = admin.parse_page(request.args.get("page"))
     except admin.BadFilter as exc:
-        return _page("admin/audit.html", 400, events=[], page=1, more=False, flt=admin.AuditFilter(),
+        return page("admin/audit.html", 400, events=[], page=1, more=False, flt=admin.AuditFilter(),
                      args=request.args, error=BAD_FILTER[exc.field], active="audit")
-    events, more = admin.audit_page(flt, page)
+    events, more = admin.audit_page(flt, number)
     args: dict[str, Any] = flt.args()
-    return _page("admin/audit.html", events=events, page=page, more=more, flt=flt, args=args,
-                 csv_url=url_for("admin.audit_export", **args),
-                 prev_url=url_for("admin.audit_log", **{**args, "page": str(page - 1)}) if page > 1 else None,
-                 next_url=url_for("admin.audit_log", **{**args, "page": str(page + 1)}) if more else None,
+    return page("admin/audit.html", events=events, page=number, more=more, flt=flt, args=args,
+                csv_url=url_for("admin.audit_export", **args),
+                prev_url=url_for("admin.audit_log", **{**args, "page": str(number - 1)}) if number > 1 else None,
+                next_url=url_for("admin.audit_log", **{**args, "page": str(number + 1)}) if more else None,
                  active="audit")
 
 
 @bp.get("/audit.csv")
-@admin_view
+@requires(admin_only, mfa)
 def audit_export(*, current: login_session.LoginSession, person: Person) -> Response:
     """The filtered audit log as CSV (cells that a spreadsheet would run as a formula are quoted)."""
     try:
@@ -404,23 +379,20 @@ def audit_export(*, current: login_session.LoginSession, person: Person) -> Resp
 
 # --- initial access tokens -----------------------------------------------------------------------------
 @bp.route("/tokens", methods=["GET", "POST"])
-@admin_view
+@requires(admin_only, mfa)
 def tokens(*, current: login_session.LoginSession, person: Person) -> Response:
     """Create an initial access token for dynamic registration (RFC 7591 3); it is shown once."""
-    from idp.models import InitialAccessToken
-    from idp.oauth import registration
-
     listed = db.session.execute(select(InitialAccessToken).order_by(InitialAccessToken.id.desc())
                                 .limit(100)).scalars().all()
     if request.method != "POST":
-        return _page("admin/tokens.html", form=TokenForm(formdata=None), listed=listed, token=None,
+        return page("admin/tokens.html", form=TokenForm(formdata=None), listed=listed, token=None,
                      active="tokens")
     form = TokenForm()
     note = (form.note.data or "").strip()
     if not form.validate() or (note and not note.isprintable()):
         if note and not note.isprintable():
             form.note.errors = [str(_l("Use printable characters only."))]
-        return _page("admin/tokens.html", 400, form=form, listed=listed, token=None, active="tokens",
+        return page("admin/tokens.html", 400, form=form, listed=listed, token=None, active="tokens",
                      error=EXPIRED if form.errors.get("csrf_token") else None)
     audit.record("admin.iat_created", admin=person.id, max_uses=form.max_uses.data,
                  expires_hours=form.expires_hours.data, note=note or None)
@@ -430,26 +402,22 @@ def tokens(*, current: login_session.LoginSession, person: Person) -> Response:
     listed = db.session.execute(select(InitialAccessToken).order_by(InitialAccessToken.id.desc())
                                 .limit(100)).scalars().all()
     # Shown once, in this answer only (never in a redirect, a flash message or the log).
-    return _page("admin/tokens.html", form=TokenForm(formdata=None), listed=listed, token=token, active="tokens")
+    return page("admin/tokens.html", form=TokenForm(formdata=None), listed=listed, token=token, active="tokens")
 
 
 # --- signing keys --------------------------------------------------------------------------------------
 @bp.get("/keys")
-@admin_view
+@requires(admin_only, mfa)
 def keys(*, current: login_session.LoginSession, person: Person) -> Response:
     """The signing keys and their state (never a private part)."""
-    from idp.oauth import keys as signing_keys
-
-    return _page("admin/keys.html", keys=signing_keys.describe(), form=ActionForm(), fresh=_fresh(current),
+    return page("admin/keys.html", keys=signing_keys.describe(), form=ActionForm(), fresh=_fresh(current),
                  overlap=state().config["KEY_ROTATION_OVERLAP"], active="keys")
 
 
 @bp.post("/keys/rotate")
-@admin_view
+@requires(admin_only, mfa)
 def rotate_keys(*, current: login_session.LoginSession, person: Person) -> Response:
     """Start a key rotation: new keys are published now and sign after the overlap."""
-    from idp.oauth import keys as signing_keys
-
     if not ActionForm().validate():
         return _message(400, EXPIRED)
     if not _fresh(current):
@@ -459,7 +427,7 @@ def rotate_keys(*, current: login_session.LoginSession, person: Person) -> Respo
     db.session.commit()
     flash(_l("%(n)d new key(s) published; they sign after the overlap.", n=len(created)) if created
           else _l("A rotation is already scheduled; nothing was changed."), "success")
-    return _back("admin.keys")
+    return see_other("admin.keys")
 
 
 # --- the consent page -----------------------------------------------------------------------------------

@@ -12,15 +12,13 @@ within the last five minutes.  The logic lives in :mod:`idp.consoles.portal`.
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 import time
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Blueprint, Response, abort, flash, redirect, request, url_for
+from flask import Blueprint, Response, abort, flash, request
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import RadioField, SelectMultipleField, StringField, TextAreaField
@@ -31,20 +29,17 @@ from idp.extensions import db, state
 from idp.models import Client, Person, Team
 from idp.oauth import registration
 from idp.oauth.registration import MetadataError
-from idp.people import identity, roles
 from idp.people import session as login_session
 from idp.people.claims import SCOPE_TEXT
-from idp.web.account import ActionForm
-from idp.web.auth import _page
+from idp.web.common import EXPIRED, known_ids, page, requires, see_other, staff
+from idp.web.forms import ActionForm
 
 bp = Blueprint("portal", __name__, url_prefix="/portal")
 
 # Deleting an application needs a sign-in this recent (the same rule as deleting one's account).
 FRESH_SIGN_IN_SECONDS = 300
-MAX_ID = 2**31 - 1
 SECRET_SHOWN_FOR = 600  # seconds the one-time secret page may be opened after the POST
 MAX_JWKS_TEXT = 65536
-EXPIRED = _l("The form has expired. Please try again.")
 GRANT_TEXT: dict[str, Any] = {
     "authorization_code": _l("Authorization code (people sign in)"),
     "refresh_token": _l("Refresh token"),
@@ -125,33 +120,7 @@ class ScopeRequestForm(FlaskForm):
     purpose = ClientForm.purpose
 
 
-# --- access --------------------------------------------------------------------------------------
-def portal_view(view: Callable[..., Response]) -> Callable[..., Response]:
-    """Let only active staff through (keyword ``current``, ``person``); others get 403, strangers sign in."""
-
-    @functools.wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Response:
-        found = identity.signed_in()
-        if found is None:
-            # ``next``: the sign-in page returns here afterwards (idp.web.auth.safe_next).
-            return redirect(url_for("auth.login", next=request.path), 303)  # type: ignore[return-value]
-        current, person = found
-        if not roles.is_staff(person.id):
-            return _page("portal/forbidden.html", 403)
-        for value in kwargs.values():
-            if isinstance(value, int) and not 0 < value <= MAX_ID:
-                abort(404)  # beyond the database's integers: no such thing
-        resp = view(*args, current=current, person=person, **kwargs)
-        resp.headers["Cache-Control"] = "no-store"
-        return resp
-
-    return wrapper
-
-
-def _back(endpoint: str, **values: Any) -> Response:
-    return redirect(url_for(endpoint, **values), 303)  # type: ignore[return-value]
-
-
+# --- helpers -------------------------------------------------------------------------------------
 def _team(team_id: int, person: Person) -> tuple[Team, str]:
     """The team and the person's role in it, or 404 (not a member: no existence leak)."""
     team = db.session.get(Team, team_id)
@@ -169,7 +138,7 @@ def _client(client_pk: int, person: Person) -> tuple[Client, Team]:
 
 
 def _message(status: int, error: Any, **context: Any) -> Response:
-    return _page("portal/message.html", status, error=error, **context)
+    return page("portal/message.html", status, error=error, **context)
 
 
 def _issuer() -> str:
@@ -178,15 +147,15 @@ def _issuer() -> str:
 
 # --- start page ----------------------------------------------------------------------------------
 @bp.get("")
-@portal_view
+@requires(staff, known_ids)
 def index(*, current: login_session.LoginSession, person: Person) -> Response:
     """The developer's teams and their applications, and a form to start a team."""
-    return _page("portal/index.html", teams=logic.teams_of(person.id), apps=logic.clients_of(person.id),
+    return page("portal/index.html", teams=logic.teams_of(person.id), apps=logic.clients_of(person.id),
                  form=TeamForm(formdata=None), person=person)
 
 
 @bp.post("/teams")
-@portal_view
+@requires(staff, known_ids)
 def create_team(*, current: login_session.LoginSession, person: Person) -> Response:
     form = TeamForm()
     if not form.validate():
@@ -196,23 +165,23 @@ def create_team(*, current: login_session.LoginSession, person: Person) -> Respo
     except logic.PortalError as exc:
         db.session.rollback()
         form.name.errors = [exc.message]
-        return _page("portal/index.html", 400, teams=logic.teams_of(person.id), apps=logic.clients_of(person.id),
+        return page("portal/index.html", 400, teams=logic.teams_of(person.id), apps=logic.clients_of(person.id),
                      form=form, person=person)
     db.session.commit()
     flash(_l("The team is created; you are its owner."), "success")
-    return _back("portal.team", team_id=team.id)
+    return see_other("portal.team", team_id=team.id)
 
 
 # --- teams -----------------------------------------------------------------------------------------
 def _team_page(team: Team, role: str, person: Person, status: int = 200,
                member_form: MemberForm | None = None, error: Any = None) -> Response:
     apps = [(c, t) for c, t in logic.clients_of(person.id) if t.id == team.id]
-    return _page("portal/team.html", status, team=team, role=role, person=person, members=logic.members(team.id),
+    return page("portal/team.html", status, team=team, role=role, person=person, members=logic.members(team.id),
                  apps=apps, member_form=member_form or MemberForm(formdata=None), form=ActionForm(), error=error)
 
 
 @bp.get("/teams/<int:team_id>")
-@portal_view
+@requires(staff, known_ids)
 def team(team_id: int, *, current: login_session.LoginSession, person: Person) -> Response:
     """The team's members and applications; owners manage the membership here."""
     found, role = _team(team_id, person)
@@ -229,7 +198,7 @@ def _owner_action(team_id: int, person: Person, form: FlaskForm) -> tuple[Team, 
 
 
 @bp.post("/teams/<int:team_id>/members")
-@portal_view
+@requires(staff, known_ids)
 def add_member(team_id: int, *, current: login_session.LoginSession, person: Person) -> Response:
     form = MemberForm()
     checked = _owner_action(team_id, person, form)
@@ -244,11 +213,11 @@ def add_member(team_id: int, *, current: login_session.LoginSession, person: Per
         return _team_page(found, role, person, 400, member_form=form)
     db.session.commit()
     flash(_l("%(name)s is now in the team.", name=added.name or added.email or ""), "success")
-    return _back("portal.team", team_id=found.id)
+    return see_other("portal.team", team_id=found.id)
 
 
 @bp.post("/teams/<int:team_id>/members/<int:member_id>/remove")
-@portal_view
+@requires(staff, known_ids)
 def remove_member(team_id: int, member_id: int, *, current: login_session.LoginSession,
                   person: Person) -> Response:
     """Owners remove anyone; every member may leave (the last owner hands over first)."""
@@ -266,12 +235,12 @@ def remove_member(team_id: int, member_id: int, *, current: login_session.LoginS
     db.session.commit()
     flash(_l("The team is updated."), "success")
     if member_id == person.id:
-        return _back("portal.index")
-    return _back("portal.team", team_id=found.id)
+        return see_other("portal.index")
+    return see_other("portal.team", team_id=found.id)
 
 
 @bp.post("/teams/<int:team_id>/members/<int:member_id>/owner")
-@portal_view
+@requires(staff, known_ids)
 def hand_over(team_id: int, member_id: int, *, current: login_session.LoginSession, person: Person) -> Response:
     """Hand the ownership to another member (the previous owner stays as a member)."""
     form = ActionForm()
@@ -286,7 +255,7 @@ def hand_over(team_id: int, member_id: int, *, current: login_session.LoginSessi
         return _team_page(found, role, person, 400, error=exc.message)
     db.session.commit()
     flash(_l("The ownership is handed over."), "success")
-    return _back("portal.team", team_id=found.id)
+    return see_other("portal.team", team_id=found.id)
 
 
 # --- registering and changing an application ------------------------------------------------------------
@@ -421,7 +390,7 @@ def _prefill(client: Client) -> ClientForm:
 
 
 def _form_page(template: str, status: int, form: ClientForm, **context: Any) -> Response:
-    return _page(template, status, form=form, grant_types=registration.GRANT_TYPES,
+    return page(template, status, form=form, grant_types=registration.GRANT_TYPES,
                  auth_methods=registration.AUTH_METHODS, subject_types=registration.SUBJECT_TYPES,
                  known_scopes=registration.KNOWN_SCOPES, grant_text=GRANT_TEXT, method_text=METHOD_TEXT,
                  subject_text=SUBJECT_TEXT, scope_text=SCOPE_TEXT, sensitive=logic.sensitive_scopes(), **context)
@@ -434,11 +403,11 @@ def _show_secret_once(client: Client, person: Person, secret: str) -> Response:
     app_state.store.put("portal_secret", once, {"client": client.id, "person": person.id,
                                             "secret": app_state.crypto.encrypt(secret, "portal.secret")},
                     SECRET_SHOWN_FOR)
-    return _back("portal.secret", client_pk=client.id, once=once)
+    return see_other("portal.secret", client_pk=client.id, once=once)
 
 
 @bp.route("/teams/<int:team_id>/apps/new", methods=["GET", "POST"])
-@portal_view
+@requires(staff, known_ids)
 def register(team_id: int, *, current: login_session.LoginSession, person: Person) -> Response:
     """Register an application for the team; its secret is shown once on the next page."""
     found, _role = _team(team_id, person)
@@ -465,24 +434,24 @@ def register(team_id: int, *, current: login_session.LoginSession, person: Perso
     flash(_l("The application is registered."), "success")
     if secret:
         return _show_secret_once(client, person, secret)
-    return _back("portal.client", client_pk=client.id)
+    return see_other("portal.client", client_pk=client.id)
 
 
 @bp.get("/apps/<int:client_pk>/secret/<once>")
-@portal_view
+@requires(staff, known_ids)
 def secret(client_pk: int, once: str, *, current: login_session.LoginSession, person: Person) -> Response:
     """The new secret, once: the store entry is taken by this request and never shown again."""
     client, found = _client(client_pk, person)
     app_state = state()
     entry = app_state.store.take("portal_secret", once[:64]) if once.isprintable() else None
     if not isinstance(entry, dict) or entry.get("client") != client.id or entry.get("person") != person.id:
-        return _page("portal/secret.html", 410, client=client, team=found, secret=None)
+        return page("portal/secret.html", 410, client=client, team=found, secret=None)
     value = app_state.crypto.decrypt(entry["secret"], "portal.secret")
-    return _page("portal/secret.html", client=client, team=found, secret=value)
+    return page("portal/secret.html", client=client, team=found, secret=value)
 
 
 @bp.route("/apps/<int:client_pk>/edit", methods=["GET", "POST"])
-@portal_view
+@requires(staff, known_ids)
 def edit(client_pk: int, *, current: login_session.LoginSession, person: Person) -> Response:
     """Change the application's settings (the subject type and sector cannot change)."""
     client, found = _client(client_pk, person)
@@ -510,7 +479,7 @@ def edit(client_pk: int, *, current: login_session.LoginSession, person: Person)
     flash(_l("The application is saved."), "success")
     if new_secret:
         return _show_secret_once(client, person, new_secret)
-    return _back("portal.client", client_pk=client.id)
+    return see_other("portal.client", client_pk=client.id)
 
 
 # --- the application's page -----------------------------------------------------------------------------
@@ -528,7 +497,7 @@ def _client_page(client: Client, team: Team, status: int = 200, *, scope_form: S
         keys_form = KeysForm(formdata=None, data={"jwks": json.dumps(meta["jwks"], indent=2) if meta.get("jwks")
                                                   else "", "jwks_uri": meta.get("jwks_uri") or ""})
     redirect_uris = list(meta.get("redirect_uris") or [])
-    return _page("portal/client.html", status, client=client, sensitive=logic.sensitive_scopes(), team=team,
+    return page("portal/client.html", status, client=client, sensitive=logic.sensitive_scopes(), team=team,
                  meta=meta, issuer=issuer,
                  discovery=issuer + "/.well-known/openid-configuration", form=ActionForm(),
                  scope_form=scope_form, keys_form=keys_form, requests=logic.requests_of(client),
@@ -539,7 +508,7 @@ def _client_page(client: Client, team: Team, status: int = 200, *, scope_form: S
 
 
 @bp.get("/apps/<int:client_pk>")
-@portal_view
+@requires(staff, known_ids)
 def client(client_pk: int, *, current: login_session.LoginSession, person: Person) -> Response:
     """The application: its settings, keys, scope requests, actions and integration help."""
     found, found_team = _client(client_pk, person)
@@ -554,7 +523,7 @@ def _client_action(client_pk: int, person: Person, form: FlaskForm) -> tuple[Cli
 
 
 @bp.post("/apps/<int:client_pk>/rotate")
-@portal_view
+@requires(staff, known_ids)
 def rotate(client_pk: int, *, current: login_session.LoginSession, person: Person) -> Response:
     """A new secret, shown once; the old one keeps working for the grace period."""
     checked = _client_action(client_pk, person, ActionForm())
@@ -574,7 +543,7 @@ def rotate(client_pk: int, *, current: login_session.LoginSession, person: Perso
 
 
 @bp.post("/apps/<int:client_pk>/end-grace")
-@portal_view
+@requires(staff, known_ids)
 def end_grace(client_pk: int, *, current: login_session.LoginSession, person: Person) -> Response:
     checked = _client_action(client_pk, person, ActionForm())
     if isinstance(checked, Response):
@@ -582,11 +551,11 @@ def end_grace(client_pk: int, *, current: login_session.LoginSession, person: Pe
     logic.end_grace(checked[0], person_id=person.id)
     db.session.commit()
     flash(_l("The previous secret no longer works."), "success")
-    return _back("portal.client", client_pk=client_pk)
+    return see_other("portal.client", client_pk=client_pk)
 
 
 @bp.post("/apps/<int:client_pk>/keys")
-@portal_view
+@requires(staff, known_ids)
 def keys(client_pk: int, *, current: login_session.LoginSession, person: Person) -> Response:
     """Register public keys (a JWK Set) or a JWKS URL for private_key_jwt."""
     form = KeysForm()
@@ -606,11 +575,11 @@ def keys(client_pk: int, *, current: login_session.LoginSession, person: Person)
         return _client_page(found, found_team, 400, keys_form=form)
     db.session.commit()
     flash(_l("The keys are saved."), "success")
-    return _back("portal.client", client_pk=client_pk)
+    return see_other("portal.client", client_pk=client_pk)
 
 
 @bp.post("/apps/<int:client_pk>/disable")
-@portal_view
+@requires(staff, known_ids)
 def disable(client_pk: int, *, current: login_session.LoginSession, person: Person) -> Response:
     """Disable: the protocol endpoints treat the application as unknown until it is enabled again."""
     checked = _client_action(client_pk, person, ActionForm())
@@ -619,11 +588,11 @@ def disable(client_pk: int, *, current: login_session.LoginSession, person: Pers
     logic.set_disabled(checked[0], True, person_id=person.id)
     db.session.commit()
     flash(_l("The application is disabled."), "success")
-    return _back("portal.client", client_pk=client_pk)
+    return see_other("portal.client", client_pk=client_pk)
 
 
 @bp.post("/apps/<int:client_pk>/enable")
-@portal_view
+@requires(staff, known_ids)
 def enable(client_pk: int, *, current: login_session.LoginSession, person: Person) -> Response:
     checked = _client_action(client_pk, person, ActionForm())
     if isinstance(checked, Response):
@@ -631,33 +600,33 @@ def enable(client_pk: int, *, current: login_session.LoginSession, person: Perso
     logic.set_disabled(checked[0], False, person_id=person.id)
     db.session.commit()
     flash(_l("The application is enabled."), "success")
-    return _back("portal.client", client_pk=client_pk)
+    return see_other("portal.client", client_pk=client_pk)
 
 
 @bp.route("/apps/<int:client_pk>/delete", methods=["GET", "POST"])
-@portal_view
+@requires(staff, known_ids)
 def delete(client_pk: int, *, current: login_session.LoginSession, person: Person) -> Response:
     """Delete the application and revoke its tokens, after a sign-in within the last five minutes."""
     found, found_team = _client(client_pk, person)
     form = ActionForm()
     fresh = time.time() - current.auth_time <= FRESH_SIGN_IN_SECONDS
     if not fresh:
-        return _page("portal/delete.html", 403 if request.method == "POST" else 200, form=form, client=found,
+        return page("portal/delete.html", 403 if request.method == "POST" else 200, form=form, client=found,
                      team=found_team, reauth=True)
     if request.method != "POST":
-        return _page("portal/delete.html", form=form, client=found, team=found_team, reauth=False)
+        return page("portal/delete.html", form=form, client=found, team=found_team, reauth=False)
     if not form.validate():
-        return _page("portal/delete.html", 400, form=form, client=found, team=found_team, reauth=False,
+        return page("portal/delete.html", 400, form=form, client=found, team=found_team, reauth=False,
                      error=EXPIRED)
     team_id = found_team.id
     logic.delete(found, person_id=person.id)
     db.session.commit()
     flash(_l("The application is deleted and its tokens are revoked."), "success")
-    return _back("portal.team", team_id=team_id)
+    return see_other("portal.team", team_id=team_id)
 
 
 @bp.post("/apps/<int:client_pk>/scopes")
-@portal_view
+@requires(staff, known_ids)
 def request_scope(client_pk: int, *, current: login_session.LoginSession, person: Person) -> Response:
     """Ask an administrator for a sensitive scope, with the purpose."""
     form = ScopeRequestForm()
@@ -673,11 +642,11 @@ def request_scope(client_pk: int, *, current: login_session.LoginSession, person
     db.session.commit()
     flash(_l("The request is sent to the administrators. The application gets the scope once it is approved."),
           "success")
-    return _back("portal.client", client_pk=client_pk)
+    return see_other("portal.client", client_pk=client_pk)
 
 
 @bp.post("/apps/<int:client_pk>/scopes/<int:request_id>/withdraw")
-@portal_view
+@requires(staff, known_ids)
 def withdraw(client_pk: int, request_id: int, *, current: login_session.LoginSession, person: Person) -> Response:
     checked = _client_action(client_pk, person, ActionForm())
     if isinstance(checked, Response):
@@ -690,11 +659,11 @@ def withdraw(client_pk: int, request_id: int, *, current: login_session.LoginSes
         return _client_page(found, found_team, 400, error=exc.message)
     db.session.commit()
     flash(_l("The request is withdrawn."), "success")
-    return _back("portal.client", client_pk=client_pk)
+    return see_other("portal.client", client_pk=client_pk)
 
 
 @bp.get("/apps/<int:client_pk>/test")
-@portal_view
+@requires(staff, known_ids)
 def test_sign_in(client_pk: int, *, current: login_session.LoginSession, person: Person) -> Response:
     """A ready authorization request (code flow, PKCE S256) to the application's first redirect URI.
 
@@ -712,5 +681,5 @@ def test_sign_in(client_pk: int, *, current: login_session.LoginSession, person:
               "scope": _test_scope(found), "state": random_token(16), "nonce": random_token(16),
               "code_challenge": sha256_b64(verifier), "code_challenge_method": "S256"}
     url = _issuer() + "/authorize?" + urlencode(params)
-    return _page("portal/test.html", client=found, team=found_team, url=url, params=params, verifier=verifier,
+    return page("portal/test.html", client=found, team=found_team, url=url, params=params, verifier=verifier,
                  issuer=_issuer(), uses_secret=registration.uses_secret(meta))
