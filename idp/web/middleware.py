@@ -13,6 +13,7 @@ from werkzeug.utils import cached_property
 
 from idp import logs, metrics
 from idp.extensions import state
+from idp.store import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -100,8 +101,6 @@ def init_app(app: Flask) -> None:
         if request.method == "GET" and request.endpoint in STORE_PAGES:
             # A sign-in form that cannot be submitted wastes the person's typing: say at once that
             # the service is unavailable (503) while the store is down; one PING per page view.
-            from idp.store import StoreUnavailable
-
             if not state(app).store.ping():
                 raise StoreUnavailable("store ping failed before a sign-in page")
 
