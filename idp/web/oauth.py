@@ -123,6 +123,8 @@ def _process(params: MultiDict[str, str], *, resumed: dict[str, Any] | None = No
 
 def _authorize(target: Target, params: MultiDict[str, str], resumed: dict[str, Any] | None,
                decision: str | None) -> Response:
+    """Check the request's shape and response mode, let :func:`idp.oauth.authorize.decide` answer it,
+    and show the outcome: the sign-in page, the code page, the consent page or the code."""
     authz.check_shape(params)
     if params.get("response_mode") not in (None, "query", "form_post"):
         raise InvalidRequestError("Unsupported 'response_mode'.")
@@ -131,7 +133,7 @@ def _authorize(target: Target, params: MultiDict[str, str], resumed: dict[str, A
         target.response_mode = "query"
         raise InvalidRequestError("'response_mode=form_post' needs an http(s) redirect URI.")
     outcome = authz.decide(params, target.client, resumed=resumed, decision=decision,
-                               origin_req=g.get("resume_req_id"))
+                           origin_req=g.get("resume_req_id"))
     if isinstance(outcome, authz.StepUp):
         return redirect(url_for("mfa.second_step", req=outcome.req), code=303)  # type: ignore[return-value]
     if isinstance(outcome, authz.SignIn):
