@@ -5,7 +5,8 @@ These pages carry out the data subject rights of UU PDP (Law 27/2022): informati
 with re-verification: :mod:`idp.people.email_change`), withdrawal of consent (revoke an application),
 portability (download my data) and deletion (delete my account).
 Every page needs a signed-in session; every change is a POST with a CSRF token.  Linking and
-unlinking live in :mod:`idp.web.linking`; these pages only link to them.
+unlinking live in :mod:`idp.web.linking`; these pages only link to them.  What changes or reads more
+than one table is :mod:`idp.consoles.account`.
 """
 
 from __future__ import annotations

@@ -6,7 +6,8 @@ recovery codes once.  Signing in: after the password, a person with an authentic
 asking for the MFA level with ``acr_values``, or an administrator) gets the code page; the proof of the
 password waits in the store under a random token (five minutes), and the session starts only after the
 code.  Step-up: a signed-in person whose session lacks the level an application asks for types only
-the code (OpenID Connect Core 3.1.2.1 ``acr_values``; RFC 8176 ``otp``/``mfa`` in ``amr``).
+the code (OpenID Connect Core 3.1.2.1 ``acr_values``; RFC 8176 ``otp``/``mfa`` in ``amr``).  The
+parking, the code check and the session are :mod:`idp.people.signin`.
 """
 
 from __future__ import annotations
