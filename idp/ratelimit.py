@@ -10,7 +10,7 @@ Locks back off exponentially: the first lasts ``LOGIN_LOCK_SECONDS``, and each f
 same identifier or IP within ``LOCK_MEMORY`` seconds lasts twice as long as the one before, up to
 ``LOGIN_LOCK_MAX_SECONDS``.  So an attacker gets ever fewer guesses per hour, yet no lock is
 permanent: a person locked out by someone else can always sign in again after at most the cap (and
-is told by mail, see :mod:`idp.web.auth`).
+is told by mail, see :mod:`idp.people.signin`).
 """
 
 from __future__ import annotations

@@ -1,4 +1,10 @@
-"""Thin blueprints; the work happens in the layers below."""
+"""Thin blueprints: a page parses its form, calls one domain function and renders; the work happens in
+the layers below (``people``, ``oauth``, ``consoles``).
+
+A new page goes into the module (or package) of its area, uses :mod:`idp.web.common` (``page``,
+``requires``) and :mod:`idp.web.forms`, and its templates go to ``templates/<area>/``; a new area is one
+more entry in ``BLUEPRINT_MODULES``.
+"""
 
 from __future__ import annotations
 

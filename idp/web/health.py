@@ -13,7 +13,9 @@ from typing import Any
 from flask import Blueprint, Response, jsonify
 from sqlalchemy import text
 
+from idp import metrics
 from idp.extensions import csrf, db, state
+from idp.sources.ldap import get_connector
 
 bp = Blueprint("health", __name__)
 csrf.exempt(bp)
@@ -58,7 +60,7 @@ class _DirectoryProbe:
     def _run(self) -> None:
         """Read the root DSE on a service connection: the connector's pool, timeouts and failover apply
         (RFC 4512 5.1: the root DSE is readable once bound; ``1.1`` asks for no attributes, RFC 4511 4.5.1.8)."""
-        from ldap3 import BASE
+        from ldap3 import BASE  # here: ldap3 loads under idp.sources.ldap's warning filter (pyasn1 renames)
 
         try:
             self.result = bool(self.connector.with_service(
@@ -70,8 +72,6 @@ class _DirectoryProbe:
 
 def _directory_ok() -> bool | None:
     """Whether the directory answered in time; None when no directory is configured."""
-    from idp.sources.ldap import get_connector
-
     connector = get_connector()
     if connector is None:
         return None
@@ -90,8 +90,6 @@ def readyz() -> tuple[Response, int]:
     them all out of the load balancer would stop citizens' sign-ins, which do not need the directory.
     It shows as ``"status": "degraded"`` with ``"directory": "unavailable"`` (and in the metrics).
     """
-    from idp import metrics
-
     checks: dict[str, str] = {}
     try:
         db.session.execute(text("SELECT 1"))

@@ -21,12 +21,12 @@ from wtforms import HiddenField, PasswordField, StringField
 from idp import assurance, audit, ratelimit, sources
 from idp.crypto import random_token
 from idp.extensions import db, state
-from idp.models import Person
-from idp.people import identity, linking, mfa, signout
+from idp.models import IdentityLink, Person
+from idp.people import identity, linking, mfa, signin, signout
 from idp.people import session as login_session
 from idp.sources.base import Identity
-from idp.web.account import signed_in_view
-from idp.web.auth import Refusal, _page, _resume_url, clean_req, login_kinds, pending_request, prove
+from idp.web.auth.signin import refusal_context
+from idp.web.common import clean_req, page, pending_request, requires, resume_url, signed_in
 
 bp = Blueprint("linking", __name__)
 
@@ -67,14 +67,14 @@ class LinkCodeForm(FlaskForm):
 
 def _after(req: str | None) -> Response:
     if req and pending_request(req) is not None:
-        return redirect(_resume_url(req), 303)  # type: ignore[return-value]
+        return redirect(resume_url(req), 303)  # type: ignore[return-value]
     return redirect("/account/linked", 303)  # type: ignore[return-value]
 
 
 @bp.route("/account/link/<kind>", methods=["GET", "POST"])
 def link(kind: str) -> Response:
     """Prove the other credential and link it (or merge the two identities)."""
-    offered = [value for value, _, _ in login_kinds()]
+    offered = [value for value, _, _ in signin.login_kinds()]
     if kind not in offered:
         abort(404)
     found = identity.signed_in()
@@ -85,19 +85,19 @@ def link(kind: str) -> Response:
     form = LinkForm()
     form.identifier.label.text = LABELS[kind]
     offer = request.values.get("offer") == "1"
-    page: dict[str, Any] = {"kind": kind, "req": req, "offer": offer}
+    ctx: dict[str, Any] = {"kind": kind, "req": req, "offer": offer}
     if request.method == "GET":
         form.req.data, form.offer.data = req or "", "1" if offer else ""
-        return _page("linking/link.html", form=form, **page)
+        return page("linking/link.html", form=form, **ctx)
     if not form.validate():
-        return _page("linking/link.html", 400, form=form, error=_l("The form has expired. Please try again."), **page)
+        return page("linking/link.html", 400, form=form, error=_l("The form has expired. Please try again."), **ctx)
     try:
-        proved = prove(kind, (form.identifier.data or "").strip(), form.password.data or "", req=req)
-    except Refusal as refusal:
+        proved = signin.prove(kind, (form.identifier.data or "").strip(), form.password.data or "")
+    except signin.Refusal as refusal:
         form.password.data = ""
         audit.record("link.refused", outcome="failure", person_id=person.id, source=kind, reason="credentials",
                      commit=True)
-        return _page("linking/link.html", refusal.status, form=form, **page, **refusal.page)
+        return page("linking/link.html", refusal.status, form=form, **ctx, **refusal_context(refusal, req))
     owner = linking.owner_of(proved)
     needed = linking.proof_needed(proved, owner)
     if needed == linking.UNAVAILABLE:
@@ -105,7 +105,7 @@ def link(kind: str) -> Response:
         form.password.data = ""
         audit.record("link.refused", outcome="failure", person_id=person.id, source=kind,
                      reason="second_factor_unavailable", other=owner.id if owner else None, commit=True)
-        return _page("linking/link.html", 403, form=form, error=REFUSED["second_factor_unavailable"], **page)
+        return page("linking/link.html", 403, form=form, error=REFUSED["second_factor_unavailable"], **ctx)
     if needed == linking.CODE:
         assert owner is not None
         # The password is proved; the link waits for the other account's second factor (a full sign-in).
@@ -117,18 +117,18 @@ def link(kind: str) -> Response:
         session[PENDING_KEY] = token
         db.session.commit()
         return redirect(url_for("linking.link_code", kind=kind), 303)  # type: ignore[return-value]
-    return _finish(current, person, proved, page)
+    return _finish(current, person, proved, ctx)
 
 
-def _finish(current: login_session.LoginSession, person: Person, proved: Identity, page: dict[str, Any]) -> Response:
+def _finish(current: login_session.LoginSession, person: Person, proved: Identity, ctx: dict[str, Any]) -> Response:
     try:
         linking.complete(current, person, proved)
     except linking.LinkRefused as exc:
-        return _page("linking/link.html", 409, form=LinkForm(formdata=None, req=page.get("req") or "",
-                                                             offer="1" if page.get("offer") else ""),
-                     error=REFUSED[exc.reason], **page)
+        return page("linking/link.html", 409, form=LinkForm(formdata=None, req=ctx.get("req") or "",
+                                                             offer="1" if ctx.get("offer") else ""),
+                     error=REFUSED[exc.reason], **ctx)
     flash(_l("The accounts are linked: applications now see one identity."), "success")
-    return _after(page.get("req"))
+    return _after(ctx.get("req"))
 
 
 def _parked(current: login_session.LoginSession, kind: str) -> tuple[str, dict[str, Any]] | None:
@@ -155,13 +155,13 @@ def link_code(kind: str) -> Response:
         return redirect(url_for("linking.link", kind=kind), 303)  # type: ignore[return-value]
     token, value = parked
     owner_id = int(value["owner_id"])
-    page: dict[str, Any] = {"kind": kind, "req": value.get("req"), "offer": bool(value.get("offer"))}
+    ctx: dict[str, Any] = {"kind": kind, "req": value.get("req"), "offer": bool(value.get("offer"))}
     form = LinkCodeForm()
     if request.method == "GET":
-        return _page("linking/link_code.html", form=form, **page)
+        return page("linking/link_code.html", form=form, **ctx)
     if not form.validate():
-        return _page("linking/link_code.html", 400, form=form, error=_l("The form has expired. Please try again."),
-                     **page)
+        return page("linking/link_code.html", 400, form=form, error=_l("The form has expired. Please try again."),
+                     **ctx)
     # The same counter as the sign-in page's code step: guesses here and there add up.
     key = ratelimit.identifier_key(f"mfa:{owner_id}")
     locked = ratelimit.locked_for(key, request.remote_addr)
@@ -173,9 +173,9 @@ def link_code(kind: str) -> Response:
         if started:
             state().store.delete("link-pending", token)  # start again from the password
             session.pop(PENDING_KEY, None)
-            return _page("linking/link_code.html", 429, form=form, locked_minutes=ratelimit.minutes(started), **page)
+            return page("linking/link_code.html", 429, form=form, locked_minutes=ratelimit.minutes(started), **ctx)
         form.code.errors = [WRONG_CODE]
-        return _page("linking/link_code.html", 401, form=form, **page)
+        return page("linking/link_code.html", 401, form=form, **ctx)
     ratelimit.record_success(key)
     if state().store.take("link-pending", token) is None:  # used by a parallel request meanwhile
         return redirect(url_for("linking.link", kind=kind), 303)  # type: ignore[return-value]
@@ -186,7 +186,7 @@ def link_code(kind: str) -> Response:
     if owner is None or owner.id != owner_id:  # the account changed hands meanwhile (unlinked, merged)
         flash(_l("Linking took too long. Please prove the other account again."), "info")
         return redirect(url_for("linking.link", kind=kind), 303)  # type: ignore[return-value]
-    return _finish(current, person, proved, page)
+    return _finish(current, person, proved, ctx)
 
 
 @bp.get("/account/link/skip")
@@ -197,26 +197,24 @@ def skip() -> Response:
 
 
 @bp.post("/account/unlink/<int:link_id>")
-@signed_in_view
+@requires(signed_in)
 def unlink(link_id: int, *, current: login_session.LoginSession, person: Person) -> Response:
     """Detach one credential into an identity of its own; needs a fresh sign-in."""
     if not ConfirmForm().validate():
-        return _page("linking/unlinked.html", 400, error=_l("The form has expired. Please try again."))
+        return page("linking/unlinked.html", 400, error=_l("The form has expired. Please try again."))
     if time.time() - current.auth_time > FRESH_SIGN_IN_SECONDS:
-        return _page("linking/unlinked.html", 403, reauth=True,
+        return page("linking/unlinked.html", 403, reauth=True,
                      error=_l("For your safety, sign in again before removing an account (then try again "
                               "within five minutes)."))
-    from idp.models import IdentityLink
-
     if link_id > 2**31 - 1:  # beyond the integer column: unknown, not a database error
-        return _page("linking/unlinked.html", 409, error=REFUSED["unknown"])
+        return page("linking/unlinked.html", 409, error=REFUSED["unknown"])
     row = db.session.get(IdentityLink, link_id)
     source = row.source if row is not None and row.person_id == person.id else None
     try:
         linking.unlink(person, link_id)
     except linking.LinkRefused as exc:
         db.session.rollback()
-        return _page("linking/unlinked.html", 409, error=REFUSED[exc.reason])
+        return page("linking/unlinked.html", 409, error=REFUSED[exc.reason])
     # Sessions that were opened with the detached credential no longer prove this person.
     ended = [login_session.end_sid(s.sid) for s in login_session.sessions_of(person.id) if s.source == source]
     signout.sessions_ended(ended, reason="unlinked")

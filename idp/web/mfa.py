@@ -6,7 +6,8 @@ recovery codes once.  Signing in: after the password, a person with an authentic
 asking for the MFA level with ``acr_values``, or an administrator) gets the code page; the proof of the
 password waits in the store under a random token (five minutes), and the session starts only after the
 code.  Step-up: a signed-in person whose session lacks the level an application asks for types only
-the code (OpenID Connect Core 3.1.2.1 ``acr_values``; RFC 8176 ``otp``/``mfa`` in ``amr``).
+the code (OpenID Connect Core 3.1.2.1 ``acr_values``; RFC 8176 ``otp``/``mfa`` in ``amr``).  The
+parking, the code check and the session are :mod:`idp.people.signin`.
 """
 
 from __future__ import annotations
@@ -20,22 +21,18 @@ from wtforms import HiddenField, StringField
 from wtforms.validators import ValidationError
 
 from idp import assurance, audit, ratelimit
-from idp.crypto import random_token
 from idp.extensions import db, state
 from idp.models import Person
-from idp.people import identity, mfa
+from idp.people import identity, mfa, signin
 from idp.people import session as login_session
-from idp.web.account import signed_in_view
-from idp.web.auth import _page, _resume_url, clean_req, pending_request
+from idp.web.auth.signin import after_sign_in
+from idp.web.common import EXPIRED, clean_req, page, pending_request, requires, resume_url, see_other, signed_in
 
 bp = Blueprint("mfa", __name__)
 
 SETUP_TTL = 600
-PENDING_TTL = 300
-PENDING_KEY = "mfa_pending"
 WRONG_CODE = _l("That code is not right. Type the 6-digit code your authenticator app shows now, "
                 "or one of your recovery codes.")
-EXPIRED = _l("The form has expired. Please try again.")
 
 
 class CodeForm(FlaskForm):
@@ -60,11 +57,11 @@ def _account_name(person: Person) -> str:
 
 # --- account pages -------------------------------------------------------------------------------
 @bp.get("/account/two-step")
-@signed_in_view
+@requires(signed_in)
 def status(*, current: login_session.LoginSession, person: Person) -> Response:
     """Whether two-step verification is on, and the actions."""
     enabled = mfa.has_totp(person.id)
-    return _page("mfa/status.html", active="two-step", enabled=enabled, form=CodeForm(),
+    return page("mfa/status.html", active="two-step", enabled=enabled, form=CodeForm(),
                  left=mfa.recovery_codes_left(person.id) if enabled else 0)
 
 
@@ -79,15 +76,15 @@ def setup() -> Response:
     form = SetupForm()
     req = clean_req(request.values.get("req"))
     found = identity.signed_in()
-    parked = None if found is not None else _pending()
+    parked = None if found is not None else signin.parked()
     if found is not None:
         current: login_session.LoginSession | None = found[0]
         person: Person | None = found[1]
         slot = found[0].sid
-    elif parked is not None and not mfa.has_totp(int(parked[1]["person_id"])):
-        current, person = None, db.session.get(Person, int(parked[1]["person_id"]))
+    elif parked is not None and not mfa.has_totp(parked[1].person_id):
+        current, person = None, db.session.get(Person, parked[1].person_id)
         slot = "parked:" + parked[0]
-        req = req or parked[1].get("req")
+        req = req or parked[1].req
     else:
         args: dict[str, Any] = {"req": req} if req else {}
         return redirect(url_for("auth.login", **args), 303)  # type: ignore[return-value]
@@ -127,35 +124,33 @@ def setup() -> Response:
     state().store.delete("totp-setup", slot)
     if current is not None:
         # Proving the new authenticator is a second factor in this session (RFC 8176 "otp").
-        login_session.reauthenticate(current, acr=assurance.MFA, amr=_with_otp(current.amr),
+        login_session.reauthenticate(current, acr=assurance.MFA, amr=signin.with_otp(current.amr),
                                      source=current.source)
         db.session.commit()
-        next_url = _resume_url(req) if req and pending_request(req) is not None else None
+        next_url = resume_url(req) if req and pending_request(req) is not None else None
     else:
         assert parked is not None
         db.session.commit()
-        if state().store.take("mfa-pending", parked[0]) is None:  # used by a parallel request meanwhile
-            return redirect(url_for("auth.login"), 303)  # type: ignore[return-value]
-        session.pop(PENDING_KEY, None)
-        from idp.web.auth import finish_sign_in
-
-        done = finish_sign_in(person, acr=assurance.MFA, amr=_with_otp(list(parked[1].get("amr") or [])),
-                              source=str(parked[1].get("source")), remember=bool(parked[1].get("remember")),
-                              req=req)
-        next_url = done.headers.get("Location")
-    return _page("mfa/recovery_codes.html", active="two-step", codes=codes, next_url=next_url,
+        if not signin.unpark(parked[0]):  # used by a parallel request meanwhile
+            return see_other("auth.login")
+        held, pending = parked[1], pending_request(req)
+        done = signin.finish(person, acr=assurance.MFA, amr=signin.with_otp(held.amr), source=held.source,
+                             remember=held.remember, pending=pending,
+                             link_offer_declined=bool(session.get("link_offer_declined")))
+        next_url = after_sign_in(done, req, pending).headers.get("Location")
+    return page("mfa/recovery_codes.html", active="two-step", codes=codes, next_url=next_url,
                  signed_in=current is not None, first_time=True)
 
 
 def _setup_page(form: CodeForm, secret: str, person: Person, status_code: int, **context: Any) -> Response:
     uri = mfa.provisioning_uri(secret, _account_name(person))
     grouped = " ".join(secret[i:i + 4] for i in range(0, len(secret), 4))
-    return _page("mfa/setup.html", status_code, active="two-step", form=form, qr=mfa.qr_data_uri(uri),
+    return page("mfa/setup.html", status_code, active="two-step", form=form, qr=mfa.qr_data_uri(uri),
                  secret=grouped, pending=pending_request(context.get("req")), **context)
 
 
 @bp.post("/account/two-step/recovery-codes")
-@signed_in_view
+@requires(signed_in)
 def recovery_codes(*, current: login_session.LoginSession, person: Person) -> Response:
     """New recovery codes (the old ones stop working); needs a current code."""
     form = CodeForm()
@@ -167,12 +162,12 @@ def recovery_codes(*, current: login_session.LoginSession, person: Person) -> Re
     codes = mfa.new_recovery_codes(person.id)
     audit.record("mfa.recovery_codes_replaced", person_id=person.id)
     db.session.commit()
-    return _page("mfa/recovery_codes.html", active="two-step", codes=codes, first_time=False, next_url=None,
+    return page("mfa/recovery_codes.html", active="two-step", codes=codes, first_time=False, next_url=None,
                  signed_in=True)
 
 
 @bp.post("/account/two-step/disable")
-@signed_in_view
+@requires(signed_in)
 def disable(*, current: login_session.LoginSession, person: Person) -> Response:
     """Turn two-step verification off; needs a current code (or a recovery code)."""
     form = CodeForm()
@@ -190,88 +185,49 @@ def disable(*, current: login_session.LoginSession, person: Person) -> Response:
 def _check_code(form: CodeForm, person_id: int, action: str) -> Response | None:
     """None when the form carries a valid, unused code; else the page to show (counted as a failure)."""
     if not form.validate():
-        return _page("mfa/status.html", 400, active="two-step", enabled=True, form=form,
+        return page("mfa/status.html", 400, active="two-step", enabled=True, form=form,
                      left=mfa.recovery_codes_left(person_id), error=EXPIRED if form.csrf_token.errors else None)
     key = ratelimit.identifier_key(f"mfa:{person_id}")
     if ratelimit.locked_for(key, request.remote_addr) or mfa.verify(person_id, form.code.data) is None:
         ratelimit.record_failure(key, request.remote_addr)
         audit.record("mfa.change_refused", outcome="failure", person_id=person_id, action=action, commit=True)
         form.code.errors = [WRONG_CODE]
-        return _page("mfa/status.html", 400, active="two-step", enabled=True, form=form,
+        return page("mfa/status.html", 400, active="two-step", enabled=True, form=form,
                      left=mfa.recovery_codes_left(person_id))
     ratelimit.record_success(key)
     return None
 
 
-def _with_otp(amr: list[str]) -> list[str]:
-    return list(dict.fromkeys([*amr, assurance.AMR_OTP, assurance.AMR_MFA]))
-
-
 # --- the sign-in step ------------------------------------------------------------------------------
-def start(pending: dict[str, Any]) -> Response:
-    """Park a proved first factor and send the browser to the code page (called by idp.web.auth)."""
-    token = random_token(24)
-    state().store.put("mfa-pending", token, pending, PENDING_TTL)
-    session[PENDING_KEY] = token
-    args: dict[str, Any] = {"req": pending["req"]} if pending.get("req") else {}
-    return redirect(url_for("mfa.second_step", **args), 303)  # type: ignore[return-value]
-
-
-def _pending() -> tuple[str, dict[str, Any]] | None:
-    token = session.get(PENDING_KEY)
-    if not isinstance(token, str) or len(token) > 64:
-        return None
-    value = state().store.get("mfa-pending", token)
-    return (token, value) if isinstance(value, dict) else None
-
-
 @bp.route("/login/two-step", methods=["GET", "POST"])
 def second_step() -> Response:
     """Ask for the code of a person who just proved a password (or is stepping up)."""
-    from idp.web.auth import finish_sign_in
-
     form = CodeForm()
-    found = _pending()
+    found = signin.parked()
     req = clean_req(request.values.get("req"))
     args: dict[str, Any] = {"req": req} if req else {}
     if found is None:
         flash(_l("Your sign-in took too long. Please sign in again."), "info")
-        return redirect(url_for("auth.login", **args), 303)  # type: ignore[return-value]
-    token, parked = found
-    person_id = int(parked["person_id"])
-    context: dict[str, Any] = {"pending": pending_request(parked.get("req")), "req": parked.get("req"),
-               "enrolled": mfa.has_totp(person_id)}
+        return see_other("auth.login", **args)
+    token, held = found
+    pending = pending_request(held.req)
+    context: dict[str, Any] = {"pending": pending, "req": held.req, "enrolled": mfa.has_totp(held.person_id)}
     if not context["enrolled"]:
         # Asked for the MFA level but no authenticator yet: set one up first (setup() continues).
-        return redirect(url_for("mfa.setup", **args), 303)  # type: ignore[return-value]
+        return see_other("mfa.setup", **args)
     if request.method == "GET":
-        form.req.data = parked.get("req") or ""
-        return _page("mfa/second_step.html", form=form, **context)
+        form.req.data = held.req or ""
+        return page("mfa/second_step.html", form=form, **context)
     if not form.validate():
-        return _page("mfa/second_step.html", 400, form=form, **context)
-    key = ratelimit.identifier_key(f"mfa:{person_id}")
-    locked = ratelimit.locked_for(key, request.remote_addr)
-    method = None if locked else mfa.verify(person_id, form.code.data)
-    if method is None:
-        started = locked or ratelimit.record_failure(key, request.remote_addr)
-        audit.record("login.second_factor", outcome="failure", person_id=person_id, source=parked.get("source"),
-                     commit=True)
-        if started:
-            # Locked: the parked password proof goes too, so the attacker must start from the password.
-            state().store.delete("mfa-pending", token)
-            session.pop(PENDING_KEY, None)
-            return _page("mfa/second_step.html", 429, form=form, locked_minutes=ratelimit.minutes(started),
-                         **context)
+        return page("mfa/second_step.html", 400, form=form, **context)
+    try:
+        done = signin.second_factor(token, held, form.code.data, pending=pending,
+                                    link_offer_declined=bool(session.get("link_offer_declined")))
+    except signin.Refusal as refusal:
+        if refusal.status == 429:
+            return page("mfa/second_step.html", 429, form=form, locked_minutes=refusal.locked_minutes, **context)
         form.code.errors = [WRONG_CODE]
-        return _page("mfa/second_step.html", 401, form=form, **context)
-    ratelimit.record_success(key)
-    if state().store.take("mfa-pending", token) is None:  # used by a parallel request meanwhile
-        return redirect(url_for("auth.login"), 303)  # type: ignore[return-value]
-    session.pop(PENDING_KEY, None)
-    person = db.session.get(Person, person_id)
-    if person is None or person.status != "active":
-        return redirect(url_for("auth.login"), 303)  # type: ignore[return-value]
-    amr = _with_otp(list(parked.get("amr") or []))
-    return finish_sign_in(person, acr=assurance.MFA, amr=amr, source=str(parked.get("source")),
-                          remember=bool(parked.get("remember")), req=parked.get("req"),
-                          recovery=method == "recovery")
+        return page("mfa/second_step.html", 401, form=form, **context)
+    if done is None:
+        return see_other("auth.login")
+    return after_sign_in(done, held.req, pending)

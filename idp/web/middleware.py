@@ -14,13 +14,13 @@ from werkzeug.utils import cached_property
 from idp import logs, metrics
 from idp.extensions import state
 from idp.headers import CSP, HSTS, SECURITY_HEADERS
+from idp.store import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
 MAX_QUERY_BYTES = 8192
 # Pages whose form needs the store when it is sent back (sign-in, account creation).
 STORE_PAGES = frozenset({"auth.login", "auth.register"})
-
 
 # Every printable ASCII character, "%" included: existing escapes stay as they are.
 _QUERY_SAFE = "".join(map(chr, range(0x20, 0x7F)))
@@ -91,8 +91,6 @@ def init_app(app: Flask) -> None:
         if request.method == "GET" and request.endpoint in STORE_PAGES:
             # A sign-in form that cannot be submitted wastes the person's typing: say at once that
             # the service is unavailable (503) while the store is down; one PING per page view.
-            from idp.store import StoreUnavailable
-
             if not state(app).store.ping():
                 raise StoreUnavailable("store ping failed before a sign-in page")
 

@@ -43,7 +43,7 @@ def _check(browser: FlaskClient, app: Flask, token_page: str, expect: Any) -> No
 
 def test_anonymous_goes_to_the_sign_in_page(app: Flask) -> None:
     def expect(path: str, resp: Any) -> None:
-        # The sign-in page, with the console page to return to afterwards (idp.web.auth.safe_next).
+        # The sign-in page, with the console page to return to afterwards (idp.web.common.safe_next).
         location = resp.headers.get("Location", "")
         assert resp.status_code == 303 and location.startswith("/login?next=/admin"), (path, resp.status_code)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from idp.web.auth import safe_next
+from idp.web.common import safe_next
 
 from .helpers import csrf, register_and_verify
 
