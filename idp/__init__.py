@@ -9,7 +9,6 @@ from typing import Any
 from flask import Flask
 
 from idp import config as config_module
-from idp import sources
 from idp.crypto import Crypto
 from idp.extensions import State
 from idp.store import create_store
@@ -30,8 +29,29 @@ def resource_dir(name: str) -> Path:
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the provider; ``config`` overrides ``IDP_*`` settings by name (without the prefix)."""
+    # The layers are imported here, not at the top: every ``import idp.<module>`` runs this file first,
+    # and gunicorn's master imports ``idp.logs`` (its log formatter) before it forks the workers.  Kept
+    # light, that import creates no Prometheus values in the master, so each worker writes its own
+    # multi-process metric files (tests/test_metrics.py), and the CLI and the layers below do not load
+    # the whole application to read one module.
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    from idp import (
+        errors,
+        i18n,
+        logs,
+        metrics,
+        models,  # noqa: F401 - register the tables on the metadata
+        sources,
+    )
+    from idp.cli import register_commands
+    from idp.extensions import csrf, db, migrate
+    from idp.oauth import backchannel
+    from idp.oauth import server as oauth_server
+    from idp.people import session
+    from idp.web import fastpath, middleware, register_blueprints
+
     cfg = sources.resolve_settings(config_module.load(config))  # the sources' settings, validated too
-    from idp import logs
 
     logs.configure(cfg["LOG_LEVEL"], cfg["LOG_FORMAT"])
 
@@ -58,8 +78,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         JSON_SORT_KEYS=False,
     )
     if cfg["TRUSTED_PROXIES"]:
-        from werkzeug.middleware.proxy_fix import ProxyFix
-
         n = cfg["TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n)  # type: ignore[method-assign]
 
@@ -68,16 +86,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     crypto = Crypto(cfg["DATA_KEY_MAP"], cfg["DATA_KEY_ACTIVE"], cfg["HASH_KEY_BYTES"])
     app.extensions["idp"] = State(config=cfg, store=store, crypto=crypto, extra={})
 
-    from idp import models  # noqa: F401 - register the tables on the metadata
-    from idp.extensions import csrf, db, migrate
-
     db.init_app(app)
     migrate.init_app(app, db, directory=str(resource_dir("migrations")), render_as_batch=True, compare_type=True)
     csrf.init_app(app)
-
-    from idp import errors, i18n, metrics
-    from idp.people import session
-    from idp.web import middleware
 
     i18n.init_app(app)
     errors.register(app)
@@ -85,23 +96,13 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     metrics.init_app(app)  # /metrics (IDP_METRICS_ALLOW)
     session.init_app(app)
 
-    from idp.web import register_blueprints
-
     register_blueprints(app)
-
-    from idp.oauth import server as oauth_server
 
     oauth_server.init_app(app)
 
-    from idp.oauth import backchannel
-
     backchannel.init_app(app)  # the logout notice delivery thread (IDP_BACKCHANNEL_WORKER)
 
-    from idp.cli import register_commands
-
     register_commands(app)
-
-    from idp.web import fastpath
 
     fastpath.init_app(app)  # discovery and JWKS bytes before Flask's hooks (outermost WSGI layer)
     return app

@@ -25,7 +25,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from idp import metrics
-from idp.extensions import state
+from idp.extensions import db, state
 from idp.store import StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -208,7 +208,6 @@ def unhandled(exc: BaseException, *, ref: str | None = None, what: str = "intern
 
 
 def _rollback() -> None:
-    from idp.extensions import db
 
     try:
         db.session.rollback()

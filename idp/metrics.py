@@ -115,6 +115,7 @@ def render() -> Response:
         # the plain text format every scraper reads
         encoder, content_type = generate_latest, CONTENT_TYPE_PLAIN_0_0_4
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Only under gunicorn with several workers (gunicorn.conf.py sets the directory).
         from prometheus_client import multiprocess
 
         registry = CollectorRegistry()

@@ -28,7 +28,7 @@ def register_commands(app: Flask) -> None:
 
 
 def _create_app() -> Flask:
-    from idp import create_app
+    from idp import create_app  # create_app imports this module (register_commands): a real cycle
 
     return create_app()
 

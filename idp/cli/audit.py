@@ -12,7 +12,8 @@ import click
 from flask.cli import with_appcontext
 from sqlalchemy import delete
 
-from idp.extensions import state
+from idp.extensions import db, state
+from idp.models import AuditEvent, utcnow
 
 
 def retention_days() -> int:
@@ -22,8 +23,6 @@ def retention_days() -> int:
 
 def purge(days: int, *, now: dt.datetime | None = None) -> int:
     """Delete audit events older than ``days`` days; the number deleted (committed)."""
-    from idp.extensions import db
-    from idp.models import AuditEvent, utcnow
 
     cutoff = (now or utcnow()) - dt.timedelta(days=days)
     result = db.session.execute(delete(AuditEvent).where(AuditEvent.at < cutoff))

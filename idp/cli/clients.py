@@ -14,7 +14,8 @@ from sqlalchemy import select
 
 from idp import audit
 from idp.extensions import db
-from idp.models import Client
+from idp.models import Client, InitialAccessToken
+from idp.oauth import registration
 from idp.oauth.clients import DEFAULT_SCOPES
 
 
@@ -31,7 +32,6 @@ def _find(client_id: str) -> Client:
 
 
 def _describe(row: Client) -> dict[str, Any]:
-    from idp.oauth import registration
 
     info = registration.client_info(row)
     info.update(first_party=row.first_party, require_pkce=row.require_pkce,
@@ -94,7 +94,6 @@ def create_command(name: str, redirect_uris: tuple[str, ...], logout_uris: tuple
                    sector_identifier_uri: str | None, access_token_format: str | None,
                    access_token_audience: str | None, as_json: bool) -> None:
     """Register a client; its secret is printed once."""
-    from idp.oauth import registration
 
     if public and auth_method not in (None, "none"):
         _fail("--public clients use --auth-method none")
@@ -187,7 +186,6 @@ def show_command(client_id: str) -> None:
 
 
 def _set_disabled(client_id: str, disabled: bool) -> None:
-    from idp.oauth import registration
 
     row = _find(client_id)
     row.disabled = disabled
@@ -220,7 +218,6 @@ def enable_command(client_id: str) -> None:
 @with_appcontext
 def delete_command(client_id: str, yes: bool) -> None:
     """Delete a client with its consents and tokens."""
-    from idp.oauth import registration
 
     row = _find(client_id)
     if not yes:
@@ -245,7 +242,6 @@ def iat_group() -> None:
 @with_appcontext
 def iat_create_command(expires_in: int, max_uses: int, note: str | None) -> None:
     """Create an initial access token; it is printed once."""
-    from idp.oauth import registration
 
     if note is not None and (len(note) > 200 or not note.isprintable()):
         _fail("--note must be at most 200 printable characters")
@@ -257,7 +253,6 @@ def iat_create_command(expires_in: int, max_uses: int, note: str | None) -> None
 @with_appcontext
 def iat_list_command() -> None:
     """List initial access tokens (id, uses, expiry, note); never the tokens themselves."""
-    from idp.models import InitialAccessToken
 
     for item in db.session.execute(select(InitialAccessToken).order_by(InitialAccessToken.id)).scalars():
         click.echo(f"{item.id}  {item.uses}/{item.max_uses}  expires {item.expires_at:%Y-%m-%d %H:%M} UTC  "
@@ -269,7 +264,6 @@ def iat_list_command() -> None:
 @with_appcontext
 def iat_revoke_command(token_id: int) -> None:
     """Revoke an initial access token by its id (from ``idp iat list``)."""
-    from idp.models import InitialAccessToken
 
     item = db.session.get(InitialAccessToken, token_id)
     if item is None:

@@ -11,7 +11,11 @@ from urllib.parse import urljoin
 import click
 from flask.cli import with_appcontext
 
+from idp import passwords
 from idp.extensions import db, state
+from idp.models import Client, Person, utcnow
+from idp.oauth import registration
+from idp.sources import citizen
 from idp.sources import nik as nik_module
 
 DEMO_NIK = "3603015501900001"  # Kab. Tangerang, woman born 15-01-1990, serial 0001 (structurally valid)
@@ -25,8 +29,6 @@ def _state_file() -> Path:
 
 
 def _ensure_citizen() -> None:
-    from idp.models import Person, utcnow
-    from idp.sources import citizen
 
     if citizen.find_by_nik(DEMO_NIK) is not None:
         return
@@ -35,7 +37,6 @@ def _ensure_citizen() -> None:
         raise click.ClickException("the demo NIK does not validate")
     reg = citizen.Registration(nik=parsed, full_name=DEMO_NAME, birthdate=parsed.birthdate,
                                email=DEMO_EMAIL, password=DEMO_PASSWORD, locale="id")
-    from idp import passwords
 
     account, _token = citizen._create(reg, DEMO_EMAIL, passwords.hash(DEMO_PASSWORD))
     account.email_verified_at = utcnow()
@@ -46,8 +47,6 @@ def _ensure_citizen() -> None:
 
 
 def _ensure_client(redirect_uri: str, logout_uri: str) -> dict[str, Any]:
-    from idp.models import Client
-    from idp.oauth import registration
 
     path = _state_file()
     if path.exists():

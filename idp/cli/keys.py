@@ -8,6 +8,8 @@ import secrets
 import click
 from flask.cli import with_appcontext
 
+from idp.oauth import keys
+
 
 @click.group("keys")
 def keys_group() -> None:
@@ -18,7 +20,6 @@ def keys_group() -> None:
 @with_appcontext
 def ensure_command() -> None:
     """Create an active RS256, ES256 and EdDSA signing key where there is none."""
-    from idp.oauth import keys
 
     created = keys.ensure()
     if created:
@@ -37,7 +38,6 @@ def rotate_command(algs: tuple[str, ...]) -> None:
 
     Run it from cron (say monthly); running it again before a scheduled key took over does nothing.
     """
-    from idp.oauth import keys
 
     created = keys.rotate(algs or keys.ALGORITHMS)
     overlap = keys.setting("KEY_ROTATION_OVERLAP")
@@ -51,7 +51,6 @@ def rotate_command(algs: tuple[str, ...]) -> None:
 @with_appcontext
 def list_command() -> None:
     """List the signing keys (kid, algorithm, state, when it started or starts signing); never the private part."""
-    from idp.oauth import keys
 
     for item in keys.describe():
         since = item["activated_at"] or item["created_at"]

@@ -12,6 +12,12 @@ from typing import TYPE_CHECKING
 import click
 from flask.cli import with_appcontext
 
+from idp.extensions import db
+from idp.people import staff
+from idp.sources.base import BadCredentials, SourceUnavailable
+from idp.sources.ldap import get_connector
+from idp.sources.nik import mask
+
 if TYPE_CHECKING:
     from idp.sources.ldap import LdapConnector
 
@@ -22,7 +28,6 @@ def ldap_group() -> None:
 
 
 def _connector() -> LdapConnector:
-    from idp.sources.ldap import get_connector
 
     connector = get_connector()
     if connector is None:
@@ -37,8 +42,6 @@ def _connector() -> LdapConnector:
 @with_appcontext
 def test_command(username: str, password: str) -> None:
     """Sign in as USERNAME against the directory and show what the provider would receive."""
-    from idp.sources.base import BadCredentials, SourceUnavailable
-    from idp.sources.nik import mask
 
     connector = _connector()
     try:
@@ -69,9 +72,6 @@ def sync_command(dry_run: bool, force: bool) -> None:
 
     Safe to run from cron: idempotent, and it changes nothing when the directory does not answer.
     """
-    from idp.extensions import db
-    from idp.people import staff
-    from idp.sources.base import SourceUnavailable
 
     connector = _connector()
     try:

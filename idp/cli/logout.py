@@ -9,6 +9,9 @@ import json
 import click
 from flask.cli import with_appcontext
 
+from idp.oauth import backchannel
+from idp.people import signout
+
 
 @click.group("logout")
 def logout_group() -> None:
@@ -20,7 +23,6 @@ def logout_group() -> None:
 @with_appcontext
 def deliver_command(limit: int | None) -> None:
     """Send the notices that are due now (the background thread does this too)."""
-    from idp.oauth import backchannel
 
     outcomes = backchannel.deliver(limit=limit)
     click.echo(f"delivered {outcomes['delivered']}, will retry {outcomes['pending']}, "
@@ -31,7 +33,6 @@ def deliver_command(limit: int | None) -> None:
 @with_appcontext
 def sweep_command() -> None:
     """Find sign-in sessions that expired and queue their notices (the background thread does this too)."""
-    from idp.people import signout
 
     click.echo(f"expired sessions found: {signout.sweep()}")
 
@@ -41,7 +42,6 @@ def sweep_command() -> None:
 @with_appcontext
 def status_command(as_json: bool) -> None:
     """Pending and failed notices per client (failed ones are also logged at WARNING)."""
-    from idp.oauth import backchannel
 
     counts = backchannel.status_counts()
     if as_json:

@@ -19,7 +19,13 @@ import click
 from flask.cli import with_appcontext
 from sqlalchemy import or_, select
 
+from idp import audit
+from idp.extensions import db
 from idp.models import CitizenAccount, Person, StaffAccount
+from idp.people import session as login_session
+from idp.people import signout
+from idp.sources import nik as nik_module
+from idp.sources.citizen import nik_hash
 
 PERSON_OPTIONS = [
     click.option("--sub", help="The person's subject identifier (as in their ID tokens)."),
@@ -36,9 +42,6 @@ def _person_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 def find_person(sub: str | None, email: str | None, ask_nik: bool) -> Person:
     """The one person named by exactly one of the options, or a click error."""
-    from idp.extensions import db
-    from idp.sources import nik as nik_module
-    from idp.sources.citizen import nik_hash
 
     if sum(bool(x) for x in (sub, email, ask_nik)) != 1:
         raise click.UsageError("name the person with exactly one of --sub, --email or --nik")
@@ -81,7 +84,6 @@ def sessions_group() -> None:
 @with_appcontext
 def list_command(sub: str | None, email: str | None, ask_nik: bool, as_json: bool) -> None:
     """The live sign-in sessions of a person, oldest first."""
-    from idp.people import session as login_session
 
     person = find_person(sub, email, ask_nik)
     rows: list[dict[str, Any]] = [
@@ -104,10 +106,6 @@ def list_command(sub: str | None, email: str | None, ask_nik: bool, as_json: boo
 @with_appcontext
 def end_command(sub: str | None, email: str | None, ask_nik: bool, sid: str | None, reason: str) -> None:
     """End a person's sessions: tokens revoked, applications told (back-channel logout), audited."""
-    from idp import audit
-    from idp.extensions import db
-    from idp.people import session as login_session
-    from idp.people import signout
 
     person = find_person(sub, email, ask_nik)
     if sid is not None:

@@ -21,10 +21,12 @@ from sqlalchemy import Select, func, select
 
 from idp import audit
 from idp.extensions import db, state
-from idp.models import AuditEvent, CitizenAccount, Client, Person, RefreshToken, StaffAccount, Team
+from idp.models import AuditEvent, CitizenAccount, Client, Person, RefreshToken, ScopeRequest, StaffAccount, Team
+from idp.oauth import registration, tokens
 from idp.people import session as login_session
 from idp.people import signout
 from idp.sources import nik
+from idp.sources.citizen import nik_hash
 
 SEARCH_LIMIT = 25
 MAX_ID = 2**31 - 1  # integer columns: a larger number is "not found", not a database error
@@ -67,7 +69,6 @@ def find_by_nik(raw: str) -> list[Person]:
 
     Only a whole 16-digit NIK is looked up: a hash answers equality only, so a prefix finds nothing.
     """
-    from idp.sources.citizen import nik_hash
 
     digits = nik.normalize(raw)
     if digits is None or len(digits) != nik.LENGTH:
@@ -101,7 +102,6 @@ def masked_staff_nik(account: StaffAccount) -> str | None:
 
 
 def _revoke_all_tokens(person_id: int, reason: str) -> int:
-    from idp.oauth import tokens
 
     return tokens.revoke([RefreshToken.person_id == person_id], reason)
 
@@ -163,7 +163,6 @@ def client_name(client: Client) -> str:
 
 
 def set_client_disabled(client: Client, disabled: bool, *, admin_id: int) -> None:
-    from idp.oauth import registration
 
     client.disabled = disabled
     families = registration.revoke_client_tokens(client, "client_disabled") if disabled else 0
@@ -172,7 +171,6 @@ def set_client_disabled(client: Client, disabled: bool, *, admin_id: int) -> Non
 
 
 def delete_client(client: Client, *, admin_id: int) -> None:
-    from idp.oauth import registration
 
     client_id = client.client_id
     registration.delete_client(client)
@@ -296,7 +294,6 @@ def audit_csv(flt: AuditFilter) -> str:
 
 def counts() -> dict[str, int]:
     """Numbers for the console's start page."""
-    from idp.models import ScopeRequest
 
     return {
         "pending": db.session.execute(select(func.count()).select_from(ScopeRequest)

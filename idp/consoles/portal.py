@@ -22,6 +22,7 @@ from idp import audit
 from idp.extensions import db, state
 from idp.models import Client, Person, ScopeRequest, StaffAccount, Team, TeamMember, utcnow
 from idp.oauth import registration
+from idp.oauth.clients import DEFAULT_SCOPES
 from idp.people import roles
 
 OWNER, MEMBER = "owner", "member"
@@ -328,7 +329,6 @@ def request_scope(client: Client, scope: str, purpose: str, *, person_id: int) -
 
 
 def _default_scopes() -> tuple[str, ...]:
-    from idp.oauth.clients import DEFAULT_SCOPES
 
     return DEFAULT_SCOPES
 

@@ -25,7 +25,7 @@ from idp.people import claims
 
 
 def metadata() -> dict[str, Any]:
-    """The metadata as a dict (endpoint paths are fixed by contracts.md)."""
+    """The metadata as a dict (the endpoint paths are the blueprints' routes, fixed for relying parties)."""
     issuer = state().config["ISSUER"]
     return {
         "issuer": issuer,

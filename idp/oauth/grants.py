@@ -1,6 +1,6 @@
 """The authorization code grant with PKCE (S256 only) and OpenID Connect ID tokens, on Authlib hooks.
 
-Codes live in the store (kind ``code``, ``CODE_TTL``).  Redemption is atomic (contracts.md): the first
+Codes live in the store (kind ``code``, ``CODE_TTL``).  Redemption is atomic: the first
 ``store.add("code-used", code)`` wins; a second redemption of the same code finds the gate taken,
 revokes the token family derived from the code and gets ``invalid_grant`` (RFC 6749 4.1.2: the server
 SHOULD revoke tokens issued from a reused code).

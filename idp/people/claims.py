@@ -16,6 +16,7 @@ from sqlalchemy import select
 from idp import sources
 from idp.extensions import db, state
 from idp.models import CitizenAccount, Client, Consent, Person
+from idp.people.staff import staff_claims
 
 # The standard scopes (OIDC Core 5.4), then the ones the identity sources contribute (idp.sources.registry:
 # citizen accounts ``nik``, the staff directory ``staff``), then offline_access (OIDC Core 11).
@@ -111,7 +112,6 @@ def claims_for(person_id: int, sub: str, scope: str, client_id: str, *, with_nik
     wanted = scopes & (sensitive_scopes() | {"nik"})  # the NIK needs approval whatever the settings say
     released = released_sensitive(person_id, client_id, wanted) if wanted else set()
     if "staff" in scopes and ("staff" in released or "staff" not in wanted):
-        from idp.people.staff import staff_claims
 
         claims.update(staff_claims(person))
     if "nik" in scopes and ("nik" in released or "nik" not in wanted):

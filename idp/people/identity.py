@@ -14,7 +14,8 @@ from typing import Any
 from sqlalchemy import select
 
 from idp.extensions import db
-from idp.models import IdentityLink, Person, utcnow
+from idp.models import CitizenAccount, IdentityLink, Person, utcnow
+from idp.people import session as login_session
 from idp.sources.base import Identity
 
 # Profile attributes copied from the identity source on every sign-in (claims material).
@@ -65,7 +66,6 @@ def person_for(identity: Identity) -> Person:
 
 
 def _has_citizen_account(person_id: int) -> bool:
-    from idp.models import CitizenAccount
 
     return db.session.execute(
         select(CitizenAccount.id).where(CitizenAccount.person_id == person_id)
@@ -74,7 +74,6 @@ def _has_citizen_account(person_id: int) -> bool:
 
 def _link_citizen_account(identity: Identity) -> IdentityLink | None:
     """A citizen account always belongs to a person already (made at registration): link to it."""
-    from idp.models import CitizenAccount
 
     account = db.session.execute(
         select(CitizenAccount).where(CitizenAccount.public_id == identity.subject)
@@ -106,7 +105,6 @@ def apply_profile(person: Person, attributes: dict[str, Any]) -> None:
 
 def signed_in() -> tuple[Any, Person] | None:
     """This request's sign-in session and its (active) person, or None: the account pages' guard."""
-    from idp.people import session as login_session
 
     current = login_session.current()
     if current is None:

@@ -19,10 +19,10 @@ from sqlalchemy import select
 
 from idp import audit, events
 from idp.extensions import db, state
-from idp.models import Person, StaffAccount, utcnow
+from idp.models import IdentityLink, Person, StaffAccount, utcnow
 from idp.people import session as login_session
 from idp.people import signout
-from idp.people.identity import person_for
+from idp.people.identity import apply_profile, person_for
 from idp.sources.base import Identity
 from idp.sources.ldap import LdapConnector
 
@@ -78,8 +78,6 @@ def provision(identity: Identity, *, person: Person | None = None) -> Person:
     if identity.source != "ldap":
         raise ValueError("provision() takes identities of the ldap source")
     if person is not None:
-        from idp.models import IdentityLink
-        from idp.people.identity import apply_profile
 
         db.session.add(IdentityLink(person_id=person.id, source=identity.source, subject=identity.subject))
         db.session.flush()

@@ -14,9 +14,10 @@ __all__ = ["Store", "StoreUnavailable", "hash_key", "create_store"]
 def create_store(redis_url: str, namespace: str = "idp", instance_dir: str | None = None) -> Store:
     """Build the store the settings ask for."""
     if redis_url:
+        # Imported for the backend in use only: the embedded default never loads the Redis client.
         from idp.store.redis import RedisStore
 
         return RedisStore.from_url(redis_url, namespace=namespace)
-    from idp.store.memory import MemoryStore
+    from idp.store.memory import MemoryStore  # likewise: production never loads the embedded store
 
     return MemoryStore(namespace=namespace, lock_dir=instance_dir)
