@@ -64,7 +64,8 @@ os-packages:
 	  fi; \
 	fi
 
-## make bench: the benchmark of issue 8 against a production-like provider (bench/README.md); not part of `make test`
+## make bench: the benchmark of issues 8 and 20 against a production-like provider, side by side with the peer
+## (node-oidc-provider, installed by the harness with npm ci: needs Node.js >= 20.18) (bench/README.md); not part of `make test`
 BENCH_ARGS ?=
 bench: os-packages venv
 	@command -v wrk >/dev/null 2>&1 || { \
@@ -91,7 +92,7 @@ fmt: venv
 	$(BIN)/ruff check --fix idp tests clients bench
 
 clean:
-	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache bench/peer/node_modules
 
 ## make i18n: extract strings, merge into the Indonesian catalogue, compile
 i18n: venv
