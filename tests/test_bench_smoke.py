@@ -18,8 +18,6 @@ import pytest
 import redis as redis_lib
 import requests
 
-from tests import services
-
 from . import services
 
 ROOT = Path(__file__).resolve().parents[1]
