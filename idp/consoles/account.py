@@ -76,15 +76,6 @@ def consents(person_id: int) -> list[tuple[Consent, Client]]:
 
 
 # --- withdrawing consent ------------------------------------------------------------------------------
-def _revoke_client_tokens(person_id: int, client_pk: int, reason: str) -> int:
-    families = db.session.execute(
-        select(RefreshToken.family_id).where(RefreshToken.person_id == person_id,
-                                             RefreshToken.client_id == client_pk).distinct()).scalars().all()
-    for family in families:
-        tokens.revoke_family(family, reason)
-    return len(families)
-
-
 def withdraw_consent(person: Person, consent_id: int) -> bool:
     """Withdraw consent (UU PDP): delete it and revoke that application's refresh token families.
 
@@ -94,7 +85,8 @@ def withdraw_consent(person: Person, consent_id: int) -> bool:
     if consent is None or consent.person_id != person.id:
         return False
     client = db.session.get(Client, consent.client_id)
-    revoked = _revoke_client_tokens(person.id, consent.client_id, "consent_revoked")
+    revoked = tokens.revoke([RefreshToken.person_id == person.id, RefreshToken.client_id == consent.client_id],
+                            "consent_revoked")
     db.session.delete(consent)
     audit.record("consent.revoked", person_id=person.id, client_id=client.client_id if client else None,
                  families=revoked)
@@ -172,9 +164,6 @@ def delete_person(person: Person) -> int:
     The caller commits; the sessions end here (the store is not transactional, so the database work
     is flushed first: a failure there raises before any session ends).
     """
-    families = db.session.execute(
-        select(RefreshToken.family_id).where(RefreshToken.person_id == person.id,
-                                             RefreshToken.revoked_at.is_(None)).distinct()).scalars().all()
     db.session.execute(delete(Consent).where(Consent.person_id == person.id))
     db.session.execute(delete(IdentityLink).where(IdentityLink.person_id == person.id))
     db.session.execute(delete(CitizenAccount).where(CitizenAccount.person_id == person.id))
@@ -190,13 +179,14 @@ def delete_person(person: Person) -> int:
     ended = login_session.end_all(person.id)
     # keep_offline=False: a deleted person has no offline access either.
     signout.sessions_ended(ended, reason="account_deleted", keep_offline=False)
-    for family in families:
-        tokens.revoke_family(family, "account_deleted")  # also marks the family's access tokens revoked
+    # Every family the session ends did not reach (offline access, other devices); revoke_family also
+    # marks the families' access tokens revoked.
+    families = tokens.revoke([RefreshToken.person_id == person.id], "account_deleted")
     # The rows go too (the store's family marker refuses the access tokens; an unknown refresh token is
     # refused like a revoked one): no row of any table keeps pointing at the person but the person row.
     db.session.execute(delete(RefreshToken).where(RefreshToken.person_id == person.id))
     audit.record("account.deleted", person_id=person.id)
-    return len(families)
+    return families
 
 
 def _leave_teams(person_id: int) -> None:
