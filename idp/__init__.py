@@ -11,7 +11,7 @@ from flask import Flask
 from idp import config as config_module
 from idp.crypto import Crypto
 from idp.extensions import State
-from idp.store import create_store
+from idp.store import store_from_settings
 
 __all__ = ["create_app", "State", "resource_dir"]
 
@@ -86,8 +86,7 @@ def create_app(config: dict[str, Any] | None = None, *, open_store: bool = True)
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n)  # type: ignore[method-assign]
 
     Path(cfg["INSTANCE_DIR"]).mkdir(parents=True, exist_ok=True)
-    store = create_store(cfg["REDIS_URL"], instance_dir=None if cfg["REDIS_URL"] else cfg["INSTANCE_DIR"],
-                         lazy=not open_store)
+    store = store_from_settings(cfg, lazy=not open_store)
     crypto = Crypto(cfg["DATA_KEY_MAP"], cfg["DATA_KEY_ACTIVE"], cfg["HASH_KEY_BYTES"])
     app.extensions["idp"] = State(config=cfg, store=store, crypto=crypto, extra={})
 

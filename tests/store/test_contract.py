@@ -1,4 +1,8 @@
-"""One conformance suite for both store backends: in-process and Redis."""
+"""One conformance suite for every store backend: in-process, Redis, Redis Sentinel and Redis Cluster.
+
+The Sentinel and Cluster stores run with ``min_replicas=1``: every write there also proves that it
+reached a replica (``WAIT``), and on the cluster any operation spanning two slots would fail (CROSSSLOT).
+"""
 
 from __future__ import annotations
 
@@ -10,19 +14,40 @@ from collections.abc import Iterator
 import pytest
 
 from idp.store.base import Store, StoreUnavailable
+from idp.store.cluster import ClusterStore
 from idp.store.memory import MemoryStore, MultiProcessError
 from idp.store.redis import RedisStore
 from tests import services
+from tests.redis_ha import SERVICE, Cluster, SentinelGroup
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(scope="session")
+def sentinel_group() -> Iterator[SentinelGroup]:
+    group = SentinelGroup()
+    yield group
+    group.close()
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[Cluster]:
+    made = Cluster()
+    yield made
+    made.close()
+
+
+@pytest.fixture(params=["memory", "redis", "sentinel", "cluster"])
 def store(request: pytest.FixtureRequest, redis_url: str) -> Iterator[Store]:
     """Each test gets a fresh store with its own namespace."""
     ns = "t" + secrets.token_hex(6)
     if request.param == "memory":
         s: Store = MemoryStore(ns)
-    else:
+    elif request.param == "redis":
         s = RedisStore.from_url(redis_url, ns)
+    elif request.param == "sentinel":
+        group = request.getfixturevalue("sentinel_group")
+        s = RedisStore.sentinel(group.addresses, SERVICE, ns, min_replicas=1)
+    else:
+        s = ClusterStore.connect(request.getfixturevalue("cluster").addresses, ns, min_replicas=1)
     yield s
     s.close()
 
