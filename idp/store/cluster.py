@@ -46,6 +46,14 @@ class ClusterStore(RedisStore):
     def _mget(self, keys: list[str]) -> list[Any]:
         return list(self.r.mget_nonatomic(keys))
 
+    def ping(self) -> bool:
+        """True when every master answers (a lost master makes a third of the entries unreachable)."""
+        try:
+            return bool(self.r.ping(target_nodes=RedisCluster.PRIMARIES))
+        except RedisError as exc:
+            self._lost(exc)
+            return False
+
     def _lost(self, exc: RedisError) -> None:
         # One thread reads the slot map again; the others answer 503 meanwhile instead of queueing.
         if self._refresh.acquire(blocking=False):
