@@ -128,6 +128,9 @@ def test_key_audit_logout_and_config_commands_while_serving(served: tuple[Path, 
     ok(instance, "logout", "deliver")
     ok(instance, "logout", "sweep")
     assert "IDP_ISSUER" in ok(instance, "config-doc")
+    backup = instance / "idp-backup.json"
+    ok(instance, "export", "-o", str(backup))
+    assert "0 added" in ok(instance, "import", str(backup))  # the same instance: nothing new
 
 
 def test_directory_commands_without_a_directory_say_so(served: tuple[Path, int]) -> None:
