@@ -63,12 +63,12 @@ class RedisStore(Store):
         """The client whose connection reaches the master holding ``key``."""
         return self.r
 
-    def _write(self, key: str, build: Callable[[Any], None]) -> Any:
+    def _write(self, key: str, build: Callable[[Any], Any]) -> Any:
         """Run the write ``build`` queues on ``key``'s master; with ``min_replicas``, wait for the replicas."""
         if not self.min_replicas:
-            pipe = self._call(self._master, key).pipeline(transaction=False)
-            build(pipe)
-            return self._call(pipe.execute)[0]
+            # No wait: the command goes straight to the client (``build`` returns its result), which on a
+            # cluster also follows MOVED redirections by itself.
+            return self._call(build, self.r)
         pipe = self._call(self._master, key).pipeline(transaction=False)
         build(pipe)
         # WAIT counts the replicas that acknowledged every earlier write of this connection: the pipeline

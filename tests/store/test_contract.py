@@ -217,3 +217,18 @@ def test_production_accepts_sentinels_instead_of_a_redis_url(tmp_path) -> None: 
     loaded = config.load(environ={**base, "IDP_REDIS_SENTINELS": "10.0.0.1:26379,10.0.0.2:26379,10.0.0.3:26379"})
     assert loaded["REDIS_SENTINELS"] == ["10.0.0.1:26379", "10.0.0.2:26379", "10.0.0.3:26379"]
     assert loaded["REDIS_MIN_REPLICAS"] == 1
+
+
+@pytest.mark.parametrize("layout", ["sentinel", "cluster"])
+def test_a_write_fewer_replicas_acknowledged_is_refused(request: pytest.FixtureRequest, layout: str) -> None:
+    """More replicas asked for than exist: the write is not acknowledged (503), never silently accepted."""
+    ns = "t" + secrets.token_hex(6)
+    if layout == "sentinel":
+        s: Store = RedisStore.sentinel(request.getfixturevalue("sentinel_group").addresses, SERVICE, ns,
+                                       min_replicas=3, wait_ms=50)
+    else:
+        s = ClusterStore.connect(request.getfixturevalue("cluster").addresses, ns, min_replicas=3, wait_ms=50)
+    for write in (lambda: s.put("code", "c", 1, 30), lambda: s.take("code", "c"), lambda: s.incr("rl", "x", 30)):
+        with pytest.raises(StoreUnavailable, match="replicas"):
+            write()
+    s.close()
