@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 5000
-OS_PACKAGES := redis-server postgresql slapd ldap-utils chromium chromium-driver wrk
+OS_PACKAGES := redis-server redis-sentinel postgresql slapd ldap-utils chromium chromium-driver wrk
 export IDP_INSTANCE_DIR ?= $(CURDIR)/instance
 
 .PHONY: run test venv os-packages lint fmt bench bench-scale clean i18n audit
@@ -48,8 +48,8 @@ audit: venv
 
 os-packages:
 	@missing=""; \
-	for cmd in redis-server:redis-server postgresql:/usr/lib/postgresql slapd:/usr/sbin/slapd \
-	           ldap-utils:ldapadd chromium:chromium chromium-driver:chromedriver wrk:wrk; do \
+	for cmd in redis-server:redis-server redis-sentinel:redis-sentinel postgresql:/usr/lib/postgresql \
+	           slapd:/usr/sbin/slapd ldap-utils:ldapadd chromium:chromium chromium-driver:chromedriver wrk:wrk; do \
 	  pkg=$${cmd%%:*}; probe=$${cmd#*:}; \
 	  if [ -e "$$probe" ] || command -v "$$probe" >/dev/null 2>&1; then :; else missing="$$missing $$pkg"; fi; \
 	done; \

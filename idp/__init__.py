@@ -11,7 +11,7 @@ from flask import Flask
 from idp import config as config_module
 from idp.crypto import Crypto
 from idp.extensions import State
-from idp.store import create_store
+from idp.store import store_from_settings
 
 __all__ = ["create_app", "State", "resource_dir"]
 
@@ -27,8 +27,12 @@ def resource_dir(name: str) -> Path:
     raise RuntimeError(f"cannot find the {name!r} folder beside {here}")
 
 
-def create_app(config: dict[str, Any] | None = None) -> Flask:
-    """Build the provider; ``config`` overrides ``IDP_*`` settings by name (without the prefix)."""
+def create_app(config: dict[str, Any] | None = None, *, open_store: bool = True) -> Flask:
+    """Build the provider; ``config`` overrides ``IDP_*`` settings by name (without the prefix).
+
+    ``open_store=False`` (operator commands) leaves the embedded store closed until a command uses it,
+    so a command that needs no short-lived state runs while another process serves the instance.
+    """
     # The layers are imported here, not at the top: every ``import idp.<module>`` runs this file first,
     # and gunicorn's master imports ``idp.logs`` (its log formatter) before it forks the workers.  Kept
     # light, that import creates no Prometheus values in the master, so each worker writes its own
@@ -82,7 +86,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n)  # type: ignore[method-assign]
 
     Path(cfg["INSTANCE_DIR"]).mkdir(parents=True, exist_ok=True)
-    store = create_store(cfg["REDIS_URL"], instance_dir=None if cfg["REDIS_URL"] else cfg["INSTANCE_DIR"])
+    store = store_from_settings(cfg, lazy=not open_store)
     crypto = Crypto(cfg["DATA_KEY_MAP"], cfg["DATA_KEY_ACTIVE"], cfg["HASH_KEY_BYTES"])
     app.extensions["idp"] = State(config=cfg, store=store, crypto=crypto, extra={})
 

@@ -84,6 +84,21 @@ SETTINGS: tuple[Setting, ...] = (
       "Production: `postgresql+psycopg://user:pass@host/db`."),
     S("REDIS_URL", "", _str, "Redis URL (`redis://` or `rediss://`) for short-lived state. Empty: an "
       "in-process store that works only with a single worker process."),
+    S("REDIS_SENTINELS", [], _list, "Redis Sentinel addresses (`host:port`, comma-separated; three or more) "
+      "instead of `IDP_REDIS_URL`: the store asks them for the master of `IDP_REDIS_SENTINEL_SERVICE` and "
+      "follows a failover by itself."),
+    S("REDIS_SENTINEL_SERVICE", "idp", _str, "Name of the master the sentinels watch (`sentinel monitor NAME ...`)."),
+    S("REDIS_CLUSTER_NODES", [], _list, "Some Redis Cluster nodes (`host:port`, comma-separated) instead of "
+      "`IDP_REDIS_URL`: the store reads the cluster's slot map from them and follows a failover by itself."),
+    S("REDIS_PASSWORD", "", _str, "Password of the Redis servers with `IDP_REDIS_SENTINELS` or "
+      "`IDP_REDIS_CLUSTER_NODES` (a single Redis takes it in `IDP_REDIS_URL`).", secret=True),
+    S("REDIS_TLS", False, _bool, "Connect to the Redis servers of `IDP_REDIS_SENTINELS` or "
+      "`IDP_REDIS_CLUSTER_NODES` over TLS (a single Redis: `rediss://`)."),
+    S("REDIS_MIN_REPLICAS", 1, _int, "With sentinels or a cluster: every write waits (Redis `WAIT`) until this "
+      "many replicas have it, and fails with 503 otherwise, so a failover never loses a redeemed code or "
+      "brings it back. 0 trades that for availability with no replica left.", minimum=0, maximum=5),
+    S("REDIS_WAIT_TIMEOUT", 500, _int, "Milliseconds a write waits for `IDP_REDIS_MIN_REPLICAS` replicas.",
+      minimum=10, maximum=10000),
     S("INSTANCE_DIR", "", _str, "Folder for the SQLite file, generated development keys and the mail "
       "outbox. Empty: `./instance`."),
     S("TRUSTED_PROXIES", 0, _int, "Number of reverse proxies in front of the provider whose "
@@ -353,9 +368,18 @@ def _validate(values: dict[str, Any]) -> None:
         raise ConfigError("IDP_DATABASE_URL: only sqlite: and postgresql+psycopg:// URLs are supported")
     if values["REDIS_URL"] and not values["REDIS_URL"].startswith(("redis://", "rediss://", "unix://")):
         raise ConfigError("IDP_REDIS_URL: must start with redis://, rediss:// or unix://")
-    if production and not values["REDIS_URL"]:
-        raise ConfigError("IDP_REDIS_URL: required when IDP_ENV=production (the in-process store "
-                          "cannot be shared by workers or nodes)")
+    redis_kinds = [name for name in ("REDIS_URL", "REDIS_SENTINELS", "REDIS_CLUSTER_NODES") if values[name]]
+    if len(redis_kinds) > 1:
+        raise ConfigError(f"IDP_{redis_kinds[1]}: set only one of IDP_REDIS_URL, IDP_REDIS_SENTINELS and "
+                          "IDP_REDIS_CLUSTER_NODES")
+    for name in ("REDIS_SENTINELS", "REDIS_CLUSTER_NODES"):
+        for address in values[name]:
+            host, _, port = address.rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ConfigError(f"IDP_{name}: {address!r} is not host:port")
+    if production and not redis_kinds:
+        raise ConfigError("IDP_REDIS_URL: required when IDP_ENV=production (or IDP_REDIS_SENTINELS or "
+                          "IDP_REDIS_CLUSTER_NODES; the in-process store cannot be shared by workers or nodes)")
 
     def need(name: str, make: Callable[[], str], filename: str) -> None:
         if values[name]:

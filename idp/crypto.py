@@ -28,6 +28,9 @@ class Crypto:
         self._aead = {kid: AESGCM(key) for kid, key in data_keys.items()}
         self.active_kid = active_kid
         self._hash_key = hash_key
+        # One-way tags that tell two key sets apart (backups, ``idp import``) without revealing a key.
+        self.fingerprints = {kid: hmac.new(key, b"idp data key fingerprint", hashlib.sha256).hexdigest()[:32]
+                             for kid, key in data_keys.items()}
 
     # --- encryption at rest ---
     def encrypt(self, plaintext: str, context: str) -> str:

@@ -93,6 +93,8 @@ def configure(level: str, fmt: str) -> None:
     root.setLevel(level)
     for name in NEVER_DEBUG:
         logging.getLogger(name).setLevel(max(logging.INFO, root.level))
+    # Alembic announces its built-in plug-ins at INFO whenever it is loaded: noise in every command's output.
+    logging.getLogger("alembic.runtime.plugins").setLevel(max(logging.WARNING, root.level))
 
 
 def access(endpoint: str | None, status: int, seconds: float) -> None:

@@ -97,5 +97,8 @@ class Store(ABC):
     def ping(self) -> bool:
         """True when the backend answers."""
 
+    def open(self) -> None:  # noqa: B027 - optional hook
+        """Claim the backend now rather than at first use (the embedded store's single-process lock)."""
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""

@@ -21,6 +21,14 @@ MULTI_PROCESS_MESSAGE = (
 )
 
 
+CLI_MESSAGE = (
+    "this command needs the provider's short-lived state (sessions, codes), which the embedded store "
+    "(no IDP_REDIS_URL) keeps inside the process serving {instance}: run it while no provider serves "
+    "that instance, use the administration console (/admin) of the running provider, or set "
+    "IDP_REDIS_URL so that every process shares one store"
+)
+
+
 class MultiProcessError(RuntimeError):
     """The in-process store was used from a second process."""
 
@@ -31,17 +39,31 @@ class MemoryStore(Store):
     It refuses a second process in two ways: an exclusive ``flock`` on a file in the instance folder
     (a second worker started separately), and the owning PID checked on each use (a worker forked
     after the store was made, as with gunicorn ``--preload``).
+
+    With ``lazy=True`` (operator commands) the ``flock`` is taken at the first use instead of at
+    construction: ``idp clients create`` never touches short-lived state, so it must not fight the
+    provider that ``make run`` is serving for the lock; a command that does need the state fails then,
+    with one line saying why (:data:`CLI_MESSAGE`).
     """
 
-    def __init__(self, namespace: str = "idp", lock_dir: str | None = None) -> None:
+    def __init__(self, namespace: str = "idp", lock_dir: str | None = None, lazy: bool = False) -> None:
         self.namespace = namespace
         self._data: dict[str, tuple[float, Any]] = {}
         self._lock = threading.Lock()
         self._pid = os.getpid()
-        self._lock_file = None
-        if lock_dir:
-            Path(lock_dir).mkdir(parents=True, exist_ok=True)
-            handle = open(Path(lock_dir) / "memory-store.lock", "w")  # noqa: SIM115 - held for life
+        self._lock_dir = lock_dir
+        self._lock_file: Any = None
+        self._opened = False
+        if not lazy:
+            self.open()
+
+    def open(self) -> None:
+        """Take the single-process lock now (at start-up of a serving process); idempotent."""
+        if self._opened:
+            return
+        if self._lock_dir:
+            Path(self._lock_dir).mkdir(parents=True, exist_ok=True)
+            handle = open(Path(self._lock_dir) / "memory-store.lock", "w")  # noqa: SIM115 - held for life
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
@@ -50,10 +72,14 @@ class MemoryStore(Store):
             self._lock_file = handle
             # Released when the store goes away, so a later app in the same process can take it.
             weakref.finalize(self, handle.close)
+        self._opened = True
 
     def _check(self) -> None:
         if os.getpid() != self._pid:
             raise MultiProcessError(MULTI_PROCESS_MESSAGE)
+        if not self._opened:
+            with self._lock:
+                self.open()
 
     def _live(self, key: str, now: float) -> Any:
         item = self._data.get(key)

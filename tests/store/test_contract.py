@@ -1,7 +1,12 @@
-"""One conformance suite for both store backends: in-process and Redis."""
+"""One conformance suite for every store backend: in-process, Redis, Redis Sentinel and Redis Cluster.
+
+The Sentinel and Cluster stores run with ``min_replicas=1``: every write there also proves that it
+reached a replica (``WAIT``), and on the cluster any operation spanning two slots would fail (CROSSSLOT).
+"""
 
 from __future__ import annotations
 
+import base64
 import secrets
 import threading
 import time
@@ -9,20 +14,43 @@ from collections.abc import Iterator
 
 import pytest
 
+from idp import config
+from idp.config import ConfigError
 from idp.store.base import Store, StoreUnavailable
+from idp.store.cluster import ClusterStore
 from idp.store.memory import MemoryStore, MultiProcessError
 from idp.store.redis import RedisStore
 from tests import services
+from tests.redis_ha import SERVICE, Cluster, SentinelGroup
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(scope="session")
+def sentinel_group() -> Iterator[SentinelGroup]:
+    group = SentinelGroup()
+    yield group
+    group.close()
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[Cluster]:
+    made = Cluster()
+    yield made
+    made.close()
+
+
+@pytest.fixture(params=["memory", "redis", "sentinel", "cluster"])
 def store(request: pytest.FixtureRequest, redis_url: str) -> Iterator[Store]:
     """Each test gets a fresh store with its own namespace."""
     ns = "t" + secrets.token_hex(6)
     if request.param == "memory":
         s: Store = MemoryStore(ns)
-    else:
+    elif request.param == "redis":
         s = RedisStore.from_url(redis_url, ns)
+    elif request.param == "sentinel":
+        group = request.getfixturevalue("sentinel_group")
+        s = RedisStore.sentinel(group.addresses, SERVICE, ns, min_replicas=1)
+    else:
+        s = ClusterStore.connect(request.getfixturevalue("cluster").addresses, ns, min_replicas=1)
     yield s
     s.close()
 
@@ -162,3 +190,45 @@ def test_redis_concurrent_take_across_processes(redis_url: str) -> None:
     for p in procs:
         p.join(timeout=10)
     assert results.count("prize") == 1
+
+
+@pytest.mark.parametrize(("environ", "message"), [
+    ({"IDP_REDIS_URL": "redis://127.0.0.1:6379/0", "IDP_REDIS_SENTINELS": "127.0.0.1:26379"},
+     "set only one of"),
+    ({"IDP_REDIS_SENTINELS": "127.0.0.1:26379", "IDP_REDIS_CLUSTER_NODES": "127.0.0.1:7000"}, "set only one of"),
+    ({"IDP_REDIS_SENTINELS": "127.0.0.1"}, "is not host:port"),
+    ({"IDP_REDIS_CLUSTER_NODES": "127.0.0.1:7000,node-b:99999"}, "is not host:port"),
+    ({"IDP_REDIS_MIN_REPLICAS": "-1"}, "at least 0"),
+])
+def test_high_availability_settings_refused_when_wrong(tmp_path, environ: dict[str, str],  # type: ignore[no-untyped-def]
+                                                        message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        config.load(environ={"IDP_INSTANCE_DIR": str(tmp_path), **environ})
+    assert message in str(info.value)
+
+
+def test_production_accepts_sentinels_instead_of_a_redis_url(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    base = {"IDP_ENV": "production", "IDP_ISSUER": "https://sso.example.go.id", "IDP_INSTANCE_DIR": str(tmp_path),
+            "IDP_DATABASE_URL": "postgresql+psycopg://idp@db/idp", "IDP_SECRET_KEY": "s" * 40,
+            "IDP_HASH_KEY": base64.b64encode(b"h" * 32).decode(),
+            "IDP_DATA_KEYS": "k1:" + base64.urlsafe_b64encode(b"d" * 32).decode()}
+    with pytest.raises(ConfigError, match="IDP_REDIS_URL: required"):
+        config.load(environ=base)
+    loaded = config.load(environ={**base, "IDP_REDIS_SENTINELS": "10.0.0.1:26379,10.0.0.2:26379,10.0.0.3:26379"})
+    assert loaded["REDIS_SENTINELS"] == ["10.0.0.1:26379", "10.0.0.2:26379", "10.0.0.3:26379"]
+    assert loaded["REDIS_MIN_REPLICAS"] == 1
+
+
+@pytest.mark.parametrize("layout", ["sentinel", "cluster"])
+def test_a_write_fewer_replicas_acknowledged_is_refused(request: pytest.FixtureRequest, layout: str) -> None:
+    """More replicas asked for than exist: the write is not acknowledged (503), never silently accepted."""
+    ns = "t" + secrets.token_hex(6)
+    if layout == "sentinel":
+        s: Store = RedisStore.sentinel(request.getfixturevalue("sentinel_group").addresses, SERVICE, ns,
+                                       min_replicas=3, wait_ms=50)
+    else:
+        s = ClusterStore.connect(request.getfixturevalue("cluster").addresses, ns, min_replicas=3, wait_ms=50)
+    for write in (lambda: s.put("code", "c", 1, 30), lambda: s.take("code", "c"), lambda: s.incr("rl", "x", 30)):
+        with pytest.raises(StoreUnavailable, match="replicas"):
+            write()
+    s.close()
