@@ -23,6 +23,7 @@ from idp.models import (
     Client,
     Consent,
     IdentityLink,
+    Passkey,
     Person,
     RecoveryCode,
     RefreshToken,
@@ -182,6 +183,8 @@ def delete_person(person: Person) -> int:
     # The authenticator's secret (encrypted) and the recovery codes are personal data too (UU PDP erasure).
     db.session.execute(delete(TotpCredential).where(TotpCredential.person_id == person.id))
     db.session.execute(delete(RecoveryCode).where(RecoveryCode.person_id == person.id))
+    # The passkeys' credential ids and public keys identify the person's devices: erased too.
+    db.session.execute(delete(Passkey).where(Passkey.person_id == person.id))
     _leave_teams(person.id)
     person.name = person.email = person.birthdate = person.gender = person.locale = None
     person.email_verified = False

@@ -23,10 +23,11 @@ from wtforms.validators import ValidationError
 from idp import assurance, audit, ratelimit
 from idp.extensions import db, state
 from idp.models import Person
-from idp.people import identity, mfa, signin
+from idp.people import identity, mfa, passkeys, signin
 from idp.people import session as login_session
 from idp.web.auth.signin import after_sign_in
 from idp.web.common import EXPIRED, clean_req, page, pending_request, requires, resume_url, see_other, signed_in
+from idp.web.forms import CeremonyForm
 
 bp = Blueprint("mfa", __name__)
 
@@ -81,7 +82,7 @@ def setup() -> Response:
         current: login_session.LoginSession | None = found[0]
         person: Person | None = found[1]
         slot = found[0].sid
-    elif parked is not None and not mfa.has_totp(parked[1].person_id):
+    elif parked is not None and not mfa.has_second_factor(parked[1].person_id):
         current, person = None, db.session.get(Person, parked[1].person_id)
         slot = "parked:" + parked[0]
         req = req or parked[1].req
@@ -211,12 +212,14 @@ def second_step() -> Response:
         return see_other("auth.login", **args)
     token, held = found
     pending = pending_request(held.req)
-    context: dict[str, Any] = {"pending": pending, "req": held.req, "enrolled": mfa.has_totp(held.person_id)}
+    context: dict[str, Any] = {"pending": pending, "req": held.req, "enrolled": mfa.has_second_factor(held.person_id),
+                               "has_totp": mfa.has_totp(held.person_id), "passkey_form": CeremonyForm(),
+                               "has_passkey": passkeys.enabled() and passkeys.has_passkey(held.person_id)}
     if not context["enrolled"]:
         # Asked for the MFA level but no authenticator yet: set one up first (setup() continues).
         return see_other("mfa.setup", **args)
     if request.method == "GET":
-        form.req.data = held.req or ""
+        form.req.data = context["passkey_form"].req.data = held.req or ""
         return page("mfa/second_step.html", form=form, **context)
     if not form.validate():
         return page("mfa/second_step.html", 400, form=form, **context)
