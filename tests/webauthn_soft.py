@@ -35,6 +35,7 @@ class SoftAuthenticator:
         self.credential_id = os.urandom(16)
         self.counter = 0
         self.user_handle: bytes | None = None
+        self.backup = 0  # 0x08 backup eligible, 0x10 backed up (WebAuthn 6.1 flags BE, BS)
 
     def _cose(self) -> bytes:
         numbers = self.key.public_key().public_numbers()
@@ -51,7 +52,7 @@ class SoftAuthenticator:
                user_verified: bool = True) -> str:
         """The answer to ``navigator.credentials.create`` (JSON text)."""
         self.user_handle = unb64url(options["user"]["id"])
-        flags = 0x01 | (0x04 if user_verified else 0) | 0x40  # UP, UV, AT
+        flags = 0x01 | (0x04 if user_verified else 0) | 0x40 | self.backup  # UP, UV, AT
         attested = bytes(16) + struct.pack(">H", len(self.credential_id)) + self.credential_id + self._cose()
         auth_data = self._auth_data(rp_id or self.rp_id, flags, self.counter, attested)
         client_data = self._client_data("webauthn.create", options["challenge"], origin)
@@ -62,10 +63,10 @@ class SoftAuthenticator:
                            "clientExtensionResults": {}})
 
     def get(self, options: dict[str, Any], *, origin: str | None = None, rp_id: str | None = None,
-            user_verified: bool = True, counter: int | None = None) -> str:
+            user_verified: bool = True, counter: int | None = None, backup: int | None = None) -> str:
         """The answer to ``navigator.credentials.get`` (JSON text); the counter goes up unless given."""
         self.counter = self.counter + 1 if counter is None else counter
-        flags = 0x01 | (0x04 if user_verified else 0)
+        flags = 0x01 | (0x04 if user_verified else 0) | (self.backup if backup is None else backup)
         auth_data = self._auth_data(rp_id or self.rp_id, flags, self.counter)
         client_data = self._client_data("webauthn.get", options["challenge"], origin)
         signature = self.key.sign(auth_data + hashlib.sha256(client_data).digest(), ec.ECDSA(hashes.SHA256()))

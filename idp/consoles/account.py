@@ -144,6 +144,11 @@ def export(person: Person) -> dict[str, Any]:
             "roles": list(staff_row.roles or []), "status": staff_row.status,
             "last_seen_at": _iso(staff_row.last_seen_at), "last_synced_at": _iso(staff_row.last_synced_at),
         }
+    # The passkeys as the person sees them (no credential ids or public keys: they prove nothing to the reader).
+    data["passkeys"] = [{"name": key.name, "added_at": _iso(key.created_at), "last_used_at": _iso(key.last_used_at),
+                         "synced": key.backup_eligible}
+                        for key in db.session.execute(select(Passkey).where(Passkey.person_id == person.id)
+                                                      .order_by(Passkey.id)).scalars()]
     links = db.session.execute(select(IdentityLink).where(IdentityLink.person_id == person.id)
                                .order_by(IdentityLink.id)).scalars().all()
     data["linked_accounts"] = [{"source": link.source, "linked_at": _iso(link.created_at),

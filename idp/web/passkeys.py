@@ -151,6 +151,19 @@ def remove(passkey_id: int, *, current: login_session.LoginSession, person: Pers
     return see_other("passkeys.index")
 
 
+@bp.post("/account/passkeys/confirm/options")
+@requires(signed_in)
+def confirm_options(*, current: login_session.LoginSession, person: Person) -> Response:
+    """Start a passkey ceremony that confirms a change on the two-step pages (JSON; bound to the session)."""
+    if not passkeys.has_passkey(person.id):
+        return _json_refusal("off")
+    try:
+        token, options = passkeys.authentication_options("sid:" + current.sid, person.id)
+    except passkeys.PasskeyError as exc:
+        return _json_refusal(exc.reason)
+    return _options(token, options)
+
+
 # --- the second factor at sign-in (and step-up) -------------------------------------------------------
 @bp.post("/login/two-step/passkey/options")
 def second_step_options() -> Response:

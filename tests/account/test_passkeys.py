@@ -4,8 +4,10 @@ the ceremony endpoints (a software authenticator plays the browser, :mod:`tests.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
+import pyotp
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -13,7 +15,7 @@ from sqlalchemy import select
 
 from idp import assurance
 from idp.extensions import db
-from idp.models import AuditEvent, Passkey, RecoveryCode
+from idp.models import AuditEvent, CitizenAccount, Passkey, RecoveryCode, StaffAccount
 from tests.webauthn_soft import SoftAuthenticator
 
 from ..citizen.helpers import csrf, sign_in
@@ -212,3 +214,74 @@ def test_remove_needs_a_fresh_sign_in_with_a_second_factor(app: Flask, enrolled:
     with app.app_context():
         assert db.session.execute(select(Passkey)).first() is None
         assert db.session.execute(select(RecoveryCode)).first() is None  # no factor left to stand in for
+
+
+def test_backup_eligibility_must_not_change(app: Flask) -> None:
+    browser, _ = signed_in_citizen(app)
+    authenticator = SoftAuthenticator(RP_ID, ISSUER)
+    authenticator.backup = 0x08 | 0x10  # a synced passkey: eligible and backed up
+    assert add_passkey(browser, authenticator).status_code == 200
+    with app.app_context():
+        row = db.session.execute(select(Passkey)).scalar_one()
+        assert row.backup_eligible and row.backed_up
+    refused = english(app)
+    _refused(app, refused, passwordless(refused, authenticator, backup=0))  # BE flipped: not the same credential
+    fine = english(app)
+    assert passwordless(fine, authenticator, backup=0x08).headers["Location"] == "/"  # BS may change
+    with app.app_context():
+        assert not db.session.execute(select(Passkey)).scalar_one().backed_up
+
+
+def test_passwordless_is_for_citizens_only(app: Flask, enrolled: Any) -> None:
+    """A person with a directory account signs in with the directory password; the passkey is the second factor."""
+    _, citizen, authenticator = enrolled
+    with app.app_context():
+        person_id = db.session.execute(select(CitizenAccount.person_id).where(
+            CitizenAccount.email == citizen.email)).scalar_one()
+        db.session.add(StaffAccount(person_id=person_id, entry_uuid="e-1", dn="uid=x,ou=people", username="x",
+                                    status="active"))
+        db.session.commit()
+    browser = english(app)
+    resp = passwordless(browser, authenticator)
+    _refused(app, browser, resp)
+    assert b"directory password" in browser.get("/login").data
+
+
+def test_another_persons_passkey_is_no_second_factor(app: Flask, enrolled: Any) -> None:
+    _, _, attackers_key = enrolled  # the attacker's own passkey, on the attacker's own account
+    victim_browser, victim = signed_in_citizen(app)
+    assert add_passkey(victim_browser, SoftAuthenticator(RP_ID, ISSUER)).status_code == 200
+    attacker = english(app, ip="10.0.0.8")
+    assert sign_in(attacker, victim).headers["Location"].startswith("/login/two-step")  # a stolen password
+    ceremony, opts, token = options(attacker, "/login/two-step", "/login/two-step/passkey/options")
+    resp = attacker.post("/login/two-step/passkey", data={"csrf_token": token, "ceremony": ceremony,
+                                                          "credential": attackers_key.get(opts)})
+    assert resp.headers["Location"].startswith("/login/two-step")
+    assert attacker.get_cookie("idp_session") is None
+
+
+def test_recovery_code_and_passkey_confirm_changes(app: Flask, enrolled: Any) -> None:
+    """A passkey-only person: a recovery code stands in for a lost passkey; adding an authenticator app or
+    new recovery codes needs a current second factor, which the passkey provides."""
+    browser, citizen, authenticator = enrolled
+    # Adding a TOTP app without a current factor: refused (a stolen cookie must not add the thief's app).
+    page = browser.get("/account/two-step/setup")
+    secret = re.search(r'<code id="totp-secret">([A-Z2-7 ]+)</code>', page.get_data(as_text=True)).group(1)
+    secret = secret.replace(" ", "")
+    refused = browser.post("/account/two-step/setup", data={"csrf_token": csrf(page.data),
+                                                            "code": pyotp.TOTP(secret).now()})
+    assert refused.status_code == 400 and b'id="replacing"' in refused.data
+    # New recovery codes, confirmed with the passkey.
+    ceremony, opts, token = options(browser, "/account/two-step", "/account/passkeys/confirm/options")
+    made = browser.post("/account/two-step/recovery-codes", data={"csrf_token": token, "ceremony": ceremony,
+                                                                  "credential": authenticator.get(opts)})
+    assert made.status_code == 200, made.data[:2000]
+    fresh_codes = re.findall(r"<li><code>([a-z2-9]{5}-[a-z2-9]{5})</code></li>", made.get_data(as_text=True))
+    assert len(fresh_codes) == 10
+    # The passkey is lost: a recovery code finishes the password sign-in.
+    lost = english(app, ip="10.0.0.5")
+    assert sign_in(lost, citizen).headers["Location"].startswith("/login/two-step")
+    step = lost.get("/login/two-step")
+    done = lost.post("/login/two-step", data={"csrf_token": csrf(step.data), "code": fresh_codes[0]})
+    assert done.status_code == 303 and "/login" not in done.headers["Location"]
+    assert session_of(app, lost).acr == assurance.MFA

@@ -73,14 +73,32 @@
       var parts = [form].concat(Array.prototype.slice.call(form.querySelectorAll(".passkey-only")));
       parts.forEach(function (el) { if (el.classList.contains("passkey-only")) { el.hidden = false; } });
       Array.prototype.forEach.call(form.querySelectorAll(".passkey-unsupported"), function (el) { el.hidden = true; });
+      function fail(err) {
+        var note = form.querySelector(".passkey-status");
+        if (!note) {
+          note = document.createElement("p");
+          note.className = "passkey-status field-error";
+          note.setAttribute("role", "alert");
+          form.appendChild(note);
+        }
+        // The server's own (translated) words when it refused; the browser's errors are not shown as such.
+        note.textContent = err && err.name === "Error" && err.message !== "passkey" ? err.message
+          : (form.getAttribute("data-failed") || "Passkey tidak diterima. / The passkey was not accepted.");
+      }
+      if (form.hasAttribute("data-passkey-optional")) {
+        // The passkey stands in for a typed code: only its own buttons run the ceremony.
+        Array.prototype.forEach.call(form.querySelectorAll(".passkey-submit"), function (button) {
+          button.addEventListener("click", function () {
+            if (button.getAttribute("formaction")) { form.action = button.getAttribute("formaction"); }
+            run(form).catch(fail);
+          });
+        });
+        return;
+      }
       form.addEventListener("submit", function (event) {
         if (form.elements.credential.value) { return; }
         event.preventDefault();
-        run(form).catch(function (err) {
-          var note = form.querySelector(".passkey-status");
-          if (!note) { note = document.createElement("p"); note.className = "passkey-status field-error"; note.setAttribute("role", "alert"); form.appendChild(note); }
-          note.textContent = err && err.message && err.message !== "passkey" ? err.message : form.getAttribute("data-failed") || "Passkey gagal / Passkey failed.";
-        });
+        run(form).catch(fail);
       });
     });
   });
