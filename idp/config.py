@@ -427,7 +427,9 @@ def _passkey_settings(values: dict[str, Any], scheme: str, host: str, port: int 
     """The passkeys' relying-party id and allowed origins, derived from the issuer (WebAuthn Level 3 5.1.3
     and 13.4.9: the RP id is the origin's effective domain or a registrable suffix of it; the origins are
     checked exactly against the client data).  ``PASSKEY_RP_ID`` None: passkeys are off."""
-    issuer_origin = f"{scheme}://{host}" + (f":{port}" if port else "")
+    # The browser's origin omits the scheme's default port (RFC 6454 6.1).
+    default_port = {"http": 80, "https": 443}[scheme]
+    issuer_origin = f"{scheme}://{host}" + (f":{port}" if port and port != default_port else "")
     rp_id = values["PASSKEY_RP_ID"].strip().lower().rstrip(".")
     if not rp_id:
         if _is_ip(host):

@@ -39,6 +39,7 @@ def test_bad_setting_stops_start_naming_it(tmp_path, overrides, named):
 @pytest.mark.parametrize(("issuer", "overrides", "rp_id", "origins"), [
     ("http://127.0.0.1:5000", {}, None, []),  # WebAuthn accepts no IP address as RP id: passkeys off
     ("http://localhost:5000", {}, "localhost", ["http://localhost:5000"]),
+    ("https://sso.example.id:443", {}, "sso.example.id", ["https://sso.example.id"]),  # no default port
     ("https://sso.bantenprov.go.id", {"PASSKEY_RP_ID": "bantenprov.go.id",
                                       "PASSKEY_ORIGINS": "https://layanan.bantenprov.go.id"},
      "bantenprov.go.id", ["https://sso.bantenprov.go.id", "https://layanan.bantenprov.go.id"]),

@@ -151,6 +151,12 @@ def verify(person_id: int, code: str | None, now: float | None = None) -> str | 
     return None
 
 
+def drop_unused_recovery_codes(person_id: int) -> None:
+    """Delete the recovery codes when no second factor is left for them to stand in for; caller commits."""
+    if not has_second_factor(person_id):
+        db.session.execute(delete(RecoveryCode).where(RecoveryCode.person_id == person_id))
+
+
 def disable(person_id: int) -> None:
     """Remove the authenticator, and the recovery codes unless a passkey still needs them; the caller
     commits."""

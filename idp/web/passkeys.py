@@ -19,7 +19,7 @@ from typing import Any
 from flask import Blueprint, Response, flash, jsonify, request, session, url_for
 from flask_babel import lazy_gettext as _l
 from wtforms import BooleanField, StringField
-from wtforms.validators import Length
+from wtforms.validators import Length, ValidationError
 
 from idp import assurance, audit
 from idp.crypto import random_token
@@ -29,7 +29,7 @@ from idp.people import mfa, passkeys, signin
 from idp.people import session as login_session
 from idp.web.auth.signin import after_sign_in
 from idp.web.common import EXPIRED, clean_req, page, pending_request, requires, see_other, signed_in
-from idp.web.forms import CeremonyForm
+from idp.web.forms import CeremonyForm, no_control
 
 bp = Blueprint("passkeys", __name__)
 
@@ -47,6 +47,10 @@ NOT_ACCEPTED = _l("The passkey was not accepted. Please try again.")
 class RegisterForm(CeremonyForm):
     name = StringField(_l("Name of this passkey"), validators=[Length(max=passkeys.MAX_NAME)],
                        description=_l("For example \"My phone\", so that you recognise it in the list."))
+
+    def validate_name(self, field: StringField) -> None:
+        if not no_control(field.data or ""):
+            raise ValidationError(_l("The name must not contain control characters."))
 
 
 class SignInForm(CeremonyForm):
@@ -144,8 +148,7 @@ def remove(passkey_id: int, *, current: login_session.LoginSession, person: Pers
         return _list_page(current, person, 403)
     if not passkeys.remove(person.id, passkey_id):
         return _list_page(current, person, 404, error=_l("That passkey no longer exists."))
-    if not mfa.has_second_factor(person.id):
-        mfa.disable(person.id)  # no factor left: the recovery codes have nothing to stand in for
+    mfa.drop_unused_recovery_codes(person.id)
     db.session.commit()
     flash(_l("The passkey was removed."), "success")
     return see_other("passkeys.index")

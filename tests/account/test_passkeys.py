@@ -180,9 +180,10 @@ def test_cloned_authenticator_counter_backwards(app: Flask, enrolled: Any) -> No
 def test_registration_hostile_answers(app: Flask) -> None:
     browser, _ = signed_in_citizen(app)
     authenticator = SoftAuthenticator(RP_ID, ISSUER)
-    for knobs in ({"rp_id": "evil.example"}, {"origin": "https://evil.example"}, {"user_verified": False}):
+    for knobs, name in (({"rp_id": "evil.example"}, "x"), ({"origin": "https://evil.example"}, "x"),
+                        ({"user_verified": False}, "x"), ({}, "HP\u202esaya")):  # a right-to-left override
         ceremony, opts, token = options(browser, "/account/passkeys", "/account/passkeys/options")
-        resp = browser.post("/account/passkeys", data={"csrf_token": token, "ceremony": ceremony, "name": "x",
+        resp = browser.post("/account/passkeys", data={"csrf_token": token, "ceremony": ceremony, "name": name,
                                                        "credential": authenticator.create(opts, **knobs)})
         assert resp.status_code == 400, knobs
     ceremony, opts, token = options(browser, "/account/passkeys", "/account/passkeys/options")
