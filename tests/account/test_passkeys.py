@@ -286,3 +286,11 @@ def test_recovery_code_and_passkey_confirm_changes(app: Flask, enrolled: Any) ->
     done = lost.post("/login/two-step", data={"csrf_token": csrf(step.data), "code": fresh_codes[0]})
     assert done.status_code == 303 and "/login" not in done.headers["Location"]
     assert session_of(app, lost).acr == assurance.MFA
+
+
+def test_pages_are_indonesian_first(app: Flask, enrolled: Any) -> None:
+    browser, _, _ = enrolled
+    browser.environ_base.pop("HTTP_ACCEPT_LANGUAGE", None)
+    assert "Terakhir dipakai" in browser.get("/account/passkeys").get_data(as_text=True)
+    login = app.test_client().get("/login").get_data(as_text=True)
+    assert "Masuk dengan passkey" in login
