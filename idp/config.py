@@ -14,6 +14,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import ipaddress
 import logging
 import os
 import secrets
@@ -126,6 +127,11 @@ SETTINGS: tuple[Setting, ...] = (
       "working, so that the application can be updated without an outage.", minimum=0, maximum=30 * 86400),
     S("MFA_REQUIRED_ROLES", ["admin"], _list, "Staff holding any of these roles (from `IDP_LDAP_GROUP_ROLES`) must "
       "use two-step verification at every sign-in (set it up at the first one)."),
+    S("PASSKEY_RP_ID", "", _str, "WebAuthn relying-party id of passkeys: the issuer's host name or a parent "
+      "domain of it. Empty: the issuer's host name (passkeys are off when the issuer's host is an IP address, "
+      "which WebAuthn does not accept). Changing it makes every registered passkey unusable."),
+    S("PASSKEY_ORIGINS", [], _list, "More origins (`https://host[:port]`) allowed to run passkey ceremonies "
+      "besides the issuer's own; each host must be the relying-party id or a subdomain of it."),
     # --- signing keys ---
     S("KEY_ROTATION_OVERLAP", 86400, _int, "Seconds a new signing key from `idp keys rotate` is published in "
       "JWKS before it signs anything, so that relying parties' cached key sets already hold it. At least "
@@ -435,9 +441,50 @@ def _validate(values: dict[str, Any]) -> None:
         raise ConfigError("IDP_SESSION_IDLE_TTL: must not exceed IDP_SESSION_ABSOLUTE_TTL")
     if values["SMTP_HOST"] and values["SMTP_USER"] and values["SMTP_TLS"] == "none" and production:
         raise ConfigError("IDP_SMTP_TLS: refusing to send SMTP credentials without TLS in production")
+    _passkey_settings(values, parts.scheme, parts.hostname, parts.port)
     # Source settings (LDAP_* -> "LDAP") are resolved by the source registry, called by create_app right
     # after load(): idp.sources.registry.resolve_settings.  None until then.
     values["LDAP"] = None
+
+
+def _passkey_settings(values: dict[str, Any], scheme: str, host: str, port: int | None) -> None:
+    """The passkeys' relying-party id and allowed origins, derived from the issuer (WebAuthn Level 3 5.1.3
+    and 13.4.9: the RP id is the origin's effective domain or a registrable suffix of it; the origins are
+    checked exactly against the client data).  ``PASSKEY_RP_ID`` None: passkeys are off."""
+    # The browser's origin omits the scheme's default port (RFC 6454 6.1).
+    default_port = {"http": 80, "https": 443}[scheme]
+    issuer_origin = f"{scheme}://{host}" + (f":{port}" if port and port != default_port else "")
+    rp_id = values["PASSKEY_RP_ID"].strip().lower().rstrip(".")
+    if not rp_id:
+        if _is_ip(host):
+            values["PASSKEY_RP_ID"], values["PASSKEY_ORIGINS"] = None, []
+            return
+        rp_id = host.lower()
+    if _is_ip(rp_id) or "." not in rp_id and rp_id != "localhost" or not _within(host.lower(), rp_id):
+        raise ConfigError(f"IDP_PASSKEY_RP_ID: must be the issuer's host name or a parent domain of it "
+                          f"(got {rp_id!r} for {host!r})")
+    origins = [issuer_origin]
+    for raw in values["PASSKEY_ORIGINS"]:
+        parts = urlsplit(raw.rstrip("/"))
+        secure = parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in {"localhost", "127.0.0.1"})
+        if (not secure or not parts.hostname or parts.path or parts.query or parts.fragment or parts.username
+                or not _within(parts.hostname, rp_id)):
+            raise ConfigError(f"IDP_PASSKEY_ORIGINS: {raw!r} must be an https origin on {rp_id} or a subdomain")
+        origins.append(raw.rstrip("/").lower())
+    values["PASSKEY_RP_ID"], values["PASSKEY_ORIGINS"] = rp_id, list(dict.fromkeys(origins))
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+def _within(host: str, domain: str) -> bool:
+    """Whether ``host`` is ``domain`` or one of its subdomains."""
+    return host == domain or host.endswith("." + domain)
 
 
 def reference_markdown() -> str:

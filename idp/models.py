@@ -9,7 +9,20 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from idp.extensions import db
@@ -348,3 +361,28 @@ class RecoveryCode(db.Model):  # type: ignore[name-defined]
                                            index=True)
     code_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
     used_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+class Passkey(db.Model):  # type: ignore[name-defined]
+    """A person's WebAuthn credential (passkey): its id, COSE public key, sign counter and backup flags.
+
+    ``user_handle`` is the random WebAuthn user id given to the authenticator (never the ``sub`` or the
+    NIK); a discoverable credential returns it at a passwordless sign-in.  ``backup_eligible`` never
+    changes after registration (WebAuthn Level 3 6.1.3: the BE flag is fixed); ``backed_up`` follows the
+    authenticator.
+    """
+
+    __tablename__ = "passkeys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), nullable=False,
+                                           index=True)
+    credential_id: Mapped[str] = mapped_column(String(1400), unique=True, nullable=False)  # base64url
+    public_key: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)  # COSE_Key as registered
+    user_handle: Mapped[str] = mapped_column(String(64), nullable=False)  # base64url of the WebAuthn user.id
+    name: Mapped[str] = mapped_column(String(64), nullable=False)
+    sign_count: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    backup_eligible: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    backed_up: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(DateTime)

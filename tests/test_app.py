@@ -22,12 +22,32 @@ from idp.config import ConfigError
         ({"HASH_KEY": "short"}, "IDP_HASH_KEY"),
         ({"DATA_KEYS": "nocolon"}, "IDP_DATA_KEYS"),
         ({"SESSION_IDLE_TTL": "90000", "SESSION_ABSOLUTE_TTL": "3600"}, "IDP_SESSION_IDLE_TTL"),
+        # Passkeys: the RP id must be the issuer's host or a parent domain; origins https on the RP id.
+        ({"ISSUER": "http://localhost:5000", "PASSKEY_RP_ID": "example.org"}, "IDP_PASSKEY_RP_ID"),
+        ({"ISSUER": "http://127.0.0.1:5000", "PASSKEY_RP_ID": "127.0.0.1"}, "IDP_PASSKEY_RP_ID"),
+        ({"ISSUER": "http://localhost:5000", "PASSKEY_RP_ID": "host"}, "IDP_PASSKEY_RP_ID"),
+        ({"ISSUER": "http://localhost:5000", "PASSKEY_ORIGINS": "https://evil.example"}, "IDP_PASSKEY_ORIGINS"),
+        ({"ISSUER": "http://localhost:5000", "PASSKEY_ORIGINS": "http://app.localhost.evil"}, "IDP_PASSKEY_ORIGINS"),
     ],
 )
 def test_bad_setting_stops_start_naming_it(tmp_path, overrides, named):
     with pytest.raises(ConfigError) as info:
         create_app({"INSTANCE_DIR": str(tmp_path), **overrides})
     assert named in str(info.value)
+
+
+@pytest.mark.parametrize(("issuer", "overrides", "rp_id", "origins"), [
+    ("http://127.0.0.1:5000", {}, None, []),  # WebAuthn accepts no IP address as RP id: passkeys off
+    ("http://localhost:5000", {}, "localhost", ["http://localhost:5000"]),
+    ("https://sso.example.id:443", {}, "sso.example.id", ["https://sso.example.id"]),  # no default port
+    ("https://sso.bantenprov.go.id", {"PASSKEY_RP_ID": "bantenprov.go.id",
+                                      "PASSKEY_ORIGINS": "https://layanan.bantenprov.go.id"},
+     "bantenprov.go.id", ["https://sso.bantenprov.go.id", "https://layanan.bantenprov.go.id"]),
+])
+def test_passkey_settings_derive_from_the_issuer(tmp_path, issuer, overrides, rp_id, origins):
+    app = create_app({"INSTANCE_DIR": str(tmp_path), "ISSUER": issuer, **overrides})
+    config = app.extensions["idp"].config
+    assert config["PASSKEY_RP_ID"] == rp_id and config["PASSKEY_ORIGINS"] == origins
 
 
 def test_production_requires_every_secret(tmp_path):

@@ -23,6 +23,7 @@ from idp.models import (
     Client,
     Consent,
     IdentityLink,
+    Passkey,
     Person,
     RecoveryCode,
     RefreshToken,
@@ -135,6 +136,11 @@ def export(person: Person) -> dict[str, Any]:
             "roles": list(staff_row.roles or []), "status": staff_row.status,
             "last_seen_at": _iso(staff_row.last_seen_at), "last_synced_at": _iso(staff_row.last_synced_at),
         }
+    # The passkeys as the person sees them (no credential ids or public keys: they prove nothing to the reader).
+    data["passkeys"] = [{"name": key.name, "added_at": _iso(key.created_at), "last_used_at": _iso(key.last_used_at),
+                         "synced": key.backup_eligible}
+                        for key in db.session.execute(select(Passkey).where(Passkey.person_id == person.id)
+                                                      .order_by(Passkey.id)).scalars()]
     links = db.session.execute(select(IdentityLink).where(IdentityLink.person_id == person.id)
                                .order_by(IdentityLink.id)).scalars().all()
     data["linked_accounts"] = [{"source": link.source, "linked_at": _iso(link.created_at),
@@ -171,6 +177,8 @@ def delete_person(person: Person) -> int:
     # The authenticator's secret (encrypted) and the recovery codes are personal data too (UU PDP erasure).
     db.session.execute(delete(TotpCredential).where(TotpCredential.person_id == person.id))
     db.session.execute(delete(RecoveryCode).where(RecoveryCode.person_id == person.id))
+    # The passkeys' credential ids and public keys identify the person's devices: erased too.
+    db.session.execute(delete(Passkey).where(Passkey.person_id == person.id))
     _leave_teams(person.id)
     person.name = person.email = person.birthdate = person.gender = person.locale = None
     person.email_verified = False

@@ -57,7 +57,7 @@ SOURCES = ("citizen", "ldap")
 MOVE, UNITE, REVOKE, KEEP = "move", "unite", "revoke", "keep"
 PERSON_TABLES: dict[str, str] = {
     "identity_links": MOVE, "citizen_accounts": MOVE, "staff_accounts": MOVE,
-    "totp_credentials": MOVE, "recovery_codes": MOVE,
+    "totp_credentials": MOVE, "recovery_codes": MOVE, "passkeys": MOVE,
     "consents": UNITE, "team_members": UNITE,
     "refresh_tokens": REVOKE,
     "watched_sessions": KEEP, "audit_events": KEEP,
@@ -113,7 +113,7 @@ def proof_needed(proved: Identity, owner: Person | None) -> str | None:
     theirs is needed; ``"unavailable"``: a role of the account requires a second factor but it has no
     authenticator yet (it must sign in directly and set one up first); None: the password was enough.
     """
-    if owner is not None and mfa.has_totp(owner.id):
+    if owner is not None and mfa.has_second_factor(owner.id):
         return CODE
     reported = set(proved.attributes.get("roles") or []) if proved.source == "ldap" else set()
     if roles.second_factor_required(owner.id if owner is not None else None, reported):

@@ -1,4 +1,4 @@
-"""Second factor: TOTP authenticators (RFC 6238) and one-time recovery codes.
+"""Second factor: TOTP authenticators (RFC 6238) and one-time recovery codes (passkeys: :mod:`idp.people.passkeys`).
 
 The shared secret is encrypted at rest like the NIK (``crypto.encrypt``, context ``totp.secret``); a
 recovery code is kept only as a keyed hash.  A TOTP code is accepted for the current 30-second step and
@@ -22,6 +22,7 @@ from sqlalchemy import delete, func, select, update
 from idp import audit
 from idp.extensions import db, state
 from idp.models import RecoveryCode, TotpCredential, utcnow
+from idp.people import passkeys
 
 STEP = 30
 DIGITS = 6
@@ -30,6 +31,11 @@ RECOVERY_CODES = 10
 ISSUER_NAME = "Banten SSO"
 _RECOVERY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i: read aloud or typed from paper
 
+
+
+def has_second_factor(person_id: int) -> bool:
+    """Whether the person has a TOTP authenticator or a passkey (and so must use one at every sign-in)."""
+    return has_totp(person_id) or passkeys.has_passkey(person_id)
 
 
 def has_totp(person_id: int) -> bool:
@@ -114,9 +120,7 @@ def verify(person_id: int, code: str | None, now: float | None = None) -> str | 
         return None
     rows = db.session.execute(select(TotpCredential).where(TotpCredential.person_id == person_id)
                               .order_by(TotpCredential.id)).scalars().all()
-    if not rows:
-        return None
-    if len(typed) == DIGITS and typed.isascii() and typed.isdigit():
+    if rows and len(typed) == DIGITS and typed.isascii() and typed.isdigit():
         # A merged person may hold several authenticators (one per linked human account): any of them.
         moment = time.time() if now is None else now
         matches = [(row, _matching_step(state().crypto.decrypt(row.secret_enc, "totp.secret"), typed, moment))
@@ -133,7 +137,7 @@ def verify(person_id: int, code: str | None, now: float | None = None) -> str | 
             return None
         db.session.commit()
         return "otp"
-    if len(typed) == 10 and all(ch in _RECOVERY_ALPHABET for ch in typed):
+    if len(typed) == 10 and has_second_factor(person_id) and all(ch in _RECOVERY_ALPHABET for ch in typed):
         spent = db.session.execute(
             update(RecoveryCode).where(RecoveryCode.person_id == person_id, RecoveryCode.used_at.is_(None),
                                        RecoveryCode.code_hash == state().crypto.keyed_hash("recovery", typed))
@@ -147,8 +151,16 @@ def verify(person_id: int, code: str | None, now: float | None = None) -> str | 
     return None
 
 
+def drop_unused_recovery_codes(person_id: int) -> None:
+    """Delete the recovery codes when no second factor is left for them to stand in for; caller commits."""
+    if not has_second_factor(person_id):
+        db.session.execute(delete(RecoveryCode).where(RecoveryCode.person_id == person_id))
+
+
 def disable(person_id: int) -> None:
-    """Remove the authenticator and the recovery codes; the caller commits."""
+    """Remove the authenticator, and the recovery codes unless a passkey still needs them; the caller
+    commits."""
     db.session.execute(delete(TotpCredential).where(TotpCredential.person_id == person_id))
-    db.session.execute(delete(RecoveryCode).where(RecoveryCode.person_id == person_id))
+    if not passkeys.has_passkey(person_id):
+        db.session.execute(delete(RecoveryCode).where(RecoveryCode.person_id == person_id))
     audit.record("mfa.disabled", person_id=person_id, method="totp")

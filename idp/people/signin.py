@@ -28,7 +28,7 @@ from idp import assurance, audit, mail, metrics, passwords, ratelimit, sources
 from idp.crypto import random_token
 from idp.extensions import db, state
 from idp.models import CitizenAccount, Person, StaffAccount
-from idp.people import linking, mfa, provisioning, roles, signout
+from idp.people import linking, mfa, passkeys, provisioning, roles, signout
 from idp.people import session as login_session
 from idp.sources import citizen, nik
 from idp.sources.base import BadCredentials, Connector, Identity, SourceUnavailable
@@ -240,7 +240,7 @@ def second_factor_needed(person: Person, source: str, pending: dict[str, Any] | 
     """Whether this sign-in needs a second factor: the person has one, the application asks for the MFA
     level (``acr_values`` of the ``pending`` authorization request), or the person holds a role that
     requires it (``IDP_MFA_REQUIRED_ROLES``), whichever credential (``source``) was used."""
-    if mfa.has_totp(person.id):
+    if mfa.has_second_factor(person.id):
         return True
     params = dict((pending or {}).get("params") or [])
     if assurance.MFA in str(params.get("acr_values") or "").split():
@@ -332,6 +332,80 @@ def drop_parked(token: str) -> None:
     """Forget a parked first factor (too many wrong codes: start again from the password)."""
     state().store.delete("mfa-pending", token)
     session.pop(PARKED_KEY, None)
+
+
+def second_factor_passkey(token: str, held: Parked, ceremony: str | None, answer: str | None, *,
+                          pending: dict[str, Any] | None, link_offer_declined: bool = False) -> Finished | None:
+    """The passkey variant of :func:`second_factor`: the browser's answer to the ceremony started for the
+    parked first factor (binding ``parked:<token>``).  Failures count towards the same limits as wrong
+    codes; :class:`Refusal` 401/429, and :class:`idp.people.passkeys.PasskeyError` is not leaked."""
+    key = ratelimit.identifier_key(f"mfa:{held.person_id}")
+    locked = ratelimit.locked_for(key, request.remote_addr)
+    used = None
+    if not locked:
+        try:
+            used = passkeys.authenticate("parked:" + token, ceremony, answer, held.person_id)
+        except passkeys.PasskeyError as exc:
+            log.info("passkey second factor refused: %s (%s)", exc.reason, exc.detail)
+    if used is None:
+        started = locked or ratelimit.record_failure(key, request.remote_addr)
+        audit.record("login.second_factor", outcome="failure", person_id=held.person_id, source=held.source,
+                     method="passkey", commit=True)
+        if started:
+            drop_parked(token)
+            raise Refusal(429, locked_minutes=ratelimit.minutes(started))
+        raise Refusal(401)
+    ratelimit.record_success(key)
+    if not unpark(token):
+        return None
+    person = db.session.get(Person, held.person_id)
+    if person is None or person.status != "active":
+        return None
+    return finish(person, acr=assurance.MFA, amr=passkeys.with_passkey(held.amr, used), source=held.source,
+                  remember=held.remember, pending=pending, link_offer_declined=link_offer_declined)
+
+
+PASSKEY_REFUSED = _l("That passkey did not work here. Try again, or sign in with your password.")
+PASSKEY_STAFF = _l("Staff sign in with the directory password first; then the passkey confirms it.")
+
+
+def passwordless(binding: str, ceremony: str | None, answer: str | None, *, remember: bool,
+                 pending: dict[str, Any] | None, link_offer_declined: bool = False) -> Finished:
+    """A citizen's sign-in with a passkey alone (a discoverable credential, user verified): the passkey is
+    both factors (something the person has, unlocked by their PIN or biometrics), so the session is at the
+    MFA level (RFC 8176 ``hwk``, ``user``, ``mfa``).
+
+    Only for a person with an active, confirmed citizen account and no directory account: a staff member's
+    directory password stays the first factor, so that the directory can still disable them.  A failure
+    raises :class:`Refusal` (401; 403 for staff or a disabled account) and counts against the address.
+    """
+    ip = request.remote_addr  # no identifier is typed: the address's own limit counts the failures
+    wait = ratelimit.locked_for([], ip) if ip else 0
+    if wait:
+        raise Refusal(429, error=PASSKEY_REFUSED, locked_minutes=ratelimit.minutes(wait))
+    try:
+        used = passkeys.authenticate(binding, ceremony, answer, None)
+    except passkeys.PasskeyError as exc:
+        log.info("passwordless sign-in refused: %s (%s)", exc.reason, exc.detail)
+        locked = ratelimit.record_failure([], ip) if ip else 0
+        audit.record("login", outcome="failure", reason="passkey_" + exc.reason, source="passkey", commit=True)
+        raise Refusal(429 if locked else 401, error=PASSKEY_REFUSED,
+                      locked_minutes=ratelimit.minutes(locked) if locked else None) from None
+    person = db.session.get(Person, used.person_id)
+    account = db.session.execute(select(CitizenAccount).where(
+        CitizenAccount.person_id == used.person_id)).scalar_one_or_none()
+    if db.session.execute(select(StaffAccount.id).where(StaffAccount.person_id == used.person_id)).first():
+        audit.record("login", outcome="failure", person_id=used.person_id, reason="passkey_staff",
+                     source="passkey", commit=True)
+        raise Refusal(403, error=PASSKEY_STAFF)
+    if (person is None or person.status != "active" or account is None or account.status != "active"
+            or account.email_verified_at is None):
+        audit.record("login", outcome="failure", person_id=used.person_id, reason="disabled", source="passkey",
+                     commit=True)
+        raise Refusal(403, error=REFUSED["disabled"])
+    remember = remember and state().config["SESSION_REMEMBER_TTL"] > 0
+    return finish(person, acr=assurance.MFA, amr=passkeys.with_passkey([], used), source=citizen.SOURCE,
+                  remember=remember, pending=pending, link_offer_declined=link_offer_declined)
 
 
 def second_factor(token: str, held: Parked, code: str | None, *, pending: dict[str, Any] | None,

@@ -19,6 +19,7 @@ BLUEPRINT_MODULES = (
     "idp.web.linking",
     "idp.web.account",
     "idp.web.mfa",
+    "idp.web.passkeys",
     "idp.web.portal",
     "idp.web.admin",
     "idp.web.oauth",

@@ -52,6 +52,15 @@ class ActionForm(FlaskForm):
     """A button: only the CSRF token."""
 
 
+class CeremonyForm(FlaskForm):
+    """A passkey ceremony's hidden fields: its token and the authenticator's answer (JSON), filled in by
+    ``static/js/passkeys.js`` (:mod:`idp.web.passkeys`)."""
+
+    ceremony = HiddenField()
+    credential = HiddenField()
+    req = HiddenField()
+
+
 class ResendForm(FlaskForm):
     """Send the e-mail confirmation link again."""
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from flask import Blueprint, Response, abort, flash, redirect, request, session, url_for
+from flask import Blueprint, Response, abort, flash, jsonify, redirect, request, session, url_for
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, PasswordField, StringField
@@ -22,7 +22,7 @@ from idp import assurance, audit, ratelimit, sources
 from idp.crypto import random_token
 from idp.extensions import db, state
 from idp.models import IdentityLink, Person
-from idp.people import identity, linking, mfa, signin, signout
+from idp.people import identity, linking, mfa, passkeys, signin, signout
 from idp.people import session as login_session
 from idp.sources.base import Identity
 from idp.web.auth.signin import refusal_context
@@ -63,6 +63,9 @@ class ConfirmForm(FlaskForm):
 class LinkCodeForm(FlaskForm):
     code = StringField(_l("Code"), description=_l("6 digits from the authenticator app of the account you are "
                                                   "linking, or one of its recovery codes."))
+    # The linked account's passkey may stand in for the code (static/js/passkeys.js fills these in).
+    ceremony = HiddenField()
+    credential = HiddenField()
 
 
 def _after(req: str | None) -> Response:
@@ -155,7 +158,8 @@ def link_code(kind: str) -> Response:
         return redirect(url_for("linking.link", kind=kind), 303)  # type: ignore[return-value]
     token, value = parked
     owner_id = int(value["owner_id"])
-    ctx: dict[str, Any] = {"kind": kind, "req": value.get("req"), "offer": bool(value.get("offer"))}
+    ctx: dict[str, Any] = {"kind": kind, "req": value.get("req"), "offer": bool(value.get("offer")),
+                           "passkey": passkeys.enabled() and passkeys.has_passkey(owner_id)}
     form = LinkCodeForm()
     if request.method == "GET":
         return page("linking/link_code.html", form=form, **ctx)
@@ -165,7 +169,18 @@ def link_code(kind: str) -> Response:
     # The same counter as the sign-in page's code step: guesses here and there add up.
     key = ratelimit.identifier_key(f"mfa:{owner_id}")
     locked = ratelimit.locked_for(key, request.remote_addr)
-    method = None if locked else mfa.verify(owner_id, form.code.data)
+    used = None
+    if locked:
+        method = None
+    elif form.credential.data:
+        # The passkey of the account being linked, answering a ceremony of this very parked proof.
+        try:
+            used = passkeys.authenticate("link:" + token, form.ceremony.data, form.credential.data, owner_id)
+        except passkeys.PasskeyError:
+            used = None
+        method = "passkey" if used is not None else None
+    else:
+        method = mfa.verify(owner_id, form.code.data)
     if method is None:
         started = locked or ratelimit.record_failure(key, request.remote_addr)
         audit.record("link.refused", outcome="failure", person_id=person.id, source=kind, reason="second_factor",
@@ -180,13 +195,30 @@ def link_code(kind: str) -> Response:
     if state().store.take("link-pending", token) is None:  # used by a parallel request meanwhile
         return redirect(url_for("linking.link", kind=kind), 303)  # type: ignore[return-value]
     session.pop(PENDING_KEY, None)
-    amr = list(dict.fromkeys([*value.get("amr", []), assurance.AMR_OTP, assurance.AMR_MFA]))
+    amr = (passkeys.with_passkey(list(value.get("amr", [])), used) if used is not None
+           else list(dict.fromkeys([*value.get("amr", []), assurance.AMR_OTP, assurance.AMR_MFA])))
     proved = Identity(source=kind, subject=str(value["subject"]), acr=assurance.MFA, amr=amr)
     owner = linking.owner_of(proved)
     if owner is None or owner.id != owner_id:  # the account changed hands meanwhile (unlinked, merged)
         flash(_l("Linking took too long. Please prove the other account again."), "info")
         return redirect(url_for("linking.link", kind=kind), 303)  # type: ignore[return-value]
     return _finish(current, person, proved, ctx)
+
+
+@bp.post("/account/link/<kind>/two-step/passkey-options")
+def link_passkey_options(kind: str) -> Response:
+    """Start the ceremony of the linked account's passkey, bound to this session's parked proof (JSON)."""
+    found = identity.signed_in()
+    parked = _parked(found[0], kind) if found is not None else None
+    if parked is None:
+        return Response('{"error": "expired"}', status=400, mimetype="application/json")
+    try:
+        ceremony, options = passkeys.authentication_options("link:" + parked[0], int(parked[1]["owner_id"]))
+    except passkeys.PasskeyError:
+        return Response('{"error": "off"}', status=400, mimetype="application/json")
+    resp = jsonify(ceremony=ceremony, options=options)
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
 
 
 @bp.get("/account/link/skip")

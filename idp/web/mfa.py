@@ -23,10 +23,11 @@ from wtforms.validators import ValidationError
 from idp import assurance, audit, ratelimit
 from idp.extensions import db, state
 from idp.models import Person
-from idp.people import identity, mfa, signin
+from idp.people import identity, mfa, passkeys, signin
 from idp.people import session as login_session
 from idp.web.auth.signin import after_sign_in
 from idp.web.common import EXPIRED, clean_req, page, pending_request, requires, resume_url, see_other, signed_in
+from idp.web.forms import CeremonyForm
 
 bp = Blueprint("mfa", __name__)
 
@@ -38,9 +39,12 @@ WRONG_CODE = _l("That code is not right. Type the 6-digit code your authenticato
 class CodeForm(FlaskForm):
     code = StringField(_l("Code"), description=_l("6 digits from your authenticator app, or a recovery code."))
     req = HiddenField()
+    # A passkey may stand in for the current code (static/js/passkeys.js fills these in).
+    ceremony = HiddenField()
+    credential = HiddenField()
 
     def validate_code(self, field: StringField) -> None:
-        if not mfa.normalize(field.data):
+        if not mfa.normalize(field.data) and not self.credential.data:
             raise ValidationError(_l("Type the code."))
 
 
@@ -60,9 +64,26 @@ def _account_name(person: Person) -> str:
 @requires(signed_in)
 def status(*, current: login_session.LoginSession, person: Person) -> Response:
     """Whether two-step verification is on, and the actions."""
-    enabled = mfa.has_totp(person.id)
-    return page("mfa/status.html", active="two-step", enabled=enabled, form=CodeForm(),
+    enabled = mfa.has_second_factor(person.id)
+    return page("mfa/status.html", active="two-step", enabled=enabled, form=CodeForm(), **_factors(person.id),
                  left=mfa.recovery_codes_left(person.id) if enabled else 0)
+
+
+def _factors(person_id: int) -> dict[str, bool]:
+    """Which second factors the person has (for the pages: the code field, the passkey button)."""
+    return {"totp": mfa.has_totp(person_id), "passkey": passkeys.enabled() and passkeys.has_passkey(person_id)}
+
+
+def current_factor(current: login_session.LoginSession, person_id: int, code: str | None, form: CodeForm) -> bool:
+    """Whether this request proves a current second factor: a passkey's answer to a ceremony of this
+    session, or a current code (or a recovery code), spent either way."""
+    if form.credential.data:
+        try:
+            passkeys.authenticate("sid:" + current.sid, form.ceremony.data, form.credential.data, person_id)
+        except passkeys.PasskeyError:
+            return False
+        return True
+    return mfa.verify(person_id, code) is not None
 
 
 @bp.route("/account/two-step/setup", methods=["GET", "POST"])
@@ -81,7 +102,7 @@ def setup() -> Response:
         current: login_session.LoginSession | None = found[0]
         person: Person | None = found[1]
         slot = found[0].sid
-    elif parked is not None and not mfa.has_totp(parked[1].person_id):
+    elif parked is not None and not mfa.has_second_factor(parked[1].person_id):
         current, person = None, db.session.get(Person, parked[1].person_id)
         slot = "parked:" + parked[0]
         req = req or parked[1].req
@@ -99,8 +120,9 @@ def setup() -> Response:
         status_code = 200 if request.method == "GET" else 400
         return _setup_page(form, secret, person, status_code, req=req, signed_in=current is not None,
                            error=None if request.method == "GET" else EXPIRED,
-                           replacing=current is not None and mfa.has_totp(person.id))
-    replacing = current is not None and mfa.has_totp(person.id)
+                           replacing=current is not None and mfa.has_second_factor(person.id))
+    # Adding or replacing an authenticator beside an existing second factor (a TOTP app or a passkey).
+    replacing = current is not None and mfa.has_second_factor(person.id)
     if not form.validate():
         return _setup_page(form, secret, person, 400, req=req, signed_in=current is not None, replacing=replacing)
     step = mfa.code_matches_secret(secret, form.code.data)
@@ -114,7 +136,9 @@ def setup() -> Response:
         # code) in this very request, whatever the session's level (a stolen session cookie alone must
         # not swap the owner's authenticator for the attacker's).
         key = ratelimit.identifier_key(f"mfa:{person.id}")
-        if ratelimit.locked_for(key, request.remote_addr) or mfa.verify(person.id, form.current_code.data) is None:
+        assert current is not None
+        if ratelimit.locked_for(key, request.remote_addr) or not current_factor(current, person.id,
+                                                                                form.current_code.data, form):
             ratelimit.record_failure(key, request.remote_addr)
             audit.record("mfa.change_refused", outcome="failure", person_id=person.id, action="replace", commit=True)
             form.current_code.errors = [WRONG_CODE]
@@ -146,6 +170,7 @@ def _setup_page(form: CodeForm, secret: str, person: Person, status_code: int, *
     uri = mfa.provisioning_uri(secret, _account_name(person))
     grouped = " ".join(secret[i:i + 4] for i in range(0, len(secret), 4))
     return page("mfa/setup.html", status_code, active="two-step", form=form, qr=mfa.qr_data_uri(uri),
+                **_factors(person.id),
                  secret=grouped, pending=pending_request(context.get("req")), **context)
 
 
@@ -154,9 +179,9 @@ def _setup_page(form: CodeForm, secret: str, person: Person, status_code: int, *
 def recovery_codes(*, current: login_session.LoginSession, person: Person) -> Response:
     """New recovery codes (the old ones stop working); needs a current code."""
     form = CodeForm()
-    if not mfa.has_totp(person.id):
+    if not mfa.has_second_factor(person.id):
         return redirect(url_for("mfa.status"), 303)  # type: ignore[return-value]
-    refusal = _check_code(form, person.id, "recovery_codes")
+    refusal = _check_code(form, current, person.id, "recovery_codes")
     if refusal is not None:
         return refusal
     codes = mfa.new_recovery_codes(person.id)
@@ -173,7 +198,7 @@ def disable(*, current: login_session.LoginSession, person: Person) -> Response:
     form = CodeForm()
     if not mfa.has_totp(person.id):
         return redirect(url_for("mfa.status"), 303)  # type: ignore[return-value]
-    refusal = _check_code(form, person.id, "disable")
+    refusal = _check_code(form, current, person.id, "disable")
     if refusal is not None:
         return refusal
     mfa.disable(person.id)
@@ -182,17 +207,18 @@ def disable(*, current: login_session.LoginSession, person: Person) -> Response:
     return redirect(url_for("mfa.status"), 303)  # type: ignore[return-value]
 
 
-def _check_code(form: CodeForm, person_id: int, action: str) -> Response | None:
-    """None when the form carries a valid, unused code; else the page to show (counted as a failure)."""
+def _check_code(form: CodeForm, current: login_session.LoginSession, person_id: int, action: str) -> Response | None:
+    """None when the form carries a valid, unused code (or a passkey's answer); else the page to show
+    (counted as a failure)."""
     if not form.validate():
-        return page("mfa/status.html", 400, active="two-step", enabled=True, form=form,
+        return page("mfa/status.html", 400, active="two-step", enabled=True, form=form, **_factors(person_id),
                      left=mfa.recovery_codes_left(person_id), error=EXPIRED if form.csrf_token.errors else None)
     key = ratelimit.identifier_key(f"mfa:{person_id}")
-    if ratelimit.locked_for(key, request.remote_addr) or mfa.verify(person_id, form.code.data) is None:
+    if ratelimit.locked_for(key, request.remote_addr) or not current_factor(current, person_id, form.code.data, form):
         ratelimit.record_failure(key, request.remote_addr)
         audit.record("mfa.change_refused", outcome="failure", person_id=person_id, action=action, commit=True)
         form.code.errors = [WRONG_CODE]
-        return page("mfa/status.html", 400, active="two-step", enabled=True, form=form,
+        return page("mfa/status.html", 400, active="two-step", enabled=True, form=form, **_factors(person_id),
                      left=mfa.recovery_codes_left(person_id))
     ratelimit.record_success(key)
     return None
@@ -211,12 +237,14 @@ def second_step() -> Response:
         return see_other("auth.login", **args)
     token, held = found
     pending = pending_request(held.req)
-    context: dict[str, Any] = {"pending": pending, "req": held.req, "enrolled": mfa.has_totp(held.person_id)}
+    context: dict[str, Any] = {"pending": pending, "req": held.req, "enrolled": mfa.has_second_factor(held.person_id),
+                               "has_totp": mfa.has_totp(held.person_id), "passkey_form": CeremonyForm(),
+                               "has_passkey": passkeys.enabled() and passkeys.has_passkey(held.person_id)}
     if not context["enrolled"]:
         # Asked for the MFA level but no authenticator yet: set one up first (setup() continues).
         return see_other("mfa.setup", **args)
     if request.method == "GET":
-        form.req.data = held.req or ""
+        form.req.data = context["passkey_form"].req.data = held.req or ""
         return page("mfa/second_step.html", form=form, **context)
     if not form.validate():
         return page("mfa/second_step.html", 400, form=form, **context)

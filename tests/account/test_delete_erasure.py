@@ -9,7 +9,7 @@ from flask import Flask
 from sqlalchemy import Table, select
 
 from idp.extensions import db
-from idp.models import CitizenAccount, Client, Consent, Person, StaffAccount, Team, TeamMember
+from idp.models import CitizenAccount, Client, Consent, Passkey, Person, StaffAccount, Team, TeamMember
 from tests.citizen.helpers import csrf, sign_in
 from tests.oauth import helpers
 
@@ -52,9 +52,13 @@ def test_deletion_leaves_no_row_of_the_person(app: Flask) -> None:
         person = db.session.get(Person, account.person_id)
         assert person is not None
         person_id, sub = person.id, person.sub
-        # A linked staff record and an application team (rows another flow would have written).
+        # A linked staff record, an application team and a passkey (rows other flows would have written;
+        # the passkey's credential id and public key identify the person's device).
         team = Team(name="Tim " + secrets.token_hex(4))
-        db.session.add_all([team, _staff(person_id, "deleted-owner")])
+        db.session.add_all([team, _staff(person_id, "deleted-owner"),
+                            Passkey(person_id=person_id, credential_id=secrets.token_urlsafe(16),
+                                    public_key=secrets.token_bytes(77), user_handle=secrets.token_urlsafe(32),
+                                    name="HP")])
         db.session.flush()
         db.session.add(TeamMember(team_id=team.id, person_id=person_id, role="owner"))
         db.session.commit()

@@ -17,11 +17,11 @@ from wtforms import BooleanField, HiddenField, PasswordField, RadioField, String
 
 from idp.extensions import db, state
 from idp.models import CitizenAccount, Person
+from idp.people import passkeys, signin
 from idp.people import session as login_session
-from idp.people import signin
 from idp.web.auth import bp
 from idp.web.common import clean_req, page, pending_request, resume_url, safe_next, see_other
-from idp.web.forms import MAX_FIELD, ResendForm, no_control
+from idp.web.forms import MAX_FIELD, CeremonyForm, ResendForm, no_control
 
 
 class LoginForm(FlaskForm):
@@ -75,7 +75,8 @@ def login() -> Response:
     pending = pending_request(req)
     expired = bool(request.values.get("req")) and pending is None
     context: dict[str, Any] = {"pending": pending, "expired": expired, "req": req,
-                               "config_remember_days": _remember_days()}
+                               "config_remember_days": _remember_days(), "passkeys_enabled": passkeys.enabled(),
+                               "passkey_form": CeremonyForm(formdata=None, req=req or "")}
     if request.method == "GET":
         form.req.data = req or ""
         back = safe_next(request.args.get("next"))
