@@ -69,6 +69,7 @@ PATTERN_EVENTS = {
     "login.locked": "lock",
     "admin.person_locked": "lock",
     "admin.keys_rotated": "key_rotation",
+    "keys.rotated": "key_rotation",
     "link": "linking",
     "unlink": "linking",
     "person.merged": "linking",

@@ -273,3 +273,18 @@ def test_a_bad_sink_stops_the_start(value: str, tmp_path: Any) -> None:
 
 def test_no_sink_by_default(tmp_path: Any) -> None:
     assert load({"INSTANCE_DIR": str(tmp_path)}, environ={})["SIEM_SINK"] == ""
+
+
+def test_a_key_rotation_from_the_cli_is_a_security_event(make_app: Callable[..., Flask],
+                                                          udp_listener: tuple[str, Collected]) -> None:
+    url, got = udp_listener
+    app = make_app(SIEM_SINK=url)
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["keys", "ensure"]).exit_code == 0
+    result = runner.invoke(args=["keys", "rotate", "--alg", "ES256"])
+    assert result.exit_code == 0, result.output
+    drain(app)
+    wait_for(lambda: any(e["event"] == "keys.rotated" for e in got.events()))
+    found = [e for e in got.events() if e["event"] == "keys.rotated"][0]
+    assert found["security"] is True and found["pattern"] == "key_rotation"
+    assert found["detail"]["operator"] == "cli" and found["request_id"] is None

@@ -101,7 +101,7 @@ def find_by_nik(raw: str) -> list[Person]:
 def find_by_username(name: str) -> list[Person]:
     """People whose directory account has exactly this user name (case-insensitive)."""
     wanted = name.strip().lower()
-    if not wanted or len(wanted) > 256:
+    if not wanted or len(wanted) > 256 or not wanted.isprintable():
         return []
     return _people(db.session.execute(select(StaffAccount.person_id)
                                       .where(func.lower(StaffAccount.username) == wanted)).scalars())
@@ -206,7 +206,7 @@ def client_name(client: Client) -> str:
 
 def get_client(client_id: str) -> Client | None:
     """The client with this client_id (any team, disabled too), or None."""
-    if not client_id or len(client_id) > 64:
+    if not client_id or len(client_id) > 64 or not client_id.isprintable():  # NUL: PostgreSQL refuses it
         return None
     return db.session.execute(select(Client).where(Client.client_id == client_id)).scalar_one_or_none()
 

@@ -161,6 +161,12 @@ def openapi() -> Response:
     return _json(openapi_document(str(setting("ISSUER"))))
 
 
+@bp.route("/<path:rest>", methods=["GET", "POST", "PUT", "DELETE", "PATCH"])
+def unknown(rest: str) -> Response:
+    """Any other path under /admin/api: a JSON 404 (automation reads JSON), not the HTML error page."""
+    return _error(ApiError(404, "not_found", "No such endpoint; see /admin/api/openapi.json."))
+
+
 # --- clients ---------------------------------------------------------------------------------------------
 def _client(client_id: str) -> Client:
     found = admin.get_client(client_id)
