@@ -29,6 +29,7 @@ detail, with every run of 16 digits masked: a NIK never leaves the provider).
 
 from __future__ import annotations
 
+import atexit
 import collections
 import datetime as dt
 import json
@@ -56,6 +57,7 @@ SCHEMA = "idp.audit/1"
 PENDING = "siem_pending"  # Session.info key: events waiting for the commit
 SYSLOG_FACILITY = 10  # authpriv (RFC 5424 6.2.1): security/authorization messages
 SEVERITY_INFO, SEVERITY_WARNING = 6, 4
+EXIT_FLUSH_SECONDS = 3.0
 BATCH = 100  # HTTP: at most this many lines per POST
 # Runs of 16 or more digits (a NIK, written with or without separators) are masked in the detail.
 LONG_DIGITS = re.compile(r"\d(?:[ .-]?\d){15,}")
@@ -326,6 +328,9 @@ def sink(app: Flask | None = None) -> Sink:
 def init_app(app: Flask) -> None:
     cfg = state(app).config
     if cfg["SIEM_SINK"]:
-        state(app).extra["siem"] = Sink(cfg["SIEM_SINK"], queue_size=cfg["SIEM_QUEUE_SIZE"],
-                                        retries=cfg["SIEM_RETRIES"], timeout=cfg["SIEM_TIMEOUT"],
-                                        token=cfg["SIEM_HTTP_TOKEN"])
+        made = Sink(cfg["SIEM_SINK"], queue_size=cfg["SIEM_QUEUE_SIZE"], retries=cfg["SIEM_RETRIES"],
+                    timeout=cfg["SIEM_TIMEOUT"], token=cfg["SIEM_HTTP_TOKEN"])
+        state(app).extra["siem"] = made
+        # The thread is a daemon (it never holds a process up); at a normal exit (a worker's graceful
+        # stop, a CLI command) it gets a moment to deliver what is queued.
+        atexit.register(made.flush, EXIT_FLUSH_SECONDS)

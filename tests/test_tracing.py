@@ -16,7 +16,7 @@ from opentelemetry.instrumentation.redis import RedisInstrumentor
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from idp import tracing
+from idp import net, tracing
 from idp.config import ConfigError, load
 from tests.citizen.helpers import PASSWORD, csrf, register_and_verify, sign_in
 
@@ -50,7 +50,7 @@ def otlp_collector() -> Iterator[tuple[str, list[bytes]]]:
 def traced(make_app: Callable[..., Flask], otlp_collector: tuple[str, list[bytes]]) -> Iterator[
         tuple[Flask, InMemorySpanExporter, list[bytes]]]:
     url, bodies = otlp_collector
-    app = make_app(OTEL_EXPORTER_OTLP_ENDPOINT=url)
+    app = make_app(OTEL_EXPORTER_OTLP_ENDPOINT=url, JWKS_URI_ALLOW_LOOPBACK=True)
     memory = InMemorySpanExporter()
     extra = tracing.add_exporter(memory)
     yield app, memory, bodies
@@ -89,6 +89,9 @@ def test_a_sign_in_with_a_nik_is_traced_without_the_nik(
     with app.app_context():
         with tracing.span("ldap.bind", **{"db.system": "ldap"}):
             pass
+        # Outbound HTTP (idp.net: jwks_uri, sector documents, back-channel logout), a query with a secret.
+        answer = net.request("GET", f"{app.extensions['idp'].config['OTEL_EXPORTER_OTLP_ENDPOINT']}/jwks?"
+                             f"token=s3cret&nik={citizen.nik}", timeout=5, max_bytes=100)
     _flush()
     spans = memory.get_finished_spans()
     kinds = {(s.instrumentation_scope.name if s.instrumentation_scope else "") for s in spans}
@@ -101,6 +104,10 @@ def test_a_sign_in_with_a_nik_is_traced_without_the_nik(
         text = repr(dict(found.attributes or {})) + repr([dict(e.attributes or {}) for e in found.events])
         for secret in secrets:
             assert secret not in text, (found.name, secret, text[:500])
+    outbound = [s for s in spans if s.name == "HTTP GET"]
+    assert len(outbound) == 1 and (outbound[0].attributes or {})["url.full"].endswith("/jwks")
+    assert (outbound[0].attributes or {})["http.response.status_code"] == answer.status
+    assert all("s3cret" not in repr(dict(s.attributes or {})) for s in spans)
     server_spans = [s for s in spans if s.kind == trace.SpanKind.SERVER]
     assert any((s.attributes or {}).get("http.target") == "/login" for s in server_spans)
     redis_statements = {(s.attributes or {}).get("db.statement") for s in spans

@@ -17,6 +17,7 @@ from idp.models import AuditEvent, Client, Person, ScopeRequest
 from tests.admin.conftest import SITI, staff
 from tests.citizen.helpers import register_and_verify, sign_in
 from tests.oauth import helpers
+from tests.oauth.test_private_key_jwt import ASSERTION_TYPE, RSA, assertion, pkjwt_client
 
 AUTOMATION = {"grant_types": ["client_credentials"], "response_types": [], "scope": "profile"}
 API = "/admin/api"
@@ -321,3 +322,17 @@ def test_hostile_values_get_clear_errors_never_500(app: Flask, api_for: Callable
                            (b"a=b", "application/x-www-form-urlencoded"), (b"\xff\xfe", "application/json")]:
         resp = api.http.post(API + "/people/search", data=data, content_type=mimetype, headers=api.headers)
         assert resp.status_code == 400 and resp.get_json()["error"] == "invalid_request"
+
+
+def test_private_key_jwt_client(app: Flask) -> None:
+    """An automation client that authenticates with a signed assertion (RFC 7523 2.2), no secret."""
+    cid = pkjwt_client(app, RSA)
+    assert _cli(app, "admin-api", "grant", cid).exit_code == 0
+    resp = app.test_client().post("/token", data={
+        "grant_type": "client_credentials", "scope": "idp:admin",
+        "client_assertion_type": ASSERTION_TYPE, "client_assertion": assertion(cid)})
+    assert resp.status_code == 200, resp.get_json()
+    api = Api(app, cid, resp.get_json()["access_token"])
+    assert api.call("GET", "/clients").status_code == 200
+    # Its own rotation has no secret to rotate: a clear 409.
+    assert api.call("POST", f"/clients/{cid}/secret", {}).get_json()["error"] == "no_secret"
