@@ -47,7 +47,7 @@ import urllib3
 from flask import Flask, current_app, g, has_app_context, has_request_context
 from prometheus_client import Counter
 from sqlalchemy import event as sa_event
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
 from idp.extensions import db, state
 
@@ -172,14 +172,17 @@ def _after_commit(session: Session) -> None:
         target.put(item)
 
 
-def _after_rollback(session: Session) -> None:
-    # A rolled-back audit event never happened: it is not shipped.  (A rollback to a savepoint also
-    # drops the events parked before it; the provider's audit events are never written in savepoints.)
-    session.info.pop(PENDING, None)
+def _after_transaction_end(session: Session, transaction: SessionTransaction) -> None:
+    # The outermost transaction ended: committed events were taken by _after_commit (which runs first), so
+    # whatever is still parked was rolled back or closed without a commit and never happened: not shipped.
+    # (A rollback to a savepoint keeps the events parked before it; the provider writes no audit event
+    # inside a savepoint.)
+    if transaction.parent is None:
+        session.info.pop(PENDING, None)
 
 
 sa_event.listen(Session, "after_commit", _after_commit)
-sa_event.listen(Session, "after_soft_rollback", lambda session, previous: _after_rollback(session))
+sa_event.listen(Session, "after_transaction_end", _after_transaction_end)
 
 
 # --- the sink ----------------------------------------------------------------------------------------
