@@ -12,12 +12,14 @@ from flask import Flask
 from openapi_spec_validator import validate
 from sqlalchemy import select
 
+from idp import siem
 from idp.extensions import db
 from idp.models import AuditEvent, Client, Person, ScopeRequest
 from tests.admin.conftest import SITI, staff
 from tests.citizen.helpers import register_and_verify, sign_in
 from tests.oauth import helpers
 from tests.oauth.test_private_key_jwt import ASSERTION_TYPE, RSA, assertion, pkjwt_client
+from tests.test_siem import collector  # noqa: F401 - the HTTP collector fixture
 
 AUTOMATION = {"grant_types": ["client_credentials"], "response_types": [], "scope": "profile"}
 API = "/admin/api"
@@ -336,3 +338,20 @@ def test_private_key_jwt_client(app: Flask) -> None:
     assert api.call("GET", "/clients").status_code == 200
     # Its own rotation has no secret to rotate: a clear 409.
     assert api.call("POST", f"/clients/{cid}/secret", {}).get_json()["error"] == "no_secret"
+
+
+def test_admin_api_changes_reach_the_siem_as_security_events(oauth_app: Callable[..., Flask],
+                                                             collector: Callable[..., Any]) -> None:  # noqa: F811
+    url, received = collector()
+    app = oauth_app(SIEM_SINK=url)
+    cid, secret = automation_client(app)
+    api = Api(app, cid, token(app, cid, secret)["access_token"])
+    person_id, _sub = helpers.create_person(app)
+    assert api.call("POST", f"/people/{person_id}/lock", {"reason": "incident 42"}).status_code == 200
+    assert siem.sink(app).flush(10)
+    locked = [e for e in received.lines if e["event"] == "admin.person_locked"]
+    assert len(locked) == 1 and locked[0]["security"] is True and locked[0]["pattern"] == "lock"
+    assert locked[0]["actor"] == {"type": "client", "id": cid}
+    calls = [e for e in received.lines if e["event"] == "adminapi.call"]
+    assert calls and all(e["pattern"] == "admin_action" and e["client"] == cid for e in calls)
+    assert received.lines[-1]["event"] == "adminapi.call"  # the call's own record after the change
