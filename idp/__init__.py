@@ -46,7 +46,9 @@ def create_app(config: dict[str, Any] | None = None, *, open_store: bool = True)
         logs,
         metrics,
         models,  # noqa: F401 - register the tables on the metadata
+        siem,
         sources,
+        tracing,
     )
     from idp.cli import register_commands
     from idp.extensions import csrf, db, migrate
@@ -98,6 +100,7 @@ def create_app(config: dict[str, Any] | None = None, *, open_store: bool = True)
     errors.register(app)
     middleware.init_app(app)
     metrics.init_app(app)  # /metrics (IDP_METRICS_ALLOW)
+    siem.init_app(app)  # the audit events' SIEM sink (IDP_SIEM_SINK)
     session.init_app(app)
 
     register_blueprints(app)
@@ -108,6 +111,7 @@ def create_app(config: dict[str, Any] | None = None, *, open_store: bool = True)
 
     register_commands(app)
 
+    tracing.init_app(app)  # OpenTelemetry (IDP_OTEL_EXPORTER_OTLP_ENDPOINT); before the fast path wraps wsgi_app
     fastpath.init_app(app)  # discovery and JWKS bytes before Flask's hooks (outermost WSGI layer)
     return app
 

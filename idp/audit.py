@@ -1,4 +1,4 @@
-"""Append-only audit events (no secrets, no full NIK)."""
+"""Append-only audit events (no secrets, no full NIK), also shipped to the SIEM sink after commit (:mod:`idp.siem`)."""
 
 from __future__ import annotations
 
@@ -6,16 +6,20 @@ from typing import Any
 
 from flask import has_request_context, request
 
-from idp import metrics
+from idp import metrics, siem
 from idp.extensions import db
 from idp.models import AuditEvent
 
 
 def record(event: str, *, outcome: str = "success", person_id: int | None = None,
-           client_id: str | None = None, commit: bool = False, **detail: Any) -> None:
+           client_id: str | None = None, commit: bool = False, account_key: str | None = None,
+           **detail: Any) -> None:
     """Add an audit event to the current transaction (committed with the caller's work).
 
-    Sign-in events also move the ``idp_sign_ins`` counter (:mod:`idp.metrics`).
+    Sign-in events also move the ``idp_sign_ins`` counter (:mod:`idp.metrics`).  With a SIEM sink
+    configured, the event is shipped once the transaction commits, never when it rolls back;
+    ``account_key`` (a keyed hash of the typed sign-in identifier) is for the SIEM's burst detection
+    only and is not stored.
     """
     if event in SIGN_IN_EVENTS:
         _count_sign_in(event, outcome, detail)
@@ -25,6 +29,8 @@ def record(event: str, *, outcome: str = "success", person_id: int | None = None
         ua = (request.user_agent.string or "")[:256] or None
     db.session.add(AuditEvent(event=event, outcome=outcome, person_id=person_id, client_id=client_id,
                               ip=ip, user_agent=ua, detail=detail or None))
+    if siem.enabled():
+        siem.park(siem.build(event, outcome, person_id, client_id, ip, ua, detail, account=account_key))
     if commit:
         db.session.commit()
 

@@ -253,6 +253,9 @@ SETTINGS: tuple[Setting, ...] = (
       minimum=1, maximum=15),
     S("JWKS_URI_CACHE_TTL", 300, _int, "How long a client's fetched `jwks_uri` keys are cached.",
       minimum=0, maximum=86400),
+    S("ADMIN_API_RATE_LIMIT", 120, _int, "Calls a minute each client may make to the administration API "
+      "(`/admin/api`; the same number per address for calls without a valid token); beyond it 429.",
+      minimum=1, maximum=100_000),
     # --- back-channel logout (OpenID Connect Back-Channel Logout 1.0) ---
     S("BACKCHANNEL_WORKER", True, _bool, "Deliver logout notices from a background thread of each provider "
       "process (false: only `idp logout deliver`, e.g. from cron)."),
@@ -267,8 +270,30 @@ SETTINGS: tuple[Setting, ...] = (
     S("SESSION_SWEEP_SECONDS", 60, _int, "How often the background thread looks for sign-in sessions that "
       "expired (idle or absolute timeout) and queues their logout notices.", minimum=5, maximum=3600),
     # --- observability ---
+    S("SIEM_SINK", "", _str, "Where every audit event is also sent as one JSON line for the security team's SIEM "
+      "(schema `idp.audit/1`, README \"Events for the security team\"): `stdout`, `syslog+udp://host:514`, "
+      "`syslog+tcp://host:514` (RFC 5424, octet counting) or an `https://` collector URL (batches of "
+      "`application/x-ndjson` lines). Sent after the audit event commits, from a background thread. Empty: off."),
+    S("SIEM_QUEUE_SIZE", 10000, _int, "Events each provider process holds for the SIEM sink while it is slow or "
+      "down; when full the oldest is dropped and counted (`idp_siem_events_dropped_total`).",
+      minimum=10, maximum=1_000_000),
+    S("SIEM_RETRIES", 3, _int, "Further attempts (with doubling waits) before a batch of events counts as "
+      "undeliverable.", minimum=0, maximum=10),
+    S("SIEM_TIMEOUT", 5, _int, "Seconds the SIEM collector (HTTP or syslog over TCP) may take per attempt.",
+      minimum=1, maximum=60),
+    S("SIEM_HTTP_TOKEN", "", _str, "Bearer token sent to an HTTP collector (empty: none).", secret=True),
+    S("SIEM_BURST_THRESHOLD", 5, _int, "Failed sign-ins on one account (or from one IP address) within "
+      "`IDP_SIEM_BURST_WINDOW` from which the events are marked `\"security\": true` with a "
+      "`failed_sign_in_burst_*` pattern.", minimum=2, maximum=100_000),
+    S("SIEM_BURST_WINDOW", 300, _int, "Seconds over which failed sign-ins count towards a burst.",
+      minimum=10, maximum=86400),
     S("LOG_FORMAT", "text", _str, "`text` (human-readable) or `json` (one JSON object per line with the "
       "request id, for log collectors).", choices=("text", "json")),
+    S("OTEL_EXPORTER_OTLP_ENDPOINT", "", _str, "OpenTelemetry traces (Flask, SQLAlchemy, Redis, the directory, "
+      "outbound HTTP) go to this OTLP/HTTP collector (`http(s)://host:4318`; spans to `/v1/traces`). Empty: "
+      "tracing off. The standard `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_TRACES_SAMPLER*`, "
+      "`OTEL_EXPORTER_OTLP_HEADERS` and `OTEL_BSP_*` variables apply. Spans never carry query strings, form "
+      "bodies, bound SQL values, Redis values, LDAP filters or a NIK."),
     S("METRICS_ALLOW", ["127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"], _list,
       "Networks (CIDR, comma-separated) allowed to read `/metrics`; others get 404. Behind a proxy the "
       "client address is the one `IDP_TRUSTED_PROXIES` resolves."),
@@ -442,6 +467,17 @@ def _validate(values: dict[str, Any]) -> None:
     if values["SMTP_HOST"] and values["SMTP_USER"] and values["SMTP_TLS"] == "none" and production:
         raise ConfigError("IDP_SMTP_TLS: refusing to send SMTP credentials without TLS in production")
     _passkey_settings(values, parts.scheme, parts.hostname, parts.port)
+    otlp = values["OTEL_EXPORTER_OTLP_ENDPOINT"]
+    if otlp and (urlsplit(otlp).scheme not in {"http", "https"} or not urlsplit(otlp).hostname):
+        raise ConfigError("IDP_OTEL_EXPORTER_OTLP_ENDPOINT: must be an http(s) URL of an OTLP/HTTP collector")
+    sink = values["SIEM_SINK"]
+    if sink and sink != "stdout":
+        target = urlsplit(sink)
+        if target.scheme not in {"syslog+udp", "syslog+tcp", "http", "https"} or not target.hostname:
+            raise ConfigError("IDP_SIEM_SINK: must be stdout, syslog+udp://host:port, syslog+tcp://host:port "
+                              "or an http(s) URL")
+        if production and target.scheme == "http":
+            raise ConfigError("IDP_SIEM_SINK: an HTTP collector must use https when IDP_ENV=production")
     # Source settings (LDAP_* -> "LDAP") are resolved by the source registry, called by create_app right
     # after load(): idp.sources.registry.resolve_settings.  None until then.
     values["LDAP"] = None

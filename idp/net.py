@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 import urllib3
 
+from idp import tracing
 from idp.extensions import state
 
 # IPv6 ranges that carry an IPv4 address (or reach IPv4 through a translator) that Python's
@@ -137,10 +138,13 @@ def request(method: str, uri: str, *, timeout: float, max_bytes: int, body: byte
     else:
         pool = urllib3.HTTPConnectionPool(address, port, timeout=urllib3.Timeout(total=timeout), retries=False)
     path = (parts.path or "/") + ("?" + parts.query if parts.query else "")
-    with pool:
+    # The span's URL has no query (it may carry a client's secrets); idp.tracing.
+    with pool, tracing.span("HTTP " + method, **{"http.request.method": method,
+                                                 "url.full": tracing.without_query(uri)}) as span:
         resp = pool.urlopen(method, path, body=body,
                             headers={"Host": parts.netloc.rpartition("@")[2], **(headers or {})},
                             redirect=False, preload_content=False)
+        span.set_attribute("http.response.status_code", int(resp.status))
         try:
             return Response(int(resp.status), bytes(resp.read(max_bytes + 1)))
         finally:

@@ -30,6 +30,7 @@ COMMAND_MODULES = (
     "idp.cli.audit",
     "idp.cli.sessions",
     "idp.cli.backup",
+    "idp.cli.admin_api",
 )
 
 SERVING_MESSAGE = (

@@ -8,6 +8,7 @@ import secrets
 import click
 from flask.cli import with_appcontext
 
+from idp import audit
 from idp.oauth import keys
 
 
@@ -40,6 +41,8 @@ def rotate_command(algs: tuple[str, ...]) -> None:
     """
 
     created = keys.rotate(algs or keys.ALGORITHMS)
+    if created:  # audited like the console's rotation (and marked key_rotation for the SIEM, idp.siem)
+        audit.record("keys.rotated", operator="cli", kids=created, commit=True)
     overlap = keys.setting("KEY_ROTATION_OVERLAP")
     for kid in created:
         click.echo(f"published signing key {kid}; it signs in {overlap} s")

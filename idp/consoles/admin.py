@@ -21,8 +21,19 @@ from sqlalchemy import Select, func, select
 
 from idp import audit
 from idp.extensions import db, state
-from idp.models import AuditEvent, CitizenAccount, Client, Person, RefreshToken, ScopeRequest, StaffAccount, Team
+from idp.models import (
+    AuditEvent,
+    CitizenAccount,
+    Client,
+    Person,
+    RefreshToken,
+    ScopeRequest,
+    StaffAccount,
+    Team,
+    utcnow,
+)
 from idp.oauth import registration, tokens
+from idp.oauth.clients import ADMIN_SCOPE
 from idp.people import session as login_session
 from idp.people import signout
 from idp.sources import nik
@@ -36,6 +47,14 @@ CSV_MAX_ROWS = 50_000
 CSV_COLUMNS = ("at", "event", "outcome", "person_id", "client_id", "ip", "user_agent", "detail")
 # OWASP "CSV injection": a spreadsheet treats a cell starting with these as a formula.
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def actor(admin_id: int | None, api_client: str | None) -> dict[str, Any]:
+    """Who acted, for the audit detail: an administrator (console, person id) or an automation client of
+    the administration API (:mod:`idp.web.admin_api`, its client_id)."""
+    if api_client is not None:
+        return {"api_client": api_client}
+    return {"admin": admin_id}
 
 
 # --- people ----------------------------------------------------------------------------------------
@@ -79,6 +98,27 @@ def find_by_nik(raw: str) -> list[Person]:
     return _people(ids)
 
 
+def find_by_username(name: str) -> list[Person]:
+    """People whose directory account has exactly this user name (case-insensitive)."""
+    wanted = name.strip().lower()
+    if not wanted or len(wanted) > 256 or not wanted.isprintable():
+        return []
+    return _people(db.session.execute(select(StaffAccount.person_id)
+                                      .where(func.lower(StaffAccount.username) == wanted)).scalars())
+
+
+SEARCHES = ("nik", "username", "email", "name")
+
+
+def search(by: str, value: str, *, admin_id: int | None = None, api_client: str | None = None) -> list[Person]:
+    """People found ``by`` one of SEARCHES (a NIK only whole, through its keyed hash); the search is audited
+    (what was searched by and how many were found, never the value)."""
+    finder = {"nik": find_by_nik, "username": find_by_username, "email": find_by_email, "name": find_by_name}[by]
+    found = finder(value)
+    audit.record("admin.people_searched", **actor(admin_id, api_client), by=by, found=len(found))
+    return found
+
+
 def _people(ids: Iterable[int]) -> list[Person]:
     wanted = sorted(set(ids))
     if not wanted:
@@ -106,7 +146,8 @@ def _revoke_all_tokens(person_id: int, reason: str) -> int:
     return tokens.revoke([RefreshToken.person_id == person_id], reason)
 
 
-def end_sessions(person: Person, *, admin_id: int, sid: str | None = None) -> int:
+def end_sessions(person: Person, *, admin_id: int | None = None, sid: str | None = None,
+                 api_client: str | None = None) -> int:
     """End the person's sessions (or one): tokens of each revoked, applications told; audited."""
     if sid is not None:
         if sid not in {s.sid for s in login_session.sessions_of(person.id)}:
@@ -115,12 +156,13 @@ def end_sessions(person: Person, *, admin_id: int, sid: str | None = None) -> in
     else:
         ended = login_session.end_all(person.id)
     signout.sessions_ended(ended, reason="administrator")
-    audit.record("admin.sessions_ended", person_id=person.id, admin=admin_id, sessions=len(ended),
+    audit.record("admin.sessions_ended", person_id=person.id, **actor(admin_id, api_client), sessions=len(ended),
                  single=sid is not None)
     return len(ended)
 
 
-def lock(person: Person, *, admin_id: int, reason: str | None = None) -> int:
+def lock(person: Person, *, admin_id: int | None = None, reason: str | None = None,
+         api_client: str | None = None) -> int:
     """Lock the person: every session ends (applications told), every refresh token is revoked.
 
     ``locked`` is not ``disabled`` (what the directory sync sets and lifts): only an administrator's
@@ -132,15 +174,15 @@ def lock(person: Person, *, admin_id: int, reason: str | None = None) -> int:
     # keep_offline=False: a locked person keeps no offline access either.
     signout.sessions_ended(ended, reason="administrator", keep_offline=False)
     families = _revoke_all_tokens(person.id, "admin_locked")
-    audit.record("admin.person_locked", person_id=person.id, admin=admin_id, sessions=len(ended),
+    audit.record("admin.person_locked", person_id=person.id, **actor(admin_id, api_client), sessions=len(ended),
                  families=families, reason=(reason or "")[:200] or None)
     return len(ended)
 
 
-def unlock(person: Person, *, admin_id: int) -> None:
+def unlock(person: Person, *, admin_id: int | None = None, api_client: str | None = None) -> None:
     if person.status == "locked":  # never revives a person the directory disabled, or a merged one
         person.status = "active"
-    audit.record("admin.person_unlocked", person_id=person.id, admin=admin_id)
+    audit.record("admin.person_unlocked", person_id=person.id, **actor(admin_id, api_client))
 
 
 # --- clients -------------------------------------------------------------------------------------------
@@ -162,19 +204,118 @@ def client_name(client: Client) -> str:
     return str((client.client_metadata or {}).get("client_name") or client.client_id)
 
 
-def set_client_disabled(client: Client, disabled: bool, *, admin_id: int) -> None:
+def get_client(client_id: str) -> Client | None:
+    """The client with this client_id (any team, disabled too), or None."""
+    if not client_id or len(client_id) > 64 or not client_id.isprintable():  # NUL: PostgreSQL refuses it
+        return None
+    return db.session.execute(select(Client).where(Client.client_id == client_id)).scalar_one_or_none()
+
+
+def team_of(client: Client) -> Team | None:
+    return db.session.get(Team, client.team_id) if client.team_id is not None else None
+
+
+def create_client(metadata: Any, *, approved_scopes: str = "", admin_id: int | None = None,
+                  api_client: str | None = None) -> tuple[Client, str | None]:
+    """Register an operator-managed client (no team) under RFC 7591's rules; its secret is returned once.
+
+    ``approved_scopes`` may name sensitive scopes (the operator's approval); never the administration
+    API's own scope, which only ``idp admin-api grant`` gives.  Raises MetadataError.
+    """
+    client, secret = registration.create_client(metadata, approved_scopes=approved_scopes,
+                                                created_by=f"api:{api_client}" if api_client else f"admin:{admin_id}")
+    audit.record("admin.client_created", client_id=client.client_id, **actor(admin_id, api_client))
+    return client, secret
+
+
+def update_client(client: Client, metadata: Any, *, admin_id: int | None = None,
+                  api_client: str | None = None) -> str | None:
+    """Replace the client's metadata (RFC 7592 2.2 rules: the subject type and sector stay).
+
+    Returns a new secret (shown once) when the change moved the client to a secret-based method.
+    Raises MetadataError.
+    """
+    clean = registration.validate_metadata(metadata, current=dict(client.client_metadata or {}))
+    for kept in ("description",):  # the portal's own extras survive an update through the API
+        if kept in (client.client_metadata or {}) and kept not in clean:
+            clean[kept] = client.client_metadata[kept]
+    secret = None
+    if registration.uses_secret(clean) and not client.client_secret_hash:
+        secret = registration.new_secret()
+        client.client_secret_hash = registration.secret_hash(secret)
+    elif not registration.uses_secret(clean):
+        client.client_secret_hash = client.previous_secret_hash = None
+        client.previous_secret_expires_at = None
+    client.client_metadata = clean
+    audit.record("admin.client_updated", client_id=client.client_id, **actor(admin_id, api_client))
+    return secret
+
+
+class NoSecret(ValueError):
+    """The client does not authenticate with a secret (public or private_key_jwt)."""
+
+
+def rotate_secret(client: Client, *, grace: int, admin_id: int | None = None,
+                  api_client: str | None = None) -> str:
+    """A new secret (returned once); the replaced one keeps working for ``grace`` seconds (0: ends now)."""
+    if not registration.uses_secret(client.client_metadata or {}) or not client.client_secret_hash:
+        raise NoSecret(client.client_id)
+    secret = registration.new_secret()
+    if grace > 0:
+        client.previous_secret_hash = client.client_secret_hash
+        client.previous_secret_expires_at = utcnow() + dt.timedelta(seconds=grace)
+    else:
+        client.previous_secret_hash = client.previous_secret_expires_at = None
+    client.client_secret_hash = registration.secret_hash(secret)
+    audit.record("admin.client_secret_rotated", client_id=client.client_id, grace=grace,
+                 **actor(admin_id, api_client))
+    return secret
+
+
+def set_client_disabled(client: Client, disabled: bool, *, admin_id: int | None = None,
+                        api_client: str | None = None) -> None:
 
     client.disabled = disabled
     families = registration.revoke_client_tokens(client, "client_disabled") if disabled else 0
     audit.record("admin.client_disabled" if disabled else "admin.client_enabled", client_id=client.client_id,
-                 admin=admin_id, families=families)
+                 **actor(admin_id, api_client), families=families)
 
 
-def delete_client(client: Client, *, admin_id: int) -> None:
+def delete_client(client: Client, *, admin_id: int | None = None, api_client: str | None = None) -> None:
 
     client_id = client.client_id
     registration.delete_client(client)
-    audit.record("admin.client_deleted", client_id=client_id, admin=admin_id)
+    audit.record("admin.client_deleted", client_id=client_id, **actor(admin_id, api_client))
+
+
+class NotAutomation(ValueError):
+    """The client cannot hold the administration API's scope (it is public or lacks client_credentials)."""
+
+
+def grant_admin_api(client: Client, *, by: str) -> bool:
+    """Let ``client`` obtain ``idp:admin`` (an operator's decision: ``idp admin-api grant``); False when it
+    already could.  Only a confidential client registered for the client credentials grant qualifies."""
+    meta = client.client_metadata or {}
+    if (meta.get("token_endpoint_auth_method") == "none"
+            or "client_credentials" not in (meta.get("grant_types") or [])):
+        raise NotAutomation(client.client_id)
+    scopes = (client.approved_scopes or "").split()
+    if ADMIN_SCOPE in scopes:
+        return False
+    client.approved_scopes = " ".join([*scopes, ADMIN_SCOPE])
+    audit.record("admin.api_granted", client_id=client.client_id, operator=by)
+    return True
+
+
+def revoke_admin_api(client: Client, *, by: str) -> bool:
+    """Take ``idp:admin`` away (tokens already issued stop working within ``IDP_CLIENT_CACHE_SECONDS``,
+    as the API checks the grant on every call); False when the client did not hold it."""
+    scopes = (client.approved_scopes or "").split()
+    if ADMIN_SCOPE not in scopes:
+        return False
+    client.approved_scopes = " ".join(s for s in scopes if s != ADMIN_SCOPE)
+    audit.record("admin.api_revoked", client_id=client.client_id, operator=by)
+    return True
 
 
 # --- audit log ---------------------------------------------------------------------------------------
@@ -187,9 +328,14 @@ class AuditFilter:
     event: str | None = None
     since: dt.datetime | None = None
     until: dt.datetime | None = None
+    # Keyset paging (the API's export): only events older than this one, so that events written while
+    # an export pages through the log do not shift its pages.
+    before_id: int | None = None
 
     def query(self) -> Select[Any]:
         query: Select[Any] = select(AuditEvent)
+        if self.before_id is not None:
+            query = query.where(AuditEvent.id < self.before_id)
         if self.person_id is not None:
             query = query.where(AuditEvent.person_id == self.person_id)
         if self.client_id:
@@ -207,7 +353,8 @@ class AuditFilter:
         out = {"person": str(self.person_id) if self.person_id is not None else "",
                "client": self.client_id or "", "event": self.event or "",
                "from": self.since.strftime("%Y-%m-%dT%H:%M") if self.since else "",
-               "to": self.until.strftime("%Y-%m-%dT%H:%M") if self.until else ""}
+               "to": self.until.strftime("%Y-%m-%dT%H:%M") if self.until else "",
+               "before": str(self.before_id) if self.before_id is not None else ""}
         return {k: v for k, v in out.items() if v}
 
 
@@ -254,6 +401,11 @@ def parse_filter(args: Any) -> AuditFilter:
         if len(event) > 64 or not event.isprintable():
             raise BadFilter("event")
         found.event = event
+    before = (args.get("before") or "").strip()
+    if before:
+        if not before.isdigit() or not before.isascii() or len(before) > 10 or not 0 < int(before) <= MAX_ID:
+            raise BadFilter("before")
+        found.before_id = int(before)
     found.since = _when(args.get("from") or "", "from")
     found.until = _when(args.get("to") or "", "to", end=True)
     return found

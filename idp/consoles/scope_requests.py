@@ -30,6 +30,11 @@ class DecisionError(Exception):
     """The request cannot take this decision (already decided, not a sensitive scope ...)."""
 
 
+def _actor(admin_id: int | None, api_client: str | None) -> dict[str, Any]:
+    """The audit detail naming who decided: an administrator, or a client of the administration API."""
+    return {"api_client": api_client} if api_client is not None else {"admin": admin_id}
+
+
 def sensitive_scopes() -> set[str]:
     return set(state().config["SENSITIVE_SCOPES"])
 
@@ -57,14 +62,15 @@ def approved() -> list[tuple[ScopeRequest, Client, Team | None]]:
     return [(r, c, t) for r, c, t in rows]
 
 
-def _decide(request_row: ScopeRequest, status: str, admin_id: int, note: str | None) -> None:
+def _decide(request_row: ScopeRequest, status: str, admin_id: int | None, note: str | None) -> None:
     request_row.status = status
     request_row.decided_by = admin_id
     request_row.decided_at = utcnow()
     request_row.decision_note = (note or "").strip()[:NOTE_MAX] or None
 
 
-def approve(request_row: ScopeRequest, *, admin_id: int, note: str | None = None) -> Client:
+def approve(request_row: ScopeRequest, *, admin_id: int | None = None, note: str | None = None,
+            api_client: str | None = None) -> Client:
     """Approve a pending request: the scope joins the client's approved scopes; audited."""
     client = db.session.get(Client, request_row.client_id)
     if request_row.status != PENDING or client is None:
@@ -80,22 +86,24 @@ def approve(request_row: ScopeRequest, *, admin_id: int, note: str | None = None
     if request_row.scope not in _scopes(client):
         client.approved_scopes = " ".join([*_scopes(client), request_row.scope])
     audit.record("admin.scope_approved", person_id=request_row.requested_by, client_id=client.client_id,
-                 admin=admin_id, scope=request_row.scope, request=request_row.id)
+                 **_actor(admin_id, api_client), scope=request_row.scope, request=request_row.id)
     return client
 
 
-def refuse(request_row: ScopeRequest, *, admin_id: int, note: str) -> Client:
+def refuse(request_row: ScopeRequest, *, admin_id: int | None = None, note: str,
+           api_client: str | None = None) -> Client:
     """Refuse a pending request with a note (told to the team); audited."""
     client = db.session.get(Client, request_row.client_id)
     if request_row.status != PENDING or client is None:
         raise DecisionError("not pending")
     _decide(request_row, REFUSED, admin_id, note)
     audit.record("admin.scope_refused", person_id=request_row.requested_by, client_id=client.client_id,
-                 admin=admin_id, scope=request_row.scope, request=request_row.id)
+                 **_actor(admin_id, api_client), scope=request_row.scope, request=request_row.id)
     return client
 
 
-def revoke(request_row: ScopeRequest, *, admin_id: int, note: str | None = None) -> Client:
+def revoke(request_row: ScopeRequest, *, admin_id: int | None = None, note: str | None = None,
+           api_client: str | None = None) -> Client:
     """Withdraw an approval: the scope leaves the client's approved scopes (release stops at once)."""
     client = db.session.get(Client, request_row.client_id)
     if request_row.status != APPROVED or client is None:
@@ -103,7 +111,7 @@ def revoke(request_row: ScopeRequest, *, admin_id: int, note: str | None = None)
     _decide(request_row, REVOKED, admin_id, note)
     client.approved_scopes = " ".join(s for s in _scopes(client) if s != request_row.scope)
     audit.record("admin.scope_revoked", person_id=request_row.requested_by, client_id=client.client_id,
-                 admin=admin_id, scope=request_row.scope, request=request_row.id)
+                 **_actor(admin_id, api_client), scope=request_row.scope, request=request_row.id)
     return client
 
 

@@ -3,7 +3,8 @@
 No refresh token is issued (4.4.3).  The access token belongs to the client itself: its ``sub`` is the
 client_id and it has no person (so /userinfo refuses it).  Scopes about people (``openid``, ``profile``,
 ``email``, ``nik``, ``offline_access``) are never granted to a client acting for itself: a resource
-server must not read them as permission to see anyone's data.
+server must not read them as permission to see anyone's data.  The administration API's scope
+(``idp:admin``) is granted here only, to a client an operator granted it (``idp admin-api grant``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 from authlib.oauth2.rfc6749 import grants, list_to_scope, scope_to_list
 
+from idp.oauth.clients import ADMIN_SCOPE
 from idp.oauth.refresh import refuse_repeated
 from idp.oauth.registration import KNOWN_SCOPES
 from idp.oauth.tokens import TokenUser
@@ -38,6 +40,9 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
         scope = list_to_scope([s for s in requested if s not in PERSON_SCOPES]) if requested else None
         token = dict(self.generate_token(scope=scope, include_refresh_token=False))
         token.pop("refresh_token", None)
+        if ADMIN_SCOPE in requested and getattr(self.request.client, "may_administer", False):
+            # Added here, not by get_allowed_scope: the administration API's scope exists for this grant only.
+            token["scope"] = list_to_scope([*scope_to_list(token.get("scope") or ""), ADMIN_SCOPE])
         self.request.user = client_subject(self.request.client)
         self.save_token(token)
         return 200, token, self.TOKEN_RESPONSE_HEADER

@@ -22,6 +22,10 @@ from idp.people import pairwise
 
 # Scopes a client may ask for when its metadata names none (sensitive scopes never by default).
 DEFAULT_SCOPES = ("openid", "profile", "email", "offline_access")
+# The administration API's scope (idp.web.admin_api): never registrable (registration knows only the claim
+# scopes), only granted by an operator (``idp admin-api grant``, into approved_scopes), and only for the
+# client's own token from the client credentials grant.
+ADMIN_SCOPE = "idp:admin"
 MAX_CLIENT_ID_LENGTH = 64
 
 
@@ -94,6 +98,11 @@ class OAuthClient(ClientMixin):
         """Every scope this client may obtain: its metadata scopes minus unapproved sensitive ones."""
         sensitive = set(state().config["SENSITIVE_SCOPES"])
         return [s for s in self.metadata_scopes if s not in sensitive or s in self.approved_scopes]
+
+    @property
+    def may_administer(self) -> bool:
+        """An operator granted the administration API's scope (only through the client credentials grant)."""
+        return ADMIN_SCOPE in self.approved_scopes and "client_credentials" in self.grant_types
 
     # --- ClientMixin ---
     def get_client_id(self) -> str:

@@ -155,7 +155,8 @@ def prove(kind: str, identifier: str, password: str) -> Identity:
         person_id = exc.context.get("person_id")
         if exc.reason == "invalid" or (exc.reason == "locked" and sources.get(kind).own_lockout):
             locked = ratelimit.record_failure(ident_key, ip)
-            audit.record("login", outcome="failure", person_id=person_id, reason="invalid", source=kind)
+            audit.record("login", outcome="failure", person_id=person_id, reason="invalid", source=kind,
+                         account_key=ident_key)
             db.session.commit()
             if locked:
                 _notify_lock(kind, identifier, person_id, locked)

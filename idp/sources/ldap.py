@@ -35,7 +35,7 @@ with warnings.catch_warnings():
     from ldap3.core import exceptions as lexc
     from ldap3.utils.conv import escape_filter_chars
 
-from idp import assurance
+from idp import assurance, tracing
 from idp.extensions import state
 from idp.sources import nik as nik_module
 from idp.sources import nip as nip_module
@@ -287,7 +287,9 @@ class LdapConnector(ServiceConnections):
             log.debug("LDAP sign-in took %.3f s", time.monotonic() - started)
 
     def _authenticate(self, username: str, password: str) -> Identity:
-        entries = self.find(username)
+        # Spans name the operation only: never the user name, the DN or the filter (idp.tracing).
+        with tracing.span("ldap.search", **{"db.system": "ldap"}):
+            entries = self.find(username)
         if len(entries) != 1:
             if len(entries) > 1:
                 log.warning("LDAP: the user filter matched more than one entry; sign-in refused")
@@ -295,7 +297,8 @@ class LdapConnector(ServiceConnections):
             raise BadCredentials("invalid", detail="no single matching entry")
         entry = entries[0]
         state = self.state_of(entry)
-        ok, result, who = self._bind_as(entry.server, entry.dn, password)
+        with tracing.span("ldap.bind", **{"db.system": "ldap", "server.address": getattr(entry.server, "host", None)}):
+            ok, result, who = self._bind_as(entry.server, entry.dn, password)
         pp_error = _ppolicy_error(result)
         if ok:
             if not self._same_entry(who, entry):

@@ -24,6 +24,7 @@ BLUEPRINT_MODULES = (
     "idp.web.admin",
     "idp.web.oauth",
     "idp.web.clients_api",
+    "idp.web.admin_api",
 )
 
 
