@@ -5,6 +5,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 5000
+# The example application's port (clients/example-rp): `make run RP_PORT=5002` registers its redirect URI.
+RP_PORT ?= 5001
 OS_PACKAGES := redis-server postgresql slapd ldap-utils chromium chromium-driver wrk
 export IDP_INSTANCE_DIR ?= $(CURDIR)/instance
 
@@ -18,12 +20,15 @@ $(BIN)/.installed: pyproject.toml setup.py requirements.lock
 
 venv: $(BIN)/.installed
 
-## make run: migrate, create keys and demo data, serve on http://127.0.0.1:5000 (SQLite, in-process store)
+## make run: migrate, create keys and demo data, serve on http://127.0.0.1:5000 (SQLite, in-process store).
+## RP_PORT: the example application's port (default 5001); PORT/HOST: the provider's (the issuer follows
+## them unless IDP_ISSUER is set).
 run: venv
-	$(BIN)/idp db upgrade
-	$(BIN)/idp keys ensure
-	$(BIN)/idp demo --redirect-uri http://127.0.0.1:5001/callback
-	$(BIN)/idp run --host $(HOST) --port $(PORT) --no-reload
+	export IDP_ISSUER="$${IDP_ISSUER:-http://$(HOST):$(PORT)}"; \
+	$(BIN)/idp db upgrade && \
+	$(BIN)/idp keys ensure && \
+	$(BIN)/idp demo --rp-port $(RP_PORT) && \
+	exec $(BIN)/idp run --host $(HOST) --port $(PORT) --no-reload
 
 ## make test: OS packages (apt-get when root), venv, then the whole suite against real services
 test: os-packages venv

@@ -26,6 +26,7 @@ from idp.models import (
     Person,
     RecoveryCode,
     RefreshToken,
+    RoleGrant,
     StaffAccount,
     TeamMember,
     TotpCredential,
@@ -182,6 +183,7 @@ def delete_person(person: Person) -> int:
     # The authenticator's secret (encrypted) and the recovery codes are personal data too (UU PDP erasure).
     db.session.execute(delete(TotpCredential).where(TotpCredential.person_id == person.id))
     db.session.execute(delete(RecoveryCode).where(RecoveryCode.person_id == person.id))
+    db.session.execute(delete(RoleGrant).where(RoleGrant.person_id == person.id))
     _leave_teams(person.id)
     person.name = person.email = person.birthdate = person.gender = person.locale = None
     person.email_verified = False

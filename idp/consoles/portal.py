@@ -89,6 +89,9 @@ def _owners(team_id: int) -> int:
 def create_team(name: str, person_id: int) -> Team:
     """A new team with ``person_id`` as its owner; the name must be free (case-insensitive)."""
     clean = " ".join((name or "").split())
+    if not roles.is_staff(person_id):
+        # A vendor's developer works in the team an operator granted (issue 18), never starts one.
+        raise PortalError(_l("Only staff can start a team; your access is to the team an operator granted."), "name")
     if not clean:
         raise PortalError(_l("Give the team a name."), "name")
     if len(clean) > TEAM_NAME_MAX or not clean.isprintable():

@@ -66,4 +66,4 @@ def index(*, current: login_session.LoginSession, person: Person) -> Response:
 
 
 # The page modules add their routes to ``bp`` (they import it from here, so it exists first).
-from idp.web.admin import audit_log, clients, keys, people, scope_requests  # noqa: E402,F401  (see above)
+from idp.web.admin import audit_log, clients, grants, keys, people, scope_requests  # noqa: E402,F401  (see above)
