@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "idp.cli.audit",
     "idp.cli.sessions",
     "idp.cli.grants",
+    "idp.cli.policies",
 )
 
 
