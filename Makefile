@@ -7,7 +7,8 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 # The example application's port (clients/example-rp): `make run RP_PORT=5002` registers its redirect URI.
 RP_PORT ?= 5001
-OS_PACKAGES := redis-server postgresql slapd ldap-utils chromium chromium-driver wrk
+OS_PACKAGES := redis-server postgresql slapd ldap-utils chromium chromium-driver wrk apache2 libapache2-mod-auth-openidc \
+               php-cli php-curl composer
 export IDP_INSTANCE_DIR ?= $(CURDIR)/instance
 
 .PHONY: run test venv os-packages lint fmt bench bench-scale clean i18n audit
@@ -54,7 +55,9 @@ audit: venv
 os-packages:
 	@missing=""; \
 	for cmd in redis-server:redis-server postgresql:/usr/lib/postgresql slapd:/usr/sbin/slapd \
-	           ldap-utils:ldapadd chromium:chromium chromium-driver:chromedriver wrk:wrk; do \
+	           ldap-utils:ldapadd chromium:chromium chromium-driver:chromedriver wrk:wrk \
+	           apache2:/usr/sbin/apache2 libapache2-mod-auth-openidc:/usr/lib/apache2/modules/mod_auth_openidc.so \
+	           php-cli:php php-curl:/etc/php/8.2/mods-available/curl.ini composer:composer; do \
 	  pkg=$${cmd%%:*}; probe=$${cmd#*:}; \
 	  if [ -e "$$probe" ] || command -v "$$probe" >/dev/null 2>&1; then :; else missing="$$missing $$pkg"; fi; \
 	done; \
