@@ -1,7 +1,8 @@
 """The administration console at ``/admin`` (issue 6): scope requests, people, clients, audit log,
 initial access tokens, signing keys.
 
-Only administrators (staff whose directory groups map to ``admin``, :mod:`idp.people.roles`) whose session
+Only administrators (staff whose directory groups map to ``admin``, or people granted the role with
+``idp admin grant``, :mod:`idp.people.roles`) whose session
 used a second factor (``acr`` MFA) get in; a signed-in administrator without it gets a page that
 explains how to add one; everyone else signed in gets 403; nobody signed in goes to the sign-in page.
 Every change is a POST with a CSRF token followed by a redirect (POST/redirect/GET), and is audited
