@@ -193,3 +193,14 @@ def test_php_jumbojett_example_signs_in(live_server: Callable[..., Any], process
     resp = setup.browser.get(setup.app_url + "/login", timeout=20)
     assert resp.status_code == 200, (resp.text[:1000], (tmp_path / "php.log").read_text()[-2000:])
     assert json.loads(resp.text)["sub"] == setup.sub
+
+
+@pytest.mark.skipif(not shutil.which("php"), reason="php-cli is not installed (make os-packages)")
+def test_php_example_is_valid_php(live_server: Callable[..., Any], tmp_path: Path) -> None:
+    """Where the library cannot be installed, the rendered example is at least checked by php itself."""
+    setup = Setup(live_server, "php")
+    (tmp_path / "index.php").write_text(setup.text)
+    checked = subprocess.run([shutil.which("php") or "php", "-l", "index.php"], cwd=tmp_path, capture_output=True,
+                             text=True, timeout=30, check=False)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert f"setRedirectURL('{setup.redirect_uri}')" in setup.text

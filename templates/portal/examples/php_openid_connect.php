@@ -10,8 +10,6 @@ $oidc = new OpenIDConnectClient($issuer, {{ client_id | php }}, getenv('SSO_CLIE
 $oidc->setRedirectURL({{ redirect_uri | php }});
 $oidc->addScope({{ scope_list | php }});
 $oidc->setCodeChallengeMethod('S256');
-// plain http is for development on your own machine only (otherwise the library upgrades it to https)
-$oidc->setHttpUpgradeInsecureRequests(parse_url($issuer, PHP_URL_SCHEME) === 'https');
 $oidc->authenticate(); // sends the person to sign in; back at the redirect URI it checks state, nonce and the ID token
 header('Content-Type: application/json');
 echo json_encode(['sub' => $oidc->getVerifiedClaims('sub'), 'name' => $oidc->requestUserInfo('name')]);
