@@ -14,11 +14,10 @@ import json
 import click
 from flask.cli import with_appcontext
 
-from idp import audit
 from idp.cli.clients import _find, clients_group
+from idp.consoles import admin
 from idp.extensions import db
 from idp.oauth import registration
-from idp.people import access
 
 
 @clients_group.command("policy")
@@ -33,29 +32,20 @@ def policy_command(client_id: str, person_type: str | None, groups: tuple[str, .
                    acr: str | None) -> None:
     """Show, set or clear the application's access policy (without options: show it)."""
     row = _find(client_id)
-    meta = dict(row.client_metadata or {})
+    current = admin.access_policy(row)
     if person_type is None and not groups and not no_groups and acr is None:
-        click.echo(json.dumps({f: meta[f] for f in access.FIELDS if f in meta}, indent=2))
+        click.echo(json.dumps(current, indent=2))
         return
-    if person_type is not None:
-        meta.pop("required_person_type", None)
-        if person_type != "any":
-            meta["required_person_type"] = person_type
-    if no_groups:
-        meta.pop("required_groups", None)
-    if groups:
-        meta["required_groups"] = list(groups)
-    if acr is not None:
-        meta.pop("required_acr", None)
-        if acr != "any":
-            meta["required_acr"] = acr
+    # Options change only what they name; "any" (or --no-groups) removes a rule.
+    kind = current.get("required_person_type") if person_type is None else person_type
+    wanted_groups = [] if no_groups else (list(groups) or current.get("required_groups"))
+    level = current.get("required_acr") if acr is None else acr
     try:
-        row.client_metadata = registration.validate_metadata(meta, current=row.client_metadata)
+        policy = admin.set_access_policy(row, person_type=None if kind == "any" else kind, groups=wanted_groups,
+                                         acr=None if level == "any" else level, by=f"cli {getpass.getuser()}")
     except registration.MetadataError as exc:
         db.session.rollback()
         raise click.ClickException(f"{exc.error}: {exc.description}") from None
-    policy = {f: row.client_metadata[f] for f in access.FIELDS if f in row.client_metadata}
-    audit.record("client.policy_changed", client_id=row.client_id, policy=policy, operator=getpass.getuser())
     db.session.commit()
     click.echo(json.dumps(policy, indent=2))
 

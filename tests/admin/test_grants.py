@@ -223,3 +223,34 @@ def test_demo_registers_the_chosen_port_and_grants_portal_access(bare_app: Flask
     assert sign_in(browser, "3603015501900001", "Banten-Demo-2026!").status_code == 303
     portal = browser.get("/portal").get_data(as_text=True)
     assert "Contoh Aplikasi (demo)" in portal
+
+
+# --- access policies in the console ------------------------------------------------------------------------
+def test_console_sets_an_access_policy(app: Flask, make_rp: Callable[..., Any]) -> None:
+    from idp import assurance
+
+    budi = admin(app)
+    rp = make_rp(signed_in=False, client_name="Kepegawaian")
+    with app.app_context():
+        pk = db.session.execute(select(Client.id).where(Client.client_id == rp.client_id)).scalar_one()
+    group = "cn=Kepegawaian,ou=Groups,dc=bantenprov,dc=go,dc=id"
+    assert f'id="policy-{pk}"' in budi.get("/admin/clients").get_data(as_text=True)
+    for bad in ({"required_acr": "gold"}, {"required_person_type": "alien"},
+                {"required_person_type": "citizen", "required_groups": group},
+                {"required_groups": "\n".join(f"cn=g{i}" for i in range(21))}):
+        resp = post_form(budi, "/admin/clients", f"/admin/clients/{pk}/policy", bad)
+        assert resp.status_code == 400 and "Not accepted" in resp.get_data(as_text=True), bad
+    resp = post_form(budi, "/admin/clients", f"/admin/clients/{pk}/policy",
+                     {"required_person_type": "staff", "required_groups": group, "required_acr": assurance.MFA})
+    assert resp.status_code == 303
+    with app.app_context():
+        meta = db.session.get(Client, pk).client_metadata  # type: ignore[union-attr]
+        assert meta["required_person_type"] == "staff" and meta["required_groups"] == [group]
+        assert meta["required_acr"] == assurance.MFA and meta["client_name"] == "Kepegawaian"
+    resp = post_form(budi, "/admin/clients", f"/admin/clients/{pk}/policy",
+                     {"required_person_type": "any", "required_groups": "", "required_acr": "any"})
+    with app.app_context():
+        meta = db.session.get(Client, pk).client_metadata  # type: ignore[union-attr]
+        assert not {"required_person_type", "required_groups", "required_acr"} & set(meta)
+    changed = audit_events(app, "client.policy_changed")
+    assert len(changed) == 2 and changed[-1].detail["by"].startswith("console ")
