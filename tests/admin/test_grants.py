@@ -254,3 +254,17 @@ def test_console_sets_an_access_policy(app: Flask, make_rp: Callable[..., Any]) 
         assert not {"required_person_type", "required_groups", "required_acr"} & set(meta)
     changed = audit_events(app, "client.policy_changed")
     assert len(changed) == 2 and changed[-1].detail["by"].startswith("console ")
+
+
+def test_removing_the_vendor_from_the_team_ends_the_access(app: Flask) -> None:
+    budi, team_id = owner_with_team(app, "Dinas Perhubungan")
+    vendor = english(app)
+    citizen = register_and_verify(vendor)
+    assert cli(app, "portal", "grant", "--email", citizen.email, "--team", "Dinas Perhubungan").exit_code == 0
+    person = person_of(app, citizen.email)
+    resp = post_form(budi, f"/portal/teams/{team_id}", f"/portal/teams/{team_id}/members/{person.id}/remove")
+    assert resp.status_code == 303
+    with app.app_context():
+        assert db.session.execute(select(RoleGrant)).first() is None
+    assert sign_in(vendor, citizen).status_code == 303
+    assert vendor.get("/portal").status_code == 403
