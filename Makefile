@@ -5,7 +5,10 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 5000
-OS_PACKAGES := redis-server redis-sentinel postgresql slapd ldap-utils chromium chromium-driver wrk
+# The example application's port (clients/example-rp): `make run RP_PORT=5002` registers its redirect URI.
+RP_PORT ?= 5001
+OS_PACKAGES := redis-server redis-sentinel postgresql slapd ldap-utils chromium chromium-driver wrk apache2 \
+               libapache2-mod-auth-openidc php-cli php-curl composer
 export IDP_INSTANCE_DIR ?= $(CURDIR)/instance
 
 .PHONY: run test venv os-packages lint fmt bench bench-scale clean i18n audit
@@ -18,12 +21,15 @@ $(BIN)/.installed: pyproject.toml setup.py requirements.lock
 
 venv: $(BIN)/.installed
 
-## make run: migrate, create keys and demo data, serve on http://127.0.0.1:5000 (SQLite, in-process store)
+## make run: migrate, create keys and demo data, serve on http://127.0.0.1:5000 (SQLite, in-process store).
+## RP_PORT: the example application's port (default 5001); PORT/HOST: the provider's (the issuer follows
+## them unless IDP_ISSUER is set).
 run: venv
-	$(BIN)/idp db upgrade
-	$(BIN)/idp keys ensure
-	$(BIN)/idp demo --redirect-uri http://127.0.0.1:5001/callback
-	$(BIN)/idp run --host $(HOST) --port $(PORT) --no-reload
+	export IDP_ISSUER="$${IDP_ISSUER:-http://$(HOST):$(PORT)}"; \
+	$(BIN)/idp db upgrade && \
+	$(BIN)/idp keys ensure && \
+	$(BIN)/idp demo --rp-port $(RP_PORT) && \
+	exec $(BIN)/idp run --host $(HOST) --port $(PORT) --no-reload
 
 ## make test: OS packages (apt-get when root), venv, then the whole suite against real services
 test: os-packages venv
@@ -49,7 +55,9 @@ audit: venv
 os-packages:
 	@missing=""; \
 	for cmd in redis-server:redis-server redis-sentinel:redis-sentinel postgresql:/usr/lib/postgresql \
-	           slapd:/usr/sbin/slapd ldap-utils:ldapadd chromium:chromium chromium-driver:chromedriver wrk:wrk; do \
+	           slapd:/usr/sbin/slapd ldap-utils:ldapadd chromium:chromium chromium-driver:chromedriver wrk:wrk \
+	           apache2:/usr/sbin/apache2 libapache2-mod-auth-openidc:/usr/lib/apache2/modules/mod_auth_openidc.so \
+	           php-cli:php php-curl:/etc/php/8.2/mods-available/curl.ini composer:composer; do \
 	  pkg=$${cmd%%:*}; probe=$${cmd#*:}; \
 	  if [ -e "$$probe" ] || command -v "$$probe" >/dev/null 2>&1; then :; else missing="$$missing $$pkg"; fi; \
 	done; \

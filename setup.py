@@ -11,7 +11,8 @@ setup(
     package_dir={"idp.templates": "templates", "idp.migrations": "migrations"},
     package_data={
         "idp": ["static/**/*", "translations/**/*", "data/*"],
-        "idp.templates": ["**/*.html", "**/*.txt"],
+        # portal/examples/: the portal's integration examples (idp.web.portal.examples)
+        "idp.templates": ["**/*.html", "**/*.txt", "portal/examples/*"],
         "idp.migrations": ["*.ini", "*.mako", "README", "*.py", "versions/*.py"],
     },
     include_package_data=False,

@@ -154,6 +154,26 @@ class TeamMember(db.Model):  # type: ignore[name-defined]
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
 
 
+class RoleGrant(db.Model):  # type: ignore[name-defined]
+    """A role an operator gave a person, besides the directory's group roles, until ``expires_at`` (None: no end).
+
+    ``admin``: the bootstrap administrator of an installation without a directory (``idp admin grant``);
+    ``portal``: a vendor's developer (not staff) may use the developer portal for the team ``team_id``.
+    """
+
+    __tablename__ = "role_grants"
+    __table_args__ = (UniqueConstraint("person_id", "role", "team_id", name="uq_role_grants_person_role_team"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), nullable=False,
+                                           index=True)
+    role: Mapped[str] = mapped_column(String(32), nullable=False)  # admin | portal
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"), index=True)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    granted_by: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+
+
 class ScopeRequest(db.Model):  # type: ignore[name-defined]
     """A team's request for a sensitive scope for one client, with its purpose (UU PDP purpose limitation).
 

@@ -18,7 +18,8 @@ def test_wheel_contents_and_resource_dir(tmp_path: Path) -> None:
                     "-w", str(wheels), str(ROOT)], check=True, cwd=tmp_path, timeout=180)
     (wheel,) = wheels.glob("idp-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    wanted = ["idp/templates/base.html", "idp/migrations/env.py", "idp/static/css/idp.css"]
+    wanted = ["idp/templates/base.html", "idp/migrations/env.py", "idp/static/css/idp.css",
+              "idp/templates/portal/examples/php_openid_connect.php"]
     if (ROOT / "idp/translations/id/LC_MESSAGES/messages.mo").exists():
         wanted.append("idp/translations/id/LC_MESSAGES/messages.mo")
     for name in wanted:

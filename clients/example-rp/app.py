@@ -89,26 +89,47 @@ def _drop_ended_session() -> None:
         session.clear()
 
 
-PAGE = """<!doctype html><html lang="id"><head><meta charset="utf-8">
+# The page speaks Indonesian like the provider and the README; ``?lang=en`` switches to English (kept in
+# the session, and passed to the provider as ``ui_locales``, OIDC Core 3.1.2.1).
+TEXT = {
+    "id": {"error": "Galat", "signed_in": "Anda sudah masuk.", "claims": "Klaim ID token",
+           "logout": "Keluar", "login": "Masuk dengan Banten SSO", "switch": "English", "switch_to": "en"},
+    "en": {"error": "Error", "signed_in": "Signed in.", "claims": "ID token claims",
+           "logout": "Sign out", "login": "Sign in with Banten SSO", "switch": "Bahasa Indonesia", "switch_to": "id"},
+}
+
+PAGE = """<!doctype html><html lang="{{ lang }}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>Contoh Aplikasi</title>
 <style>body{font-family:sans-serif;margin:1rem;max-width:40rem}pre{white-space:pre-wrap;word-break:break-all;
 background:#f4f4f4;padding:.5rem}a.button{display:inline-block;padding:.6rem 1rem;background:#0b5;color:#fff;
-text-decoration:none;border-radius:4px}</style></head><body><h1>Contoh Aplikasi</h1>
-{% if error %}<p id="error">Error: <code>{{ error }}</code></p>{% endif %}
-{% if claims %}<p>Signed in. <code id="sub">sub = {{ claims.sub }}</code></p>
-<h2>ID token claims</h2><pre id="claims">{{ claims_json }}</pre>
+text-decoration:none;border-radius:4px}</style></head><body>
+<p style="float:right"><a id="lang" href="{{ url_for('index', lang=t.switch_to) }}">{{ t.switch }}</a></p>
+<h1>Contoh Aplikasi</h1>
+{% if error %}<p id="error">{{ t.error }}: <code>{{ error }}</code></p>{% endif %}
+{% if claims %}<p>{{ t.signed_in }} <code id="sub">sub = {{ claims.sub }}</code></p>
+<h2>{{ t.claims }}</h2><pre id="claims">{{ claims_json }}</pre>
 <h2>UserInfo</h2><pre id="userinfo">{{ userinfo_json }}</pre>
-<p><a class="button" id="logout" href="{{ url_for('logout') }}">Sign out</a></p>
-{% else %}<p><a class="button" id="login" href="{{ url_for('login') }}">Sign in with Banten SSO</a></p>{% endif %}
+<p><a class="button" id="logout" href="{{ url_for('logout') }}">{{ t.logout }}</a></p>
+{% else %}<p><a class="button" id="login" href="{{ url_for('login') }}">{{ t.login }}</a></p>{% endif %}
 </body></html>"""
+
+
+def _lang() -> str:
+    """The page's language: ``?lang=`` (remembered), else the session's, else Indonesian."""
+    wanted = request.args.get("lang")
+    if wanted in TEXT:
+        session["lang"] = wanted
+    lang = session.get("lang")
+    return lang if lang in TEXT else "id"
 
 
 @app.get("/")
 def index():  # type: ignore[no-untyped-def]
     """Home: the claims when signed in, else a sign-in button; shows an error passed back by the provider."""
     claims = session.get("claims")
+    lang = _lang()
     return render_template_string(
-        PAGE, claims=claims, error=request.args.get("error"),
+        PAGE, claims=claims, error=request.args.get("error"), lang=lang, t=TEXT[lang],
         claims_json=json.dumps(claims, indent=2, ensure_ascii=False),
         userinfo_json=json.dumps(session.get("userinfo"), indent=2, ensure_ascii=False))
 
@@ -117,6 +138,8 @@ def index():  # type: ignore[no-untyped-def]
 def login():  # type: ignore[no-untyped-def]
     """Send the browser to the provider's authorization endpoint (Authlib adds state, nonce and PKCE)."""
     extra = {k: request.args[k] for k in ("prompt", "ui_locales", "login_hint") if k in request.args}
+    if session.get("lang") in TEXT:  # chosen here: the provider's pages in the same language
+        extra.setdefault("ui_locales", session["lang"])
     return oauth.idp.authorize_redirect(url_for("callback", _external=True), **extra)
 
 

@@ -101,15 +101,29 @@ class Keys:
 
 keys = Keys()
 
-PAGE = """<!doctype html><html lang="id"><head><meta charset="utf-8">
+# Indonesian by default; ``?lang=en`` switches to English (a cookie remembers it).
+TEXT = {
+    "id": {"error": "Galat", "as": "Masuk sebagai", "logout": "Keluar", "login": "Masuk dengan Banten SSO",
+           "switch": "English", "switch_to": "en"},
+    "en": {"error": "Error", "as": "Signed in as", "logout": "Sign out", "login": "Sign in with Banten SSO",
+           "switch": "Bahasa Indonesia", "switch_to": "id"},
+}
+PAGE = """<!doctype html><html lang="{{ lang }}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>Perizinan</title></head>
-<body><h1>Perizinan</h1>
-{% if error %}<p id="error">Error: <code>{{ error }}</code></p>{% endif %}
-{% if claims %}<p>Masuk sebagai <span id="name">{{ claims.name }}</span>.
+<body><p style="float:right"><a id="lang" href="{{ url_for('index', lang=t.switch_to) }}">{{ t.switch }}</a></p>
+<h1>Perizinan</h1>
+{% if error %}<p id="error">{{ t.error }}: <code>{{ error }}</code></p>{% endif %}
+{% if claims %}<p>{{ t["as"] }} <span id="name">{{ claims.name }}</span>.
 <code id="sub">sub = {{ claims.sub }}</code> <code id="auth-time">auth_time = {{ claims.auth_time }}</code></p>
-<p><a id="logout" href="{{ url_for('logout') }}">Keluar</a></p>
-{% else %}<p><a id="login" href="{{ url_for('login') }}">Masuk dengan Banten SSO</a></p>{% endif %}
+<p><a id="logout" href="{{ url_for('logout') }}">{{ t.logout }}</a></p>
+{% else %}<p><a id="login" href="{{ url_for('login') }}">{{ t.login }}</a></p>{% endif %}
 </body></html>"""
+LANG_COOKIE = "perizinan_lang"
+
+
+def _lang() -> str:
+    wanted = request.args.get("lang") or request.cookies.get(LANG_COOKIE)
+    return wanted if wanted in TEXT else "id"
 
 
 def _session() -> tuple[str, dict[str, Any]]:
@@ -129,8 +143,13 @@ def _with_cookie(response: Response, key: str) -> Response:
 def index() -> Response:
     """Home: the signed-in user's sub and name, or a sign-in link."""
     key, data = _session()
-    body = render_template_string(PAGE, claims=data.get("claims"), error=request.args.get("error"))
-    return Response(body, headers={"Cache-Control": "no-store"})
+    lang = _lang()
+    body = render_template_string(PAGE, claims=data.get("claims"), error=request.args.get("error"), lang=lang,
+                                  t=TEXT[lang])
+    response = Response(body, headers={"Cache-Control": "no-store"})
+    if request.args.get("lang") in TEXT:
+        response.set_cookie(LANG_COOKIE, lang, httponly=True, samesite="Lax")
+    return response
 
 
 @app.get("/login")
@@ -148,6 +167,8 @@ def login() -> Response:
     for extra in ("prompt", "max_age", "login_hint", "ui_locales"):
         if extra in request.args:
             params[extra] = request.args[extra]
+    if request.cookies.get(LANG_COOKIE) in TEXT:  # chosen here: the provider's pages in the same language
+        params.setdefault("ui_locales", request.cookies[LANG_COOKIE])
     endpoint = oauth.idp.load_server_metadata()["authorization_endpoint"]
     return _with_cookie(redirect(f"{endpoint}?{urlencode(params)}"), key)  # type: ignore[arg-type]
 

@@ -31,6 +31,8 @@ COMMAND_MODULES = (
     "idp.cli.sessions",
     "idp.cli.backup",
     "idp.cli.admin_api",
+    "idp.cli.grants",
+    "idp.cli.policies",
 )
 
 SERVING_MESSAGE = (

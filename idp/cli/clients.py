@@ -83,6 +83,11 @@ def clients_group() -> None:
               help="opaque (default) or jwt (RFC 9068 JWT access tokens that an API validates itself).")
 @click.option("--access-token-audience", help="Absolute URI of the API the access tokens are for: their 'aud' "
               "(RFC 9068), and that API's own client may introspect them.")
+@click.option("--require-person-type", type=click.Choice(["staff", "citizen"]), default=None,
+              help="Who may sign in: staff only or citizens only (access policy, issue 18).")
+@click.option("--require-group", "required_groups", multiple=True,
+              help="Only members of this directory group (DN; repeatable: any one of them) may sign in.")
+@click.option("--require-acr", default=None, help="The minimum assurance level of the sign-in (an acr value).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @with_appcontext
 def create_command(name: str, redirect_uris: tuple[str, ...], logout_uris: tuple[str, ...], public: bool,
@@ -92,7 +97,8 @@ def create_command(name: str, redirect_uris: tuple[str, ...], logout_uris: tuple
                    backchannel_logout_session_required: bool, frontchannel_logout_uri: str | None,
                    frontchannel_logout_session_required: bool, subject_type: str | None,
                    sector_identifier_uri: str | None, access_token_format: str | None,
-                   access_token_audience: str | None, as_json: bool) -> None:
+                   access_token_audience: str | None, require_person_type: str | None,
+                   required_groups: tuple[str, ...], require_acr: str | None, as_json: bool) -> None:
     """Register a client; its secret is printed once."""
 
     if public and auth_method not in (None, "none"):
@@ -131,6 +137,12 @@ def create_command(name: str, redirect_uris: tuple[str, ...], logout_uris: tuple
         metadata["access_token_format"] = access_token_format
     if access_token_audience is not None:
         metadata["access_token_audience"] = access_token_audience
+    if require_person_type is not None:
+        metadata["required_person_type"] = require_person_type
+    if required_groups:
+        metadata["required_groups"] = list(required_groups)
+    if require_acr is not None:
+        metadata["required_acr"] = require_acr
     if jwks_file is not None:
         try:
             metadata["jwks"] = json.load(jwks_file)

@@ -27,6 +27,7 @@ from idp.models import (
     Person,
     RecoveryCode,
     RefreshToken,
+    RoleGrant,
     StaffAccount,
     TeamMember,
     TotpCredential,
@@ -179,6 +180,7 @@ def delete_person(person: Person) -> int:
     db.session.execute(delete(RecoveryCode).where(RecoveryCode.person_id == person.id))
     # The passkeys' credential ids and public keys identify the person's devices: erased too.
     db.session.execute(delete(Passkey).where(Passkey.person_id == person.id))
+    db.session.execute(delete(RoleGrant).where(RoleGrant.person_id == person.id))
     _leave_teams(person.id)
     person.name = person.email = person.birthdate = person.gender = person.locale = None
     person.email_verified = False

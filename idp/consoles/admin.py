@@ -34,8 +34,8 @@ from idp.models import (
 )
 from idp.oauth import registration, tokens
 from idp.oauth.clients import ADMIN_SCOPE
+from idp.people import access, signout
 from idp.people import session as login_session
-from idp.people import signout
 from idp.sources import nik
 from idp.sources.citizen import nik_hash
 
@@ -316,6 +316,27 @@ def revoke_admin_api(client: Client, *, by: str) -> bool:
     client.approved_scopes = " ".join(s for s in scopes if s != ADMIN_SCOPE)
     audit.record("admin.api_revoked", client_id=client.client_id, operator=by)
     return True
+
+
+def access_policy(client: Client) -> dict[str, Any]:
+    """The application's access policy (:mod:`idp.people.access`): only the fields it sets."""
+    meta = client.client_metadata or {}
+    return {f: meta[f] for f in access.FIELDS if meta.get(f)}
+
+
+def set_access_policy(client: Client, *, person_type: str | None, groups: list[str] | None, acr: str | None,
+                      by: str, admin_id: int | None = None) -> dict[str, Any]:
+    """Replace who may sign in to the application (issue 18), through the registration rules
+    (MetadataError when refused); audited as ``client.policy_changed``; the caller commits."""
+    meta = {k: v for k, v in (client.client_metadata or {}).items() if k not in access.FIELDS}
+    for field, value in (("required_person_type", person_type), ("required_groups", groups),
+                         ("required_acr", acr)):
+        if value:
+            meta[field] = value
+    client.client_metadata = registration.validate_metadata(meta, current=client.client_metadata)
+    policy = access_policy(client)
+    audit.record("client.policy_changed", person_id=admin_id, client_id=client.client_id, policy=policy, by=by)
+    return policy
 
 
 # --- audit log ---------------------------------------------------------------------------------------

@@ -16,11 +16,12 @@ import datetime as dt
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
+from sqlalchemy import delete as sql_delete
 from sqlalchemy import func, select
 
 from idp import audit
 from idp.extensions import db, state
-from idp.models import Client, Person, ScopeRequest, StaffAccount, Team, TeamMember, utcnow
+from idp.models import Client, Person, RoleGrant, ScopeRequest, StaffAccount, Team, TeamMember, utcnow
 from idp.oauth import registration
 from idp.oauth.clients import DEFAULT_SCOPES
 from idp.people import roles
@@ -89,6 +90,9 @@ def _owners(team_id: int) -> int:
 def create_team(name: str, person_id: int) -> Team:
     """A new team with ``person_id`` as its owner; the name must be free (case-insensitive)."""
     clean = " ".join((name or "").split())
+    if not roles.is_staff(person_id):
+        # A vendor's developer works in the team an operator granted (issue 18), never starts one.
+        raise PortalError(_l("Only staff can start a team; your access is to the team an operator granted."), "name")
     if not clean:
         raise PortalError(_l("Give the team a name."), "name")
     if len(clean) > TEAM_NAME_MAX or not clean.isprintable():
@@ -139,6 +143,12 @@ def remove_member(team: Team, person_id: int, *, by: int) -> None:
     if member.role == OWNER and _owners(team.id) <= 1:
         raise PortalError(_l("A team needs at least one owner: hand the ownership over first."))
     db.session.delete(member)
+    # A vendor's portal access to this team ends with the membership (issue 18).
+    ended = db.session.execute(sql_delete(RoleGrant).where(
+        RoleGrant.person_id == person_id, RoleGrant.role == roles.PORTAL, RoleGrant.team_id == team.id))
+    if getattr(ended, "rowcount", 0):
+        audit.record("role.revoked", person_id=by, role=roles.PORTAL, subject=person_id, team=team.id,
+                     by="portal member removal")
     audit.record("portal.member_removed", person_id=by, team=team.id, member=person_id)
 
 

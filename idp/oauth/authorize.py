@@ -32,9 +32,9 @@ from idp.oauth import logout
 from idp.oauth.clients import OAuthClient, hint_matches
 from idp.oauth.grants import EndUser
 from idp.oauth.server import ParamsRequest, get_server
+from idp.people import access, signin
 from idp.people import claims as claims_module
 from idp.people import session as login_session
-from idp.people import signin
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +71,15 @@ class AskConsent:
 
 
 @dataclass(frozen=True)
+class Refused:
+    """The person does not qualify under the application's access policy (:mod:`idp.people.access`):
+    a page names the application and the ``reasons``; the application hears ``access_denied``."""
+
+    client: OAuthClient
+    reasons: list[str]
+
+
+@dataclass(frozen=True)
 class Code:
     """The authorization code to deliver, issued in ``session``."""
 
@@ -78,7 +87,7 @@ class Code:
     session: login_session.LoginSession
 
 
-Outcome = SignIn | StepUp | AskConsent | Code
+Outcome = SignIn | StepUp | AskConsent | Refused | Code
 
 
 # --- pending requests ----------------------------------------------------------------------------
@@ -297,6 +306,24 @@ def decide(params: MultiDict[str, str], client: OAuthClient, *, resumed: dict[st
             raise LoginRequiredError("The person must sign in, which this request does not allow.")
         return SignIn(store_request(params, client, force_login=session is not None))
     assert session is not None and end_user is not None
+
+    # --- the application's access policy (issue 18), before consent: nobody consents to what they cannot use ---
+    if access.has_policy(client.client_metadata):
+        reasons = access.refusals(session.person_id, session.acr, client.client_metadata)
+        if reasons:
+            if (access.only_level_missing(reasons, client.client_metadata) and "none" not in prompts
+                    and not (resumed and resumed.get("policy_step_up"))):
+                # Only the second factor is missing: step up once (the code, no password again).
+                req_id = store_request(params, client, force_login=True, policy_step_up=True)
+                signin.park(signin.Parked(person_id=session.person_id, acr=session.acr, amr=list(session.amr),
+                                          source=session.source, remember=session.remember, req=req_id))
+                return StepUp(req_id)
+            audit.record("oauth.access_denied", outcome="failure", person_id=session.person_id,
+                         client_id=client.client_id, reasons=reasons, commit=True)
+            if "none" in prompts:
+                # No page may be shown (OIDC Core 3.1.2.1): the application hears the refusal at once.
+                raise AccessDeniedError("The application's access policy does not admit this person.")
+            return Refused(client, reasons)
 
     # --- consent ---
     sensitive = set(scopes) & claims_module.sensitive_scopes()

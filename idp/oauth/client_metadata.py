@@ -16,8 +16,9 @@ import urllib3
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
-from idp import net
+from idp import assurance, net
 from idp.extensions import state
+from idp.people import access
 
 ASSERTION_ALGS = ("RS256", "ES256", "PS256")
 SUBJECT_TYPES = ("public", "pairwise")
@@ -338,4 +339,36 @@ def subject_fields(metadata: dict[str, Any], redirect_uris: list[str]) -> dict[s
         if len(hosts) > 1:
             raise bad("sector_identifier_uri", "required for 'pairwise' when the redirect URIs use several "
                                                 "hosts (OpenID Connect Core 8.1).")
+    return out
+
+
+MAX_GROUPS = 20
+MAX_GROUP_LENGTH = 500
+
+
+def policy_fields(metadata: dict[str, Any]) -> dict[str, Any]:
+    """Who may sign in (:mod:`idp.people.access`): ``required_person_type``, ``required_groups``,
+    ``required_acr``; extension metadata (RFC 7591 2 lets a server define more), refused when malformed
+    rather than ignored, because an application relying on a restriction must never get none."""
+    out: dict[str, Any] = {}
+    kind = metadata.get("required_person_type")
+    if kind not in (None, ""):
+        if kind not in access.PERSON_TYPES:
+            raise bad("required_person_type", f"must be one of: {', '.join(access.PERSON_TYPES)}.")
+        out["required_person_type"] = kind
+    groups = metadata.get("required_groups")
+    if groups not in (None, []):
+        if (not isinstance(groups, list) or len(groups) > MAX_GROUPS
+                or not all(isinstance(g, str) and 0 < len(g.strip()) <= MAX_GROUP_LENGTH and g.isprintable()
+                           for g in groups)):
+            raise bad("required_groups", f"must be an array of at most {MAX_GROUPS} directory group DNs.")
+        if out.get("required_person_type") == access.CITIZEN:
+            raise bad("required_groups", "directory groups are for staff; they cannot be combined with "
+                                         "'required_person_type' 'citizen'.")
+        out["required_groups"] = list(dict.fromkeys(g.strip() for g in groups))
+    acr = metadata.get("required_acr")
+    if acr not in (None, ""):
+        if acr not in assurance.LEVELS:
+            raise bad("required_acr", f"must be one of acr_values_supported: {', '.join(assurance.LEVELS)}.")
+        out["required_acr"] = acr
     return out

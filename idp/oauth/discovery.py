@@ -21,7 +21,7 @@ from idp.oauth.client_metadata import ASSERTION_ALGS, SUBJECT_TYPES
 from idp.oauth.introspection import IntrospectionEndpoint
 from idp.oauth.registration import RESPONSE_TYPES
 from idp.oauth.revocation import RevocationEndpoint
-from idp.people import claims
+from idp.people import access, claims
 
 
 def metadata() -> dict[str, Any]:
@@ -62,6 +62,10 @@ def metadata() -> dict[str, Any]:
         # Back-Channel Logout 2.1: every logout token carries sid, so the session variant is supported.
         "backchannel_logout_supported": True,
         "backchannel_logout_session_supported": True,
+        # Extension client metadata (RFC 7591 2) that restricts who may sign in to an application
+        # (idp.people.access); a person who does not qualify gets access_denied, never a token.
+        "client_access_policy_metadata_supported": list(access.FIELDS),
+        "required_person_type_values_supported": list(access.PERSON_TYPES),
         "service_documentation": issuer + "/",
     }
 

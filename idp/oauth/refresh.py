@@ -22,6 +22,7 @@ from idp.models import Person, RefreshToken, utcnow
 from idp.oauth import tokens
 from idp.oauth.grants import issue_id_token
 from idp.oauth.tokens import TokenUser
+from idp.people import access
 from idp.people import session as login_session
 
 MAX_REFRESH_TOKEN_LENGTH = 200
@@ -96,6 +97,18 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             return None
         if row.expires_at <= utcnow() or status != "active" or tokens.family_revoked(row.family_id):
             return None
+        metadata = self.request.client.client_metadata
+        if access.has_policy(metadata):
+            # The application's access policy holds at every refresh, not only at sign-in (issue 18): a
+            # person who left the group, or whose staff account ended, gets no new tokens.  The family is
+            # revoked (its access tokens too) and the answer is invalid_grant (RFC 6749 5.2).
+            reasons = access.refusals(row.person_id, row.acr, metadata)
+            if reasons:
+                tokens.revoke_family(row.family_id, "access_policy")
+                audit.record("oauth.access_denied", outcome="failure", person_id=row.person_id,
+                             client_id=self.request.client.client_id, reasons=reasons, at="refresh")
+                db.session.commit()
+                return None
         return record
 
     def _reuse(self, row: RefreshToken, reason: str) -> None:

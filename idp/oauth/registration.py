@@ -174,6 +174,7 @@ def validate_metadata(metadata: Any, *, dynamic: bool = False,
         value = fields.text(metadata, field)
         if value:
             out[field] = value
+    out.update(fields.policy_fields(metadata))
 
     # Last: it may fetch the sector document, which only well-formed metadata deserves.
     out.update(fields.subject_fields(dict(metadata, subject_type=subject_type), redirect_uris or []))

@@ -37,7 +37,7 @@ from sqlalchemy import select, update
 
 from idp import assurance, audit, events
 from idp.extensions import db
-from idp.models import CitizenAccount, Consent, IdentityLink, Person, StaffAccount, TeamMember
+from idp.models import CitizenAccount, Consent, IdentityLink, Person, RoleGrant, StaffAccount, TeamMember
 from idp.people import mfa, roles, signout, staff
 from idp.people import session as login_session
 from idp.people.identity import link_for, new_sub
@@ -58,7 +58,7 @@ MOVE, UNITE, REVOKE, KEEP = "move", "unite", "revoke", "keep"
 PERSON_TABLES: dict[str, str] = {
     "identity_links": MOVE, "citizen_accounts": MOVE, "staff_accounts": MOVE,
     "totp_credentials": MOVE, "recovery_codes": MOVE, "passkeys": MOVE,
-    "consents": UNITE, "team_members": UNITE,
+    "consents": UNITE, "team_members": UNITE, "role_grants": UNITE,
     "refresh_tokens": REVOKE,
     "watched_sessions": KEEP, "audit_events": KEEP,
 }
@@ -204,6 +204,7 @@ def _merge(survivor: Person, retired: Person) -> None:
             db.session.execute(update(table).where(table.c.person_id == retired.id).values(person_id=survivor.id))
     db.session.expire_all()  # the bulk updates above bypassed the identity map
     _unite_teams(survivor, retired)
+    _unite_grants(survivor, retired)
     kept = {c.client_id: c for c in db.session.execute(
         select(Consent).where(Consent.person_id == survivor.id)).scalars()}
     for consent in db.session.execute(select(Consent).where(Consent.person_id == retired.id)).scalars().all():
@@ -237,6 +238,20 @@ def _unite_teams(survivor: Person, retired: Person) -> None:
             db.session.delete(member)
         else:
             member.person_id = survivor.id
+
+
+def _unite_grants(survivor: Person, retired: Person) -> None:
+    """Operators' role grants go to the survivor; where both held one, the longer lasting stays."""
+    mine = {(g.role, g.team_id): g for g in db.session.execute(
+        select(RoleGrant).where(RoleGrant.person_id == survivor.id)).scalars()}
+    for grant in db.session.execute(select(RoleGrant).where(RoleGrant.person_id == retired.id)).scalars().all():
+        kept = mine.get((grant.role, grant.team_id))
+        if kept is None:
+            grant.person_id = survivor.id
+            continue
+        if kept.expires_at is not None and (grant.expires_at is None or grant.expires_at > kept.expires_at):
+            kept.expires_at = grant.expires_at
+        db.session.delete(grant)
 
 
 def unlink(person: Person, link_id: int) -> Person:

@@ -1,7 +1,10 @@
 """Who may use the developer portal and the administration console.
 
 Both are for staff: a person with an active staff (directory) account.  Administrators are staff whose
-directory groups map to the ``admin`` role (``IDP_LDAP_GROUP_ROLES``); the console also requires that
+directory groups map to the ``admin`` role (``IDP_LDAP_GROUP_ROLES``), or people an operator granted
+the role (:class:`~idp.models.RoleGrant`, ``idp admin grant``: the first administrator of an installation
+without a directory).  A person who is not staff (a vendor's developer) may use the portal while an
+operator's ``portal`` grant for one of the teams lasts (:func:`may_use_portal`).  The console also requires that
 the current session used a second factor (``acr`` MFA), since ``admin`` is in ``IDP_MFA_REQUIRED_ROLES``
 by default; that rule holds whichever credential the person signed in with
 (:func:`second_factor_required`).  Roles are read from the staff record that the last sign-in or
@@ -10,12 +13,15 @@ by default; that rule holds whichever credential the person signed in with
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import delete, or_, select
 
+from idp import audit
 from idp.extensions import db, state
-from idp.models import StaffAccount
+from idp.models import RoleGrant, StaffAccount, TeamMember, utcnow
 
 ADMIN = "admin"
+PORTAL = "portal"
+GRANTABLE = (ADMIN, PORTAL)
 
 
 def staff_account(person_id: int) -> StaffAccount | None:
@@ -28,9 +34,45 @@ def is_staff(person_id: int) -> bool:
     return staff_account(person_id) is not None
 
 
+def granted_roles(person_id: int) -> set[str]:
+    """The roles operators granted the person that have not expired (:class:`~idp.models.RoleGrant`)."""
+    rows = db.session.execute(select(RoleGrant.role).where(
+        RoleGrant.person_id == person_id,
+        or_(RoleGrant.expires_at.is_(None), RoleGrant.expires_at > utcnow()))).scalars()
+    return set(rows)
+
+
 def has_role(person_id: int, role: str) -> bool:
     account = staff_account(person_id)
-    return account is not None and role in (account.roles or [])
+    return (account is not None and role in (account.roles or [])) or role in granted_roles(person_id)
+
+
+def may_use_portal(person_id: int) -> bool:
+    """Staff, or a person with a current ``portal`` grant (a vendor's developer).
+
+    Expired grants are removed here with the team memberships they gave (audited), so a vendor whose
+    access ran out for one team keeps only the teams still granted.
+    """
+    expire_portal_grants(person_id)
+    return is_staff(person_id) or PORTAL in granted_roles(person_id)
+
+
+def expire_portal_grants(person_id: int) -> None:
+    """Remove the person's expired ``portal`` grants and, for a person who is not staff, the team
+    memberships they gave; committed when anything changed."""
+    expired = db.session.execute(select(RoleGrant).where(
+        RoleGrant.person_id == person_id, RoleGrant.role == PORTAL, RoleGrant.expires_at.is_not(None),
+        RoleGrant.expires_at <= utcnow())).scalars().all()
+    if not expired:
+        return
+    staff = is_staff(person_id)
+    for grant in expired:
+        if not staff and grant.team_id is not None:
+            db.session.execute(delete(TeamMember).where(TeamMember.person_id == person_id,
+                                                        TeamMember.team_id == grant.team_id))
+        db.session.delete(grant)
+        audit.record("portal.access_expired", person_id=person_id, team=grant.team_id)
+    db.session.commit()
 
 
 def is_admin(person_id: int) -> bool:
@@ -38,10 +80,11 @@ def is_admin(person_id: int) -> bool:
 
 
 def roles_of(person_id: int) -> set[str]:
-    """Every role of the person's active staff accounts, whichever credential the current sign-in used."""
+    """Every role of the person's active staff accounts and current grants, whichever credential the
+    current sign-in used."""
     rows = db.session.execute(select(StaffAccount.roles).where(
         StaffAccount.person_id == person_id, StaffAccount.status == "active")).scalars()
-    return {role for roles in rows for role in (roles or [])}
+    return {role for roles in rows for role in (roles or [])} | granted_roles(person_id)
 
 
 def second_factor_required(person_id: int | None, extra_roles: set[str] | None = None) -> bool:

@@ -97,10 +97,11 @@ def _known_ids(current: LoginSession, person: Person) -> Response | None:
 
 
 signed_in = Check(lambda current, person: None)
-# The developer portal (issue 6): active staff only; anybody else signed in gets 403.
-staff = Check(lambda current, person: None if roles.is_staff(person.id) else page("portal/forbidden.html", 403),
+# The developer portal (issue 6): active staff, and vendors an operator granted portal access (issue 18);
+# anybody else signed in gets 403.
+staff = Check(lambda current, person: None if roles.may_use_portal(person.id) else page("portal/forbidden.html", 403),
               console=True)
-# The administration console: administrators (directory groups mapped to ``admin``) only.
+# The administration console: administrators (directory groups mapped to ``admin``, or granted) only.
 admin = Check(lambda current, person: None if roles.is_admin(person.id) else page("admin/forbidden.html", 403),
               console=True)
 # ... whose session used a second factor; the page explains how to add one.

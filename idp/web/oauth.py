@@ -31,6 +31,7 @@ from idp.oauth import backchannel, discovery, frontchannel, keys
 from idp.oauth.clients import OAuthClient, basic_credentials, hint_matches, query_client
 from idp.oauth.server import ParamsRequest, get_server
 from idp.oauth.userinfo import BearerError, bearer_token, userinfo_claims
+from idp.people import access
 from idp.people import claims as claims_module
 from idp.people import session as login_session
 
@@ -79,6 +80,17 @@ class PageError(IdpError):
     """An authorization request that cannot be answered to the client (unknown client or URI)."""
 
 
+class RedirectMismatch(PageError):
+    """The redirect URI sent is not registered for the client: the page shows the developer what was sent
+    and how to register it, as text (never a link, never a redirect: RFC 6749 4.1.2.1)."""
+
+    def __init__(self, client: OAuthClient, sent: str | None) -> None:
+        super().__init__(_l("The application asked to return to an address that is not registered for it."),
+                         detail="redirect_uri not registered")
+        self.client = client
+        self.sent = sent
+
+
 # --------------------------------------------------------------------------- authorization
 def _target(params: MultiDict[str, str]) -> Target:
     """Validate the client and the redirect URI; failures are shown, never redirected."""
@@ -92,12 +104,27 @@ def _target(params: MultiDict[str, str]) -> Target:
                         code="invalid_client", detail="unknown client")
     redirect_uri = _single(params, "redirect_uri")
     if not redirect_uri or not client.check_redirect_uri(redirect_uri):
-        raise PageError(_l("The application asked to return to an address that is not registered for it."),
-                        detail="redirect_uri not registered")
+        raise RedirectMismatch(client, redirect_uri)
     mode = _single(params, "response_mode")
     state = _single(params, "state")
     return Target(client=client, redirect_uri=redirect_uri, state=state,
                   response_mode="form_post" if mode == "form_post" else "query")
+
+
+@bp.errorhandler(RedirectMismatch)
+def _redirect_mismatch(exc: RedirectMismatch) -> Response:
+    sent = exc.sent if exc.sent is None or len(exc.sent) <= 500 else exc.sent[:500] + "…"
+    body = render_template("oauth/redirect_mismatch.html", message=exc.message, sent=sent,
+                           client_name=exc.client.client_name, client_id=exc.client.client_id,
+                           portal=_portal_url(), issuer=_issuer())
+    return Response(body, status=400, mimetype="text/html")
+
+
+def _portal_url() -> str | None:
+    try:
+        return url_for("portal.index")
+    except BuildError:  # the portal is not installed (protocol tests)
+        return None
 
 
 def _login_url(req_id: str) -> str:
@@ -139,6 +166,8 @@ def _authorize(target: Target, params: MultiDict[str, str], resumed: dict[str, A
         return redirect(_login_url(outcome.req), code=302)  # type: ignore[return-value]
     if isinstance(outcome, authz.AskConsent):
         return _consent_page(outcome)
+    if isinstance(outcome, authz.Refused):
+        return _refused_page(target, outcome)
     if login_session.add_client(outcome.session, target.client.client_id):
         backchannel.watch(outcome.session)  # its expiry, too, must reach the applications (Back-Channel Logout 2.7)
     return _respond(target, [("code", outcome.code)])
@@ -154,6 +183,24 @@ def _consent_page(outcome: authz.AskConsent) -> Response:
                            tos_uri=_https(meta.get("tos_uri")), client_uri=_https(meta.get("client_uri")),
                            scopes=shown)
     return Response(body, mimetype="text/html")
+
+
+def _refused_page(target: Target, outcome: authz.Refused) -> Response:
+    """The person does not qualify for this application: say which application and why (issue 18).
+
+    No code is issued; the way back hands the application ``access_denied`` (RFC 6749 4.1.2.1) by the
+    requested response mode, when the person chooses to go back.
+    """
+    params = [("error", "access_denied"),
+              ("error_description", "The application's access policy does not admit this person."),
+              ("iss", _issuer())]
+    if target.state is not None:
+        params.append(("state", target.state))
+    back = add_params_to_uri(target.redirect_uri, params) if target.response_mode == "query" else None
+    body = render_template("oauth/refused.html", client_name=outcome.client.client_name,
+                           reasons=[access.REASON_TEXT[r] for r in outcome.reasons], back=back,
+                           form_action=target.redirect_uri if back is None else None, params=params)
+    return Response(body, status=403, mimetype="text/html")
 
 
 def _https(value: Any) -> str | None:

@@ -9,7 +9,7 @@ from flask import Flask
 from sqlalchemy import Table, select
 
 from idp.extensions import db
-from idp.models import CitizenAccount, Client, Consent, Passkey, Person, StaffAccount, Team, TeamMember
+from idp.models import CitizenAccount, Client, Consent, Passkey, Person, RoleGrant, StaffAccount, Team, TeamMember
 from tests.citizen.helpers import csrf, sign_in
 from tests.oauth import helpers
 
@@ -61,6 +61,7 @@ def test_deletion_leaves_no_row_of_the_person(app: Flask) -> None:
                                     name="HP")])
         db.session.flush()
         db.session.add(TeamMember(team_id=team.id, person_id=person_id, role="owner"))
+        db.session.add(RoleGrant(person_id=person_id, role="portal", team_id=team.id))  # an operator's grant
         db.session.commit()
     client_id, client_secret = helpers.create_client(app, first_party=True,
                                                      grant_types=["authorization_code", "refresh_token"])

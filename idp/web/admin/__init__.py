@@ -1,7 +1,8 @@
 """The administration console at ``/admin`` (issue 6): scope requests, people, clients, audit log,
 initial access tokens, signing keys.
 
-Only administrators (staff whose directory groups map to ``admin``, :mod:`idp.people.roles`) whose session
+Only administrators (staff whose directory groups map to ``admin``, or people granted the role with
+``idp admin grant``, :mod:`idp.people.roles`) whose session
 used a second factor (``acr`` MFA) get in; a signed-in administrator without it gets a page that
 explains how to add one; everyone else signed in gets 403; nobody signed in goes to the sign-in page.
 Every change is a POST with a CSRF token followed by a redirect (POST/redirect/GET), and is audited
@@ -66,4 +67,4 @@ def index(*, current: login_session.LoginSession, person: Person) -> Response:
 
 
 # The page modules add their routes to ``bp`` (they import it from here, so it exists first).
-from idp.web.admin import audit_log, clients, keys, people, scope_requests  # noqa: E402,F401  (see above)
+from idp.web.admin import audit_log, clients, grants, keys, people, scope_requests  # noqa: E402,F401  (see above)

@@ -6,7 +6,7 @@ from flask import Response, flash, request
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from sqlalchemy import select
-from wtforms import IntegerField, StringField
+from wtforms import IntegerField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
 from idp import audit
@@ -19,6 +19,7 @@ from idp.web.admin import GONE, bp, fresh, int_id, message, reauth
 from idp.web.common import EXPIRED, mfa, page, requires, see_other
 from idp.web.common import admin as admin_only
 from idp.web.forms import ActionForm
+from idp.web.portal.forms import ACR_TEXT, ANY, PERSON_TYPE_TEXT, translated_reason
 
 
 class TokenForm(FlaskForm):
@@ -32,6 +33,15 @@ class TokenForm(FlaskForm):
 
 
 
+class PolicyForm(FlaskForm):
+    """Who may sign in to the application (issue 18); the values are checked by the registration rules."""
+
+    required_person_type = StringField(_l("Who may sign in"), validators=[Optional(), Length(max=20)])
+    required_groups = TextAreaField(_l("Only members of these directory groups"), validators=[Optional(),
+                                                                                             Length(max=11000)])
+    required_acr = StringField(_l("Minimum sign-in strength"), validators=[Optional(), Length(max=100)])
+
+
 # --- clients --------------------------------------------------------------------------------------------
 @bp.get("/clients")
 @requires(admin_only, mfa)
@@ -40,7 +50,32 @@ def clients(*, current: login_session.LoginSession, person: Person) -> Response:
     name = (request.args.get("name") or "")[:200]
     team = (request.args.get("team") or "")[:200]
     return page("admin/clients.html", rows=admin.clients(name, team), name=name, team=team,
-                 client_name=admin.client_name, form=ActionForm(), fresh=fresh(current), active="clients")
+                 client_name=admin.client_name, form=ActionForm(), fresh=fresh(current), active="clients",
+                 policy_of=admin.access_policy, person_types=PERSON_TYPE_TEXT, acr_levels=ACR_TEXT)
+
+
+@bp.post("/clients/<int:client_pk>/policy")
+@requires(admin_only, mfa)
+def client_policy(client_pk: int, *, current: login_session.LoginSession, person: Person) -> Response:
+    """Set who may sign in to the application (staff or citizens only, directory groups, minimum level)."""
+    form = PolicyForm()
+    if not form.validate():
+        return message(400, EXPIRED)
+    client = db.session.get(Client, client_pk) if int_id(client_pk) else None
+    if client is None:
+        return message(404, GONE)
+    kind, level = form.required_person_type.data or "", form.required_acr.data or ""
+    groups = [line.strip() for line in (form.required_groups.data or "").splitlines() if line.strip()]
+    try:
+        admin.set_access_policy(client, person_type=None if kind in ("", ANY) else kind, groups=groups,
+                                acr=None if level in ("", ANY) else level, by=f"console {person.sub}",
+                                admin_id=person.id)
+    except registration.MetadataError as exc:
+        db.session.rollback()
+        return message(400, _l("Not accepted: %(why)s", why=translated_reason(exc.description.split(": ", 1)[-1])))
+    db.session.commit()
+    flash(_l("Who may sign in to %(name)s is saved.", name=admin.client_name(client)), "success")
+    return see_other("admin.clients")
 
 
 def _client_action(client_pk: int, current: login_session.LoginSession) -> Client | Response:

@@ -6,11 +6,12 @@ from flask import Response, flash, request
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from sqlalchemy import select
-from wtforms import StringField
+from wtforms import IntegerField, StringField
 from wtforms.validators import Length, Optional
 
 from idp import audit
 from idp.consoles import admin
+from idp.consoles import grants as grant_rules
 from idp.consoles.account import citizen_account, client_names, when
 from idp.extensions import db
 from idp.models import IdentityLink, Person, StaffAccount
@@ -26,6 +27,14 @@ class SearchForm(FlaskForm):
     email = StringField(_l("E-mail address"), validators=[Optional(), Length(max=254)])
     name = StringField(_l("Name (part of it)"), validators=[Optional(), Length(max=200)])
     nik = StringField(_l("NIK (all 16 digits)"), validators=[Optional(), Length(max=40)])
+
+
+class PortalGrantForm(FlaskForm):
+    """Portal access for a person who is not staff, for one team, until it expires (issue 18)."""
+
+    team = StringField(_l("Team (its name in the portal)"), validators=[Optional(), Length(max=200)])
+    days = IntegerField(_l("Access ends after (days)"), default=grant_rules.DEFAULT_PORTAL_DAYS,
+                        validators=[Optional()])
 
 
 class LockForm(FlaskForm):
@@ -80,6 +89,7 @@ def person_page(person_id: int, *, current: login_session.LoginSession, person: 
     return page("admin/person.html", subject=subject, links=links, sources=SOURCE_TEXT, citizen=citizen,
                  staff=staff, staff_nik=admin.masked_staff_nik(staff) if staff else None, sessions=sessions,
                  form=ActionForm(), lock_form=LockForm(formdata=None), fresh=fresh(current),
+                 grants=grant_rules.grants(person_id=subject.id), portal_form=PortalGrantForm(formdata=None),
                  is_self=subject.id == person.id, active="people")
 
 

@@ -22,7 +22,7 @@ from idp.people import session as login_session
 from idp.people.claims import SCOPE_TEXT
 from idp.web.common import EXPIRED, known_ids, page, requires, see_other, staff
 from idp.web.forms import ActionForm
-from idp.web.portal import bp, client_of, issuer
+from idp.web.portal import bp, client_of, examples, issuer
 from idp.web.portal.forms import GRANT_TEXT, METHOD_TEXT, KeysForm, ScopeRequestForm, field_error, json_field
 from idp.web.portal.register import show_secret_once
 
@@ -57,6 +57,11 @@ def _client_page(client: Client, team: Team, status: int = 200, *, scope_form: S
                  status_text=STATUS_TEXT, scope_text=SCOPE_TEXT, grant_text=GRANT_TEXT, method_text=METHOD_TEXT,
                  uses_secret=registration.uses_secret(meta), redirect_uri=redirect_uris[0] if redirect_uris else "",
                  test_scope=_test_scope(client), error=error,
+                 examples=examples.render_all(issuer=base, client_id=client.client_id,
+                                              redirect_uri=redirect_uris[0] if redirect_uris else None,
+                                              scope=_test_scope(client),
+                                              auth_method=str(meta.get("token_endpoint_auth_method")
+                                                              or "client_secret_basic")),
                  code_flow="authorization_code" in (meta.get("grant_types") or []) and bool(redirect_uris))
 
 

@@ -11,6 +11,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import RadioField, SelectMultipleField, StringField, TextAreaField
 
+from idp import assurance
 from idp.models import Client
 from idp.oauth.registration import MetadataError
 
@@ -30,6 +31,20 @@ SUBJECT_TEXT: dict[str, Any] = {
     "public": _l("Public: the same identifier as other applications"),
     "pairwise": _l("Pairwise: an identifier for this application (or sector) only"),
 }
+
+ANY = "any"
+PERSON_TYPE_TEXT: dict[str, Any] = {
+    ANY: _l("Anyone who can sign in"),
+    "staff": _l("Staff only (a directory account)"),
+    "citizen": _l("Citizens only (a citizen account)"),
+}
+ACR_TEXT: dict[str, Any] = {
+    ANY: _l("Any sign-in"),
+    assurance.CITIZEN: _l("A verified citizen account or stronger"),
+    assurance.STAFF: _l("A staff sign-in or stronger"),
+    assurance.MFA: _l("With a second factor"),
+}
+
 
 # --- forms ---------------------------------------------------------------------------------------
 class MultiCheckboxField(SelectMultipleField):
@@ -75,6 +90,10 @@ class ClientForm(FlaskForm):
         "Optional: the absolute URI of the API your access tokens are for, e.g. https://api.example.go.id. "
         "Access tokens then name it in 'aud', and that API may introspect them."))
     scope = MultiCheckboxField(_l("Scopes"), validate_choice=False)
+    required_person_type = RadioField(_l("Who may sign in"), validate_choice=False, default=ANY)
+    required_groups = TextAreaField(_l("Only members of these directory groups"), description=_l(
+        "Optional: group DNs, one per line; a person must be staff and in at least one of them."))
+    required_acr = RadioField(_l("Minimum sign-in strength"), validate_choice=False, default=ANY)
     purpose = TextAreaField(_l("Purpose of the sensitive data"), description=_l(
         "Required when you ask for a sensitive scope: what the data is used for (UU PDP purpose limitation). "
         "An administrator reads it and decides; people see it on the consent page."))
@@ -115,6 +134,13 @@ def metadata_of(form: ClientForm) -> dict[str, Any]:
         value = getattr(form, name).data
         if value:
             metadata[name] = value
+    for name in ("required_person_type", "required_acr"):
+        value = getattr(form, name).data
+        if value and value != ANY:
+            metadata[name] = value
+    groups = _lines(form.required_groups.data)
+    if groups:
+        metadata["required_groups"] = groups
     scopes = [s for s in (form.scope.data or []) if isinstance(s, str)]
     metadata["scope"] = " ".join(["openid", *[s for s in scopes if s != "openid"]])
     jwks_text = (form.jwks.data or "").strip()
@@ -182,6 +208,11 @@ _REASONS: list[tuple[re.Pattern[str], Any]] = [(re.compile(pattern), text) for p
     (r"^could not be fetched", _l("could not be fetched (a public host answering 200 with the JSON array).")),
     (r"^the subject type and the pairwise sector cannot change",
      _l("the subject type and the sector cannot change after registration.")),
+    (r"^must be one of: staff, citizen\.$", _l("choose staff only, citizens only or anyone.")),
+    (r"^must be an array of at most (?P<n>\d+) directory group DNs\.$",
+     _l("give at most %(n)s group DNs, one per line.")),
+    (r"^directory groups are for staff;", _l("directory groups are for staff: they cannot go with citizens only.")),
+    (r"^must be one of acr_values_supported", _l("choose one of the offered levels.")),
 )]
 
 
@@ -219,4 +250,7 @@ def prefill(client: Client) -> ClientForm:
     data["subject_type"] = meta.get("subject_type") or "public"
     data["scope"] = str(meta.get("scope") or "openid profile email").split()
     data["jwks"] = json.dumps(meta["jwks"], indent=2) if meta.get("jwks") else ""
+    data["required_person_type"] = meta.get("required_person_type") or ANY
+    data["required_groups"] = "\n".join(meta.get("required_groups") or [])
+    data["required_acr"] = meta.get("required_acr") or ANY
     return ClientForm(formdata=None, data=data)

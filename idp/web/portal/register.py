@@ -17,7 +17,17 @@ from idp.people import session as login_session
 from idp.people.claims import SCOPE_TEXT
 from idp.web.common import EXPIRED, known_ids, page, requires, see_other, staff
 from idp.web.portal import bp, client_of, team_of
-from idp.web.portal.forms import GRANT_TEXT, METHOD_TEXT, SUBJECT_TEXT, ClientForm, field_error, metadata_of, prefill
+from idp.web.portal.forms import (
+    ACR_TEXT,
+    GRANT_TEXT,
+    METHOD_TEXT,
+    PERSON_TYPE_TEXT,
+    SUBJECT_TEXT,
+    ClientForm,
+    field_error,
+    metadata_of,
+    prefill,
+)
 
 SECRET_SHOWN_FOR = 600  # seconds the one-time secret page may be opened after the POST
 
@@ -26,7 +36,9 @@ def _form_page(template: str, status: int, form: ClientForm, **context: Any) -> 
     return page(template, status, form=form, grant_types=registration.grant_types(),
                  auth_methods=registration.auth_methods(), subject_types=registration.SUBJECT_TYPES,
                  known_scopes=registration.KNOWN_SCOPES, grant_text=GRANT_TEXT, method_text=METHOD_TEXT,
-                 subject_text=SUBJECT_TEXT, scope_text=SCOPE_TEXT, sensitive=logic.sensitive_scopes(), **context)
+                 subject_text=SUBJECT_TEXT, scope_text=SCOPE_TEXT,
+                 person_types=list(PERSON_TYPE_TEXT), person_type_text=PERSON_TYPE_TEXT, acr_levels=list(ACR_TEXT),
+                 acr_text=ACR_TEXT, sensitive=logic.sensitive_scopes(), **context)
 
 
 def show_secret_once(client: Client, person: Person, secret: str) -> Response:

@@ -8,6 +8,7 @@ from flask import Response, flash
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 
+from idp.consoles import grants as grant_rules
 from idp.consoles import portal as logic
 from idp.extensions import db
 from idp.models import Person, Team
@@ -50,7 +51,8 @@ def _team_page(team: Team, role: str, person: Person, status: int = 200,
                member_form: MemberForm | None = None, error: Any = None) -> Response:
     apps = [(c, t) for c, t in logic.clients_of(person.id) if t.id == team.id]
     return page("portal/team.html", status, team=team, role=role, person=person, members=logic.members(team.id),
-                 apps=apps, member_form=member_form or MemberForm(formdata=None), form=ActionForm(), error=error)
+                 apps=apps, grants=grant_rules.grants(team_id=team.id, role="portal"),
+                 member_form=member_form or MemberForm(formdata=None), form=ActionForm(), error=error)
 
 
 @bp.get("/teams/<int:team_id>")
@@ -130,3 +132,21 @@ def hand_over(team_id: int, member_id: int, *, current: login_session.LoginSessi
     flash(_l("The ownership is handed over."), "success")
     return see_other("portal.team", team_id=found.id)
 
+
+
+@bp.post("/teams/<int:team_id>/grants/<int:grant_id>/revoke")
+@requires(staff, known_ids)
+def revoke_grant(team_id: int, grant_id: int, *, current: login_session.LoginSession, person: Person) -> Response:
+    """An owner ends a vendor's portal access to the team now (issue 18)."""
+    form = ActionForm()
+    checked = _owner_action(team_id, person, form)
+    if isinstance(checked, Response):
+        return checked
+    found, _role = checked
+    grant = grant_rules.portal_grant(grant_id, found.id)
+    if grant is None:
+        return message(404, _l("There is no such access for this team."))
+    grant_rules.revoke_portal(grant, by=f"portal owner {person.sub}", actor_id=person.id)
+    db.session.commit()
+    flash(_l("The access is revoked."), "success")
+    return see_other("portal.team", team_id=found.id)
