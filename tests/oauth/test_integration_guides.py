@@ -1,7 +1,8 @@
 """The portal's integration examples run (issue 18): each one is rendered by the function the application's
 page uses (:func:`idp.web.portal.examples.render`) and executed as a real relying party against a live
-provider: Python (Flask + Authlib), Node.js (openid-client), Apache httpd (mod_auth_openidc) and PHP
-(jumbojett/openid-connect-php, run where php and the library are installed).
+provider: Python (Flask + Authlib), Node.js (openid-client), Apache httpd (mod_auth_openidc), PHP
+(jumbojett/openid-connect-php, run where php and the library are installed) and plain PHP without a library
+(php-cli and php-curl from the OS packages, served by PHP's built-in web server).
 
 The person's sign-in session is put in the store (helpers.sign_in); everything else is the example's own
 code talking HTTP to the provider: discovery, the authorization request with PKCE, the code redemption
@@ -12,13 +13,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from html import unescape
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
@@ -46,8 +49,10 @@ class Setup:
         with self.server.app.app_context():
             keys.ensure()
         self.port = services.free_port()
-        self.redirect_uri = f"http://127.0.0.1:{self.port}/callback"
+        self.app_url = f"http://127.0.0.1:{self.port}"
+        self.redirect_uri = self.app_url + "/callback"
         self.client_id, secret = helpers.create_client(self.server.app, redirect_uris=[self.redirect_uri],
+                                                       post_logout_redirect_uris=[self.app_url + "/"],
                                                        first_party=True, auth_method=auth_method)
         self.secret = secret or ""
         self.person_id, self.sub = helpers.create_person(self.server.app)
@@ -58,7 +63,6 @@ class Setup:
                                         redirect_uri=self.redirect_uri, scope=SCOPE, auth_method=auth_method)
         self.env = {**services.clean_environ(), "SSO_CLIENT_SECRET": self.secret, "PORT": str(self.port),
                     "APP_SECRET_KEY": "a-test-only-secret", "OIDC_PASSPHRASE": "a-test-only-passphrase"}
-        self.app_url = f"http://127.0.0.1:{self.port}"
 
 
 @pytest.fixture
@@ -85,7 +89,7 @@ def test_every_example_is_on_the_page_and_names_the_application(live_server: Cal
     with setup.server.app.test_request_context():
         rendered = examples.render_all(issuer=setup.server.url, client_id=setup.client_id,
                                        redirect_uri=setup.redirect_uri, scope=SCOPE, auth_method="client_secret_basic")
-    assert [name for name, _h, _t in rendered] == ["python", "node", "apache", "php"]
+    assert [name for name, _h, _t in rendered] == ["python", "node", "apache", "php", "php_plain"]
     for _name, _heading, text in rendered:
         assert setup.client_id in text and setup.server.url in text and setup.redirect_uri in text
         assert setup.secret not in text  # the secret comes from the environment, never the page
@@ -195,12 +199,67 @@ def test_php_jumbojett_example_signs_in(live_server: Callable[..., Any], process
     assert json.loads(resp.text)["sub"] == setup.sub
 
 
-@pytest.mark.skipif(not shutil.which("php"), reason="php-cli is not installed (make os-packages)")
-def test_php_example_is_valid_php(live_server: Callable[..., Any], tmp_path: Path) -> None:
-    """Where the library cannot be installed, the rendered example is at least checked by php itself."""
-    setup = Setup(live_server, "php")
+def _php_extensions() -> set[str]:
+    php = shutil.which("php")
+    if not php:
+        return set()
+    listed = subprocess.run([php, "-m"], capture_output=True, text=True, timeout=30, check=False).stdout
+    return {line.strip().lower() for line in listed.splitlines()}
+
+
+@pytest.mark.skipif(not {"curl", "openssl", "session"} <= _php_extensions(),
+                    reason="php-cli and php-curl are not installed (make os-packages)")
+def test_plain_php_example_signs_in_and_out(live_server: Callable[..., Any], processes: list[Any],
+                                            tmp_path: Path) -> None:
+    """The plain-PHP example as the relying party in PHP's built-in web server: a whole sign-in and sign-out."""
+    setup = Setup(live_server, "php_plain")
     (tmp_path / "index.php").write_text(setup.text)
-    checked = subprocess.run([shutil.which("php") or "php", "-l", "index.php"], cwd=tmp_path, capture_output=True,
-                             text=True, timeout=30, check=False)
-    assert checked.returncode == 0, checked.stdout + checked.stderr
+    (tmp_path / "sessions").mkdir()
+    log = tmp_path / "php.log"
+    start(processes, [shutil.which("php") or "php", "-d", f"session.save_path={tmp_path / 'sessions'}",
+                      "-d", "error_reporting=-1", "-d", "display_errors=stderr",
+                      "-S", f"127.0.0.1:{setup.port}", "index.php"], setup, tmp_path, log)
+
+    home = setup.browser.get(setup.app_url + "/", timeout=20)
+    assert home.status_code == 200 and 'lang="id"' in home.text and "Masuk dengan SSO Banten" in home.text
+    assert "Sign in with SSO Banten" in setup.browser.get(setup.app_url + "/?lang=en", timeout=20).text
+
+    signed_in = setup.browser.get(setup.app_url + "/login", timeout=20)
+    assert signed_in.status_code == 200, (signed_in.url, signed_in.text[:1000], log.read_text()[-2000:])
+    assert signed_in.url == setup.app_url + "/" and 'lang="en"' in signed_in.text
+    assert f'<code id="sub">{setup.sub}</code>' in signed_in.text and "Siti Aminah" in signed_in.text
+    to_provider, to_callback = (urlsplit(r.headers["Location"]) for r in signed_in.history[:2])
+    asked = {k: v[0] for k, v in parse_qs(to_provider.query).items()}
+    assert asked["redirect_uri"] == setup.redirect_uri and asked["code_challenge_method"] == "S256"
+    assert asked["ui_locales"] == "en" and asked["state"] and asked["nonce"] and asked["code_challenge"]
+    # The provider's redirect again (a replayed or injected code): the pending sign-in was used up.
+    replay = setup.browser.get(setup.app_url + to_callback.path + "?" + to_callback.query, timeout=20)
+    assert replay.status_code == 400 and "state mismatch" in replay.text
+
+    # Signing out takes the form's token (another site's form cannot), then ends the provider's session too.
+    csrf = unescape(re.search(r'name="csrf" value="([^"]+)"', signed_in.text).group(1))  # type: ignore[union-attr]
+    forged = setup.browser.post(setup.app_url + "/logout", data={"csrf": "forged"}, timeout=20)
+    assert f'<code id="sub">{setup.sub}</code>' in forged.text
+    out = setup.browser.post(setup.app_url + "/logout", data={"csrf": csrf}, timeout=20)
+    assert out.status_code == 200 and out.url == setup.app_url + "/", (out.url, out.text[:1000])
+    assert "Sign in with SSO Banten" in out.text and setup.sub not in out.text
+    assert any(urlsplit(r.url).path == "/end_session" for r in out.history)
+    again = setup.browser.get(setup.app_url + "/login", timeout=20)
+    assert again.url.startswith(setup.server.url), again.url  # no provider session: its sign-in page
+    assert not re.search(r"Warning|Notice|Deprecated|Fatal", log.read_text()), log.read_text()[-3000:]
+
+
+@pytest.mark.skipif(not shutil.which("php"), reason="php-cli is not installed (make os-packages)")
+def test_php_examples_are_valid_php(live_server: Callable[..., Any], tmp_path: Path) -> None:
+    """Every PHP example, as rendered for each client authentication method, passes ``php -l``."""
+    setup = Setup(live_server, "php")
     assert f"setRedirectURL('{setup.redirect_uri}')" in setup.text
+    for name in ("php", "php_plain"):
+        for auth_method in ("client_secret_basic", "client_secret_post", "none"):
+            with setup.server.app.test_request_context():
+                text = examples.render(name, issuer=setup.server.url, client_id=setup.client_id,
+                                       redirect_uri=setup.redirect_uri, scope=SCOPE, auth_method=auth_method)
+            (tmp_path / "index.php").write_text(text)
+            checked = subprocess.run([shutil.which("php") or "php", "-l", "index.php"], cwd=tmp_path,
+                                     capture_output=True, text=True, timeout=30, check=False)
+            assert checked.returncode == 0, (name, auth_method, checked.stdout + checked.stderr)

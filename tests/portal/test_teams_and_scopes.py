@@ -135,9 +135,10 @@ def test_integration_help_and_test_sign_in(app: Flask) -> None:
     issuer = app.extensions["idp"].config["ISSUER"].rstrip("/")
     html = unescape(budi.get(f"/portal/apps/{pk}").get_data(as_text=True))
     discovery = f"{issuer}/.well-known/openid-configuration"
-    for example in ("example-python", "example-node", "example-apache"):
+    for example in ("example-python", "example-node", "example-apache", "example-php", "example-php_plain"):
         block = re.search(rf'id="{example}">(.*?)</code>', html, re.S)
         assert block and client_id in block.group(1), example
+    assert "<h3>PHP (no library)</h3>" in html
     assert f'server_metadata_url="{discovery}"' in html and f"OIDCProviderMetadataURL {discovery}" in html
     assert f'new URL("{issuer}")' in html and f"OIDCRedirectURI {REDIRECT}" in html
     test_page = budi.get(f"/portal/apps/{pk}/test").get_data(as_text=True)

@@ -61,7 +61,9 @@ def _client_page(client: Client, team: Team, status: int = 200, *, scope_form: S
                                               redirect_uri=redirect_uris[0] if redirect_uris else None,
                                               scope=_test_scope(client),
                                               auth_method=str(meta.get("token_endpoint_auth_method")
-                                                              or "client_secret_basic")),
+                                                              or "client_secret_basic"),
+                                              post_logout_redirect_uri=next(
+                                                  iter(meta.get("post_logout_redirect_uris") or []), None)),
                  code_flow="authorization_code" in (meta.get("grant_types") or []) and bool(redirect_uris))
 
 
