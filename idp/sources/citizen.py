@@ -82,6 +82,14 @@ def find_by_identifier(identifier: str) -> tuple[str | None, CitizenAccount | No
     return None, None
 
 
+def nik_assurance(person_id: int) -> str:
+    """The person's NIK level now (their account's ``assurance``), or "" when they hold no NIK."""
+    value = db.session.execute(
+        select(CitizenAccount.assurance).where(CitizenAccount.person_id == person_id)
+    ).scalar_one_or_none()
+    return value or ""
+
+
 def decrypt_nik(account: CitizenAccount) -> str:
     return str(state().crypto.decrypt(account.nik_enc, "citizen.nik"))
 
