@@ -245,6 +245,22 @@ SETTINGS: tuple[Setting, ...] = (
       "by other processes or left by a restart.", minimum=1, maximum=3600),
     S("SESSION_SWEEP_SECONDS", 60, _int, "How often the background thread looks for sign-in sessions that "
       "expired (idle or absolute timeout) and queues their logout notices.", minimum=5, maximum=3600),
+    # --- population-registry verification of a NIK (issue 15; README "Proving a NIK") ---
+    S("REGISTRY_URL", "", _str, "URL of the population registry's data-verification service (Dukcapil-style: "
+      "the NIK and the typed data go out, per-field match flags come back). Empty: registry verification is "
+      "not offered. `idp registry-sim` serves a simulator for development and tests."),
+    S("REGISTRY_USER", "", _str, "The agency's user name at the registry service (HTTP Basic)."),
+    S("REGISTRY_PASSWORD", "", _str, "The agency's password at the registry service.", secret=True),
+    S("REGISTRY_TIMEOUT", 5, _int, "Seconds one registry request may take (the person never waits for it: "
+      "verification is queued).", minimum=1, maximum=30),
+    S("REGISTRY_MAX_ATTEMPTS", 6, _int, "Attempts per verification before it is given up as failed (the typed "
+      "data are then erased; the person may ask again).", minimum=1, maximum=20),
+    S("REGISTRY_RETRY_SECONDS", 60, _int, "Wait before the first retry; it doubles after every failed attempt "
+      "(at most one hour).", minimum=1, maximum=3600),
+    S("REGISTRY_BREAKER_FAILURES", 5, _int, "Consecutive failed registry requests that open the circuit "
+      "breaker: no request is sent while it is open.", minimum=1, maximum=100),
+    S("REGISTRY_BREAKER_SECONDS", 60, _int, "How long the circuit breaker stays open before one request "
+      "tries the registry again.", minimum=1, maximum=3600),
     # --- observability ---
     S("LOG_FORMAT", "text", _str, "`text` (human-readable) or `json` (one JSON object per line with the "
       "request id, for log collectors).", choices=("text", "json")),

@@ -81,12 +81,43 @@ class CitizenAccount(db.Model):  # type: ignore[name-defined]
     gender: Mapped[str] = mapped_column(String(16), nullable=False)
     # NULL, or why a person should look at it (typed birth date differs from the NIK's, ...).
     review_reason: Mapped[str | None] = mapped_column(String(64))
+    # The NIK level (idp.assurance.NIK_LEVELS): citizen-review, citizen (self-declared), citizen-registry,
+    # citizen-in-person; and when it was last raised by a registry match or an officer.
     assurance: Mapped[str] = mapped_column(String(64), nullable=False)
+    nik_verified_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     status: Mapped[str] = mapped_column(String(16), nullable=False, default="active")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
     password_changed_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
 
     person: Mapped[Person] = relationship()
+
+
+class NikVerification(db.Model):  # type: ignore[name-defined]
+    """One request to the population registry to match a person's typed data to a NIK (durable queue).
+
+    UU PDP data minimisation: the typed birth place and mother's maiden name are kept encrypted only
+    while the request waits (``payload_enc``, erased when it is answered or given up); afterwards the row
+    holds the outcome, the names of the fields the registry matched, the time and the registry's request
+    id, never the registry's data.
+    """
+
+    __tablename__ = "nik_verifications"
+    __table_args__ = (Index("ix_nik_verifications_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), nullable=False,
+                                           index=True)
+    nik_hash: Mapped[str] = mapped_column(String(64), nullable=False, index=True)  # keyed_hash("nik", nik)
+    # pending | matched | mismatch | failed (given up after the attempts)
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="pending")
+    payload_enc: Mapped[str | None] = mapped_column(Text)  # crypto.encrypt(json, "registry.query")
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+    matched: Mapped[list[str] | None] = mapped_column(JSON)  # names of the fields the registry matched
+    request_id: Mapped[str | None] = mapped_column(String(64))  # the registry's reference of the answer
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+    completed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    last_error: Mapped[str | None] = mapped_column(String(200))
 
 
 class Client(db.Model):  # type: ignore[name-defined]

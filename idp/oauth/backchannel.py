@@ -51,7 +51,7 @@ from idp.extensions import db, setting, state
 from idp.models import LogoutNotice, WatchedSession, utcnow
 from idp.oauth import keys
 from idp.oauth.clients import OAuthClient, query_client
-from idp.people import pairwise, signout
+from idp.people import nik_proof, pairwise, signout
 from idp.people.session import LoginSession
 
 log = logging.getLogger(__name__)
@@ -370,6 +370,7 @@ class Worker:
                 try:
                     self._sweep(app)
                     deliver()
+                    self._registry()
                     due = next_due()
                 finally:
                     db.session.remove()
@@ -385,6 +386,14 @@ class Worker:
         if due is None:
             return poll
         return max(0.05, min(poll, (due - utcnow()).total_seconds()))
+
+    def _registry(self) -> None:
+        """Work the population-registry queue (idp.people.nik_proof): the same thread, the same pass."""
+        try:
+            nik_proof.work()
+        except Exception as exc:  # noqa: BLE001 - store or database down: try again at the next pass
+            db.session.rollback()
+            log.warning("population registry pass failed: %s", type(exc).__name__)
 
     def _sweep(self, app: Flask) -> None:
         """Look for expired sessions (idp.people.signout.sweep) every ``IDP_SESSION_SWEEP_SECONDS``."""
