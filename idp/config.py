@@ -109,8 +109,9 @@ SETTINGS: tuple[Setting, ...] = (
       "secret works at once everywhere). 0: no cache.", minimum=0, maximum=300),
     S("CLIENT_SECRET_GRACE", 86400, _int, "Seconds a client secret replaced in the developer portal keeps "
       "working, so that the application can be updated without an outage.", minimum=0, maximum=30 * 86400),
-    S("MFA_REQUIRED_ROLES", ["admin"], _list, "Staff holding any of these roles (from `IDP_LDAP_GROUP_ROLES`) must "
-      "use two-step verification at every sign-in (set it up at the first one)."),
+    S("MFA_REQUIRED_ROLES", ["admin", "officer"], _list, "Staff holding any of these roles (from "
+      "`IDP_LDAP_GROUP_ROLES`; `officer`: the service-counter console) must use two-step verification at every "
+      "sign-in (set it up at the first one)."),
     # --- signing keys ---
     S("KEY_ROTATION_OVERLAP", 86400, _int, "Seconds a new signing key from `idp keys rotate` is published in "
       "JWKS before it signs anything, so that relying parties' cached key sets already hold it. At least "

@@ -21,6 +21,7 @@ BLUEPRINT_MODULES = (
     "idp.web.mfa",
     "idp.web.portal",
     "idp.web.admin",
+    "idp.web.officer",
     "idp.web.oauth",
     "idp.web.clients_api",
 )
