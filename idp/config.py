@@ -147,6 +147,9 @@ SETTINGS: tuple[Setting, ...] = (
       minimum=100, maximum=10_000_000),
     S("EMAIL_VERIFY_TTL", 2 * 86400, _int, "Lifetime of an e-mail verification link.",
       minimum=600, maximum=14 * 86400),
+    S("UNVERIFIED_ACCOUNT_TTL", 2 * 86400, _int, "Seconds a citizen registration may stay with its e-mail address "
+      "unconfirmed; then it is deleted and its NIK is free again (no permanent squatting).",
+      minimum=3600, maximum=30 * 86400),
     # --- passwords and brute force ---
     S("PASSWORD_MIN_LENGTH", 10, _int, "Minimum password length (no other composition rules).",
       minimum=8, maximum=64),

@@ -69,7 +69,12 @@ class CitizenAccount(db.Model):  # type: ignore[name-defined]
     public_id: Mapped[str] = mapped_column(String(40), unique=True, nullable=False)
     person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), nullable=False,
                                            index=True)
-    nik_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    # The NIK the account HOLDS (keyed hash, unique): sign-in by NIK and the ``nik`` claim use it.  NULL while
+    # the account only claims its NIK (``claimed_nik_hash``): a second registration of a NIK someone else holds
+    # unproven, or a holder who lost it to a better proof (idp.people.nik_dispute).  ``nik_enc``/``nik_masked``
+    # are the account's NIK either way.
+    nik_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    claimed_nik_hash: Mapped[str | None] = mapped_column(String(64), index=True)
     nik_enc: Mapped[str] = mapped_column(Text, nullable=False)
     nik_key_id: Mapped[str] = mapped_column(String(16), nullable=False)
     nik_masked: Mapped[str] = mapped_column(String(16), nullable=False)

@@ -1,4 +1,4 @@
-"""``idp registry-sim`` (a population-registry simulator), ``idp registry work`` and ``idp registry status``.
+"""``idp registry-sim`` (a registry simulator), ``idp registry work|status``, ``idp citizens purge-unverified``.
 
 The simulator is a real HTTP server with its own seeded data set speaking the wire format of
 :mod:`idp.sources.population_registry`: it answers per-field match flags for a NIK and never returns
@@ -27,6 +27,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
 from idp.people import nik_proof
+from idp.sources import citizen
 
 MODES = ("normal", "slow", "error", "html", "huge", "garbage", "liar")
 SLOW_SECONDS = 40.0
@@ -178,4 +179,17 @@ def status_command() -> None:
     click.echo(json.dumps(counts, sort_keys=True) if counts else "no verification requests")
 
 
-commands = [registry_sim_command, registry_group]
+@click.group("citizens")
+def citizens_group() -> None:
+    """Citizen accounts."""
+
+
+@citizens_group.command("purge-unverified")
+@with_appcontext
+def purge_unverified_command() -> None:
+    """Delete registrations whose e-mail address stayed unconfirmed past IDP_UNVERIFIED_ACCOUNT_TTL (the
+    background thread does this too); their NIKs are free again."""
+    click.echo(f"deleted {citizen.purge_unverified()} unconfirmed registrations")
+
+
+commands = [registry_sim_command, registry_group, citizens_group]

@@ -5,7 +5,9 @@ to the ``officer`` role, ``IDP_LDAP_GROUP_ROLES``, with a second factor in the s
 in ``IDP_MFA_REQUIRED_ROLES`` by default) looks a citizen up by the whole NIK only (a keyed hash answers
 equality, never a prefix), checks the physical KTP-el and marks the NIK *verified in person*.  The same
 console lists the ``citizen-review`` accounts (typed birth date disagreeing with the NIK) to resolve the
-same way.  Every lookup and every verification is audited with the officer and the reason they typed;
+same way.  A search also lists the accounts that only claim the NIK: verifying one of them in person moves
+the NIK to it (:mod:`idp.people.nik_dispute`, the better proof wins).  Every lookup and every
+verification is audited with the officer and the reason they typed;
 the audit log holds the NIK's keyed hash and masked form, never the NIK.
 """
 
@@ -20,7 +22,7 @@ from sqlalchemy import select
 from idp import assurance, audit, ratelimit
 from idp.extensions import db
 from idp.models import CitizenAccount, Person, utcnow
-from idp.people import roles
+from idp.people import nik_dispute, roles
 from idp.sources import nik
 from idp.sources.citizen import nik_hash
 
@@ -32,7 +34,7 @@ REVIEW_LIMIT = 100
 
 class OfficerRefused(Exception):
     """The action is refused; ``reason`` is ``invalid_nik`` | ``reason`` | ``unconfirmed`` | ``gone`` |
-    ``own`` | ``already`` | ``rate_limited``."""
+    ``own`` | ``already`` | ``contested`` | ``rate_limited``."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -53,6 +55,7 @@ class CitizenView:
     review_reason: str | None
     email_verified: bool
     active: bool
+    holds: bool  # False: the account only claims this NIK (idp.people.nik_dispute)
 
 
 def is_officer(person_id: int) -> bool:
@@ -65,7 +68,8 @@ def _view(account: CitizenAccount) -> CitizenView:
                        method=assurance.NIK_METHODS.get(account.assurance, "self-declared"),
                        verified_at=account.nik_verified_at, review_reason=account.review_reason,
                        email_verified=account.email_verified_at is not None,
-                       active=account.status == "active" and account.person.status == "active")
+                       active=account.status == "active" and account.person.status == "active",
+                       holds=account.nik_hash is not None)
 
 
 def clean_reason(value: str | None) -> str:
@@ -76,8 +80,8 @@ def clean_reason(value: str | None) -> str:
     return text
 
 
-def find(officer: Person, raw_nik: str, reason: str) -> CitizenView | None:
-    """The citizen account holding exactly this NIK, or None; audited either way."""
+def find(officer: Person, raw_nik: str, reason: str) -> list[CitizenView]:
+    """The citizen account holding exactly this NIK, then the accounts claiming it ([]: none); audited."""
     why = clean_reason(reason)
     digits = nik.normalize(raw_nik or "")
     if digits is None or len(digits) != nik.LENGTH:
@@ -85,13 +89,13 @@ def find(officer: Person, raw_nik: str, reason: str) -> CitizenView | None:
     if not ratelimit.allow("officer-lookup", str(officer.id), LOOKUPS_PER_HOUR, 3600):
         raise OfficerRefused("rate_limited")
     hashed = nik_hash(digits)
-    account = db.session.execute(select(CitizenAccount).where(CitizenAccount.nik_hash == hashed)
-                                 ).scalar_one_or_none()
-    audit.record("officer.lookup", outcome="success" if account else "failure",
-                 person_id=account.person_id if account else None, officer=officer.id, nik=nik.mask(digits),
-                 nik_hash=hashed, reason=why)
+    holder = nik_dispute.holder_of(hashed)
+    accounts = ([holder] if holder is not None else []) + nik_dispute.claimants(hashed)
+    audit.record("officer.lookup", outcome="success" if accounts else "failure",
+                 person_id=accounts[0].person_id if accounts else None, officer=officer.id, nik=nik.mask(digits),
+                 nik_hash=hashed, reason=why, accounts=[a.person_id for a in accounts])
     db.session.commit()
-    return _view(account) if account is not None else None
+    return [_view(a) for a in accounts]
 
 
 def get(public_id: str) -> CitizenView | None:
@@ -123,12 +127,20 @@ def verify_in_person(officer: Person, public_id: str, reason: str, checked: bool
         raise OfficerRefused("gone")
     if account.person_id == officer.id:
         raise OfficerRefused("own")  # nobody vouches for their own NIK
-    if account.assurance == assurance.CITIZEN_IN_PERSON:
+    if account.nik_hash is not None and account.assurance == assurance.CITIZEN_IN_PERSON:
         raise OfficerRefused("already")
     previous = account.assurance
-    account.assurance = assurance.CITIZEN_IN_PERSON
-    account.nik_verified_at = utcnow()
-    account.review_reason = None  # the KTP-el settles what the typed data left open
+    if account.nik_hash is None:
+        # A claimant with the KTP-el in hand: the NIK moves to them unless the holder was verified in person
+        # too (two cards for one NIK: a case for Dukcapil, not for the counter).
+        holder = nik_dispute.holder_of(account.claimed_nik_hash or "")
+        if not nik_dispute.wins(assurance.CITIZEN_IN_PERSON, holder):
+            raise OfficerRefused("contested")
+        nik_dispute.transfer(account, assurance.CITIZEN_IN_PERSON, via="counter", actor=officer.id)
+    else:
+        account.assurance = assurance.CITIZEN_IN_PERSON
+        account.nik_verified_at = utcnow()
+        account.review_reason = None  # the KTP-el settles what the typed data left open
     audit.record("nik.verified_in_person", person_id=account.person_id, officer=officer.id, reason=why,
                  nik=account.nik_masked, nik_hash=account.nik_hash, previous=previous)
     db.session.commit()

@@ -118,7 +118,7 @@ def claims_for(person_id: int, sub: str, scope: str, client_id: str, *, with_nik
         account = db.session.execute(
             select(CitizenAccount).where(CitizenAccount.person_id == person_id)
         ).scalar_one_or_none()
-        if account is not None:
+        if account is not None and account.nik_hash is not None:  # held, not only claimed
             claims["nik"] = state().crypto.decrypt(account.nik_enc, "citizen.nik")
             # How well the NIK is proven (README "Assurance levels"): an application granting benefits on
             # the strength of a NIK reads these, or asks for the level with acr_values.

@@ -29,6 +29,7 @@ from sqlalchemy import func, select, update
 from idp import assurance, audit, ratelimit
 from idp.extensions import db, setting, state
 from idp.models import CitizenAccount, NikVerification, utcnow
+from idp.people import nik_dispute
 from idp.sources import citizen
 from idp.sources import population_registry as registry
 
@@ -67,7 +68,8 @@ def request_verification(person_id: int, birthplace: str, mother_name: str | Non
                                  ).scalar_one_or_none()
     if account is None or account.status != "active":
         raise RequestRefused("no_nik")
-    if assurance.nik_level(account.assurance) >= assurance.NIK_LEVELS[assurance.CITIZEN_REGISTRY]:
+    if account.nik_hash is not None and (
+            assurance.nik_level(account.assurance) >= assurance.NIK_LEVELS[assurance.CITIZEN_REGISTRY]):
         raise RequestRefused("already")
     pending = db.session.execute(select(NikVerification.id).where(
         NikVerification.person_id == person_id, NikVerification.status == "pending")).first()
@@ -77,7 +79,8 @@ def request_verification(person_id: int, birthplace: str, mother_name: str | Non
         raise RequestRefused("rate_limited")
     payload = {"full_name": account.full_name, "birthdate": account.birthdate.isoformat(), "birthplace": place,
                "mother_name": mother or None}
-    row = NikVerification(person_id=person_id, nik_hash=account.nik_hash, status="pending",
+    # A claimant asks about the NIK it claims (idp.people.nik_dispute): a match may move it to them.
+    row = NikVerification(person_id=person_id, nik_hash=account.nik_hash or account.claimed_nik_hash, status="pending",
                           payload_enc=state().crypto.encrypt(json.dumps(payload), PAYLOAD_CONTEXT))
     db.session.add(row)
     db.session.flush()
@@ -139,7 +142,7 @@ def _attempt(item: _Claimed, verifier: registry.RegistryVerifier, now: dt.dateti
         return "gone"
     account = db.session.execute(select(CitizenAccount).where(CitizenAccount.person_id == row.person_id)
                                  ).scalar_one_or_none()
-    if account is None or account.nik_hash != row.nik_hash or row.payload_enc is None:
+    if account is None or (account.nik_hash or account.claimed_nik_hash) != row.nik_hash or row.payload_enc is None:
         # The account or its NIK changed while the request waited: nothing to prove any more.
         _close(row, "failed", now, error="account changed")
         db.session.commit()
@@ -155,7 +158,9 @@ def _attempt(item: _Claimed, verifier: registry.RegistryVerifier, now: dt.dateti
     proved = answer.proves(query)
     row.matched, row.request_id = list(answer.matched), answer.request_id
     _close(row, "matched" if proved else "mismatch", now)
-    if proved and assurance.nik_level(account.assurance) < assurance.NIK_LEVELS[assurance.CITIZEN_REGISTRY]:
+    if proved and account.nik_hash is None:
+        _claim_won(account, query)
+    elif proved and assurance.nik_level(account.assurance) < assurance.NIK_LEVELS[assurance.CITIZEN_REGISTRY]:
         account.assurance = assurance.CITIZEN_REGISTRY
         account.nik_verified_at = now
         account.review_reason = None  # the registry confirmed the typed birth date: nothing left to review
@@ -164,6 +169,24 @@ def _attempt(item: _Claimed, verifier: registry.RegistryVerifier, now: dt.dateti
                  request_id=answer.request_id)
     db.session.commit()
     return str(row.status)
+
+
+def _claim_won(account: CitizenAccount, query: registry.Query) -> None:
+    """A claimant's registry match: the NIK moves to them when it beats the holder's proof AND the holder's
+    own data differ (a holder who gave the same name and birth date may be the same family; the counter
+    decides between them: README "Disputes")."""
+    holder = nik_dispute.holder_of(account.claimed_nik_hash or "")
+    same_data = holder is not None and (_norm(holder.full_name) == _norm(query.full_name)
+                                        and holder.birthdate == query.birthdate)
+    if nik_dispute.wins(assurance.CITIZEN_REGISTRY, holder) and not same_data:
+        nik_dispute.transfer(account, assurance.CITIZEN_REGISTRY, via="registry")
+    else:
+        audit.record("nik.dispute_contested", person_id=account.person_id, nik=account.nik_masked,
+                     nik_hash=account.claimed_nik_hash, via="registry")
+
+
+def _norm(value: str) -> str:
+    return " ".join(unicodedata.normalize("NFKC", value).casefold().split())
 
 
 def _retry_or_give_up(row: NikVerification, item: _Claimed, reason: str, now: dt.datetime,

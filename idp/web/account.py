@@ -80,7 +80,11 @@ class PasswordForm(FlaskForm):
 # --- helpers -------------------------------------------------------------------------------------
 def citizen_method(account: CitizenAccount | None) -> str | None:
     """How the account's NIK is proven: ``self-declared``, ``registry`` or ``in-person`` (None: no NIK)."""
-    return None if account is None else assurance.NIK_METHODS.get(account.assurance, "self-declared")
+    if account is None:
+        return None
+    if account.nik_hash is None:
+        return "self-declared"  # only claimed
+    return assurance.NIK_METHODS.get(account.assurance, "self-declared")
 
 
 def _nav(active: str, **context: Any) -> dict[str, Any]:

@@ -34,6 +34,7 @@ REFUSED = {
     "gone": _l("That account no longer exists or is not active."),
     "own": _l("You cannot verify your own NIK. Ask another officer."),
     "already": _l("This NIK is already verified in person."),
+    "contested": _l("The account holding this NIK was verified in person too. Refer the case to Dukcapil."),
     "rate_limited": _l("Too many searches in the last hour. Please wait a moment."),
 }
 
@@ -74,9 +75,11 @@ def index(*, current: login_session.LoginSession, person: Person) -> Response:
         found = counter.find(person, form.nik.data or "", form.reason.data or "")
     except counter.OfficerRefused as exc:
         return _home(400 if exc.reason != "rate_limited" else 429, error=REFUSED[exc.reason], find_form=form)
-    if found is None:
+    if not found:
         return _home(200, not_found=True, find_form=form)
-    return _citizen(found)
+    if len(found) == 1:
+        return _citizen(found[0])
+    return page("officer/choose.html", accounts=found)  # the holder and who claims the NIK: ask the person
 
 
 @bp.get("/citizen/<public_id>")
@@ -102,7 +105,8 @@ def verify(*, current: login_session.LoginSession, person: Person) -> Response:
     try:
         counter.verify_in_person(person, view.public_id, form.reason.data or "", bool(form.checked.data))
     except counter.OfficerRefused as exc:
-        return _citizen(view, 409 if exc.reason in ("already", "own") else 400, error=REFUSED[exc.reason],
+        return _citizen(view, 409 if exc.reason in ("already", "own", "contested") else 400,
+                        error=REFUSED[exc.reason],
                         form=form)
     flash(_l("The NIK is marked verified in person."), "success")
     return see_other("officer.citizen", public_id=view.public_id)

@@ -1,4 +1,4 @@
-"""how well a NIK is proven: the registry verification queue and the time a NIK was verified (issue 15)
+"""how well a NIK is proven: the registry verification queue, the time a NIK was verified, NIK claims (issue 15)
 
 Revision ID: 0010
 Revises: 0007
@@ -40,10 +40,20 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_nik_verifications_person_id'), ['person_id'], unique=False)
     with op.batch_alter_table('citizen_accounts', schema=None) as batch_op:
         batch_op.add_column(sa.Column('nik_verified_at', sa.DateTime(), nullable=True))
+        batch_op.add_column(sa.Column('claimed_nik_hash', sa.String(length=64), nullable=True))
+        batch_op.create_index(batch_op.f('ix_citizen_accounts_claimed_nik_hash'), ['claimed_nik_hash'], unique=False)
+        batch_op.alter_column('nik_hash', existing_type=sa.String(length=64), nullable=True)
 
 
 def downgrade():
+    # Going back: accounts that only claim a NIK cannot exist in the old schema (nik_hash NOT NULL).
+    op.execute("DELETE FROM identity_links WHERE source = 'citizen' AND subject IN "
+               "(SELECT public_id FROM citizen_accounts WHERE nik_hash IS NULL)")
+    op.execute('DELETE FROM citizen_accounts WHERE nik_hash IS NULL')
     with op.batch_alter_table('citizen_accounts', schema=None) as batch_op:
+        batch_op.alter_column('nik_hash', existing_type=sa.String(length=64), nullable=False)
+        batch_op.drop_index(batch_op.f('ix_citizen_accounts_claimed_nik_hash'))
+        batch_op.drop_column('claimed_nik_hash')
         batch_op.drop_column('nik_verified_at')
     with op.batch_alter_table('nik_verifications', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_nik_verifications_person_id'))

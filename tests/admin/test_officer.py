@@ -184,3 +184,33 @@ def test_unknown_public_ids_answer_404(app) -> None:
     counter = officer(app)
     assert counter.get("/officer/citizen/c_nothing").status_code == 404
     assert counter.get("/officer/citizen/" + "x" * 300).status_code == 404
+
+
+def test_counter_moves_a_claimed_nik_to_the_person_with_the_card(app) -> None:
+    nik = make_nik()
+    born = dt.date(1990, 5, 12)
+    squatter_browser = english(app)
+    squatter = register_and_verify(squatter_browser, nik=nik, birthdate=born, name="Joko Penyerobot",
+                                   password="teh manis hangat sore hari")
+    assert sign_in(squatter_browser, squatter).status_code == 303
+    owner = register_and_verify(english(app), nik=nik, birthdate=born, name="Budi Santoso")
+    holder, claimant = _account(app, squatter.email), _account(app, owner.email)
+    assert holder.nik_hash and claimant.nik_hash is None
+    counter = officer(app)
+    found = _find(counter, nik)
+    html = found.get_data(as_text=True)
+    assert found.status_code == 200 and "holds the NIK" in html and "claims the NIK" in html
+    page = counter.get(f"/officer/citizen/{claimant.public_id}")
+    assert 'id="citizen-claims"' in page.get_data(as_text=True)
+    assert _verify(counter, page.data, claimant.public_id).status_code == 303
+    winner, loser = _account(app, owner.email), _account(app, squatter.email)
+    assert winner.nik_hash == holder.nik_hash and winner.assurance == assurance.CITIZEN_IN_PERSON
+    assert loser.nik_hash is None and loser.review_reason == "nik_lost"
+    assert squatter_browser.get("/account").status_code == 303  # signed out
+    with app.app_context():
+        lost = db.session.execute(select(AuditEvent).where(AuditEvent.event == "nik.dispute_lost")).scalar_one()
+    assert lost.person_id == loser.person_id and lost.detail["via"] == "counter" and lost.detail["actor"]
+    # The former holder, now a claimant, can contest at the counter, but not against an in-person proof.
+    page = counter.get(f"/officer/citizen/{loser.public_id}")
+    resp = _verify(counter, page.data, loser.public_id)
+    assert resp.status_code == 409 and "Dukcapil" in resp.get_data(as_text=True)
