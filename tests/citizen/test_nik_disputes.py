@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import re
 from typing import Any
 
@@ -62,7 +63,8 @@ def _userinfo(browser: Any, access_token: str) -> dict[str, Any]:
     return dict(browser.get("/userinfo", headers={"Authorization": f"Bearer {access_token}"}).get_json())
 
 
-def test_the_real_holder_wins_with_a_registry_match(reg_app, sim) -> None:  # noqa: F811 - fixtures
+def test_the_real_holder_wins_with_a_registry_match(reg_app, sim, caplog) -> None:  # noqa: F811 - fixtures
+    caplog.set_level(logging.DEBUG)
     app = reg_app()
     squatter_browser = app.test_client()
     squatter = register_and_verify(squatter_browser, nik=SITI["nik"], birthdate=SITI["birthdate"], **SQUATTER)
@@ -112,6 +114,7 @@ def test_the_real_holder_wins_with_a_registry_match(reg_app, sim) -> None:  # no
     assert sign_in(app.test_client(), squatter.email, SQUATTER_PASSWORD).status_code == 303
     assert sign_in(app.test_client(), squatter.nik, SQUATTER_PASSWORD).status_code == 401
     assert sign_in(app.test_client(), siti.nik, PASSWORD).status_code == 303
+    assert SITI["nik"] not in caplog.text  # the NIK never leaves in logs
 
 
 def test_a_match_with_the_holders_own_data_does_not_move_the_nik(reg_app, sim) -> None:  # noqa: F811
