@@ -293,7 +293,20 @@ def confirm_email(token: str, password: str | None = None, browser: str | None =
         account.person.email_verified = True
         audit.record("citizen.email_verified", person_id=account.person_id)
         _first_to_verify_wins(account)
-    db.session.commit()
+    try:
+        db.session.commit()
+    except IntegrityError:
+        # Another claimant confirmed the same NIK at the same moment and took it: this address is still
+        # confirmed, the account keeps its claim (the unique NIK hash decided the race).
+        db.session.rollback()
+        log.info("confirmation lost a race for a claimed NIK; the account keeps its claim")
+        account = db.session.get(CitizenAccount, account.id)
+        if account is None:
+            return None, None
+        account.email_verified_at = utcnow()
+        account.person.email, account.person.email_verified = account.email, True
+        audit.record("citizen.email_verified", person_id=account.person_id)
+        db.session.commit()
     return account, value.get("req")
 
 

@@ -102,7 +102,7 @@ def _profile_page(person: Person, account: CitizenAccount | None, status: int = 
         form = form or ProfileForm(formdata=None, data={"full_name": account.full_name})
         email_form = email_form or EmailForm(formdata=None)
     return page("account/profile.html", status, form=form, email_form=email_form,
-                 directory_email=DIRECTORY_EMAIL,
+                 directory_email=DIRECTORY_EMAIL, nik_proven=(assurance.CITIZEN_REGISTRY, assurance.CITIZEN_IN_PERSON),
                  **_nav("profile", person=person, account=account, staff=staff_account(person.id)))
 
 

@@ -104,6 +104,7 @@ def test_a_registry_match_raises_the_nik_level(reg_app, sim, birthplace, mother)
     assert _level(app) == assurance.CITIZEN_REGISTRY
     page = client.get("/account/nik").get_data(as_text=True)
     assert "Matched by the population registry" in page and 'id="verify-nik"' not in page
+    assert "Matched by the population registry" in client.get("/account").get_data(as_text=True)
     with app.app_context():
         events = db.session.execute(select(AuditEvent).where(AuditEvent.event.like("nik.%"))).scalars().all()
         text = json.dumps([e.detail for e in events])
