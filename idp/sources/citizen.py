@@ -344,8 +344,21 @@ def purge_unverified(now: dt.datetime | None = None) -> int:
                                    .where(IdentityLink.person_id == person.id)).scalar()
         if not links:
             db.session.delete(person)
+        if account.nik_hash is not None:
+            db.session.flush()  # the NIK is free: the first claimant that confirmed its address takes it
+            _hand_on(account.nik_hash)
     db.session.commit()
     return len(stale)
+
+
+def _hand_on(hashed: str) -> None:
+    heir = db.session.execute(select(CitizenAccount).where(
+        CitizenAccount.claimed_nik_hash == hashed, CitizenAccount.email_verified_at.is_not(None))
+        .order_by(CitizenAccount.email_verified_at, CitizenAccount.id).limit(1)).scalar_one_or_none()
+    if heir is not None:
+        heir.nik_hash, heir.claimed_nik_hash = hashed, None
+        audit.record("nik.claim_won", person_id=heir.person_id, nik=heir.nik_masked, nik_hash=hashed,
+                     reason="holder_expired")
 
 
 def resend_verification(email: str, req: str | None, browser: str | None = None) -> None:

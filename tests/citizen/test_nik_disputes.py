@@ -208,3 +208,23 @@ def test_purge_command_and_setting(make_app) -> None:
     assert "deleted 1 " in out
     with app.app_context():
         assert len(db.session.execute(select(CitizenAccount)).all()) == 1
+
+
+def test_an_expired_holder_hands_the_nik_to_the_first_confirmed_claimant(app) -> None:
+    register(app.test_client(), nik=SITI["nik"], birthdate=SITI["birthdate"], email_address="never@example.org")
+    browser = app.test_client()
+    claimant, _ = register(browser, nik=SITI["nik"], birthdate=SITI["birthdate"], email_address="real@example.org")
+    with app.app_context():  # the claimant registered second but confirms while the holder still could
+        db.session.execute(CitizenAccount.__table__.update().where(CitizenAccount.email == "never@example.org")
+                           .values(email_verified_at=dt.datetime(2026, 1, 1)))
+        db.session.commit()
+    confirm(browser, verification_link(app, claimant.email))
+    assert _account(app, claimant.email).nik_hash is None  # a confirmed holder keeps it
+    with app.app_context():
+        db.session.execute(CitizenAccount.__table__.update().where(CitizenAccount.email == "never@example.org")
+                           .values(email_verified_at=None))
+        db.session.commit()
+        later = dt.datetime.now(dt.UTC).replace(tzinfo=None) + dt.timedelta(days=3)
+        assert citizen.purge_unverified(later) == 1
+    assert _account(app, claimant.email).nik_hash is not None
+    assert sign_in(app.test_client(), SITI["nik"], PASSWORD).status_code == 303
