@@ -34,7 +34,7 @@ REVIEW_LIMIT = 100
 
 class OfficerRefused(Exception):
     """The action is refused; ``reason`` is ``invalid_nik`` | ``reason`` | ``unconfirmed`` | ``gone`` |
-    ``own`` | ``already`` | ``contested`` | ``rate_limited``."""
+    ``own`` | ``email`` | ``already`` | ``contested`` | ``rate_limited``."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -127,6 +127,8 @@ def verify_in_person(officer: Person, public_id: str, reason: str, checked: bool
         raise OfficerRefused("gone")
     if account.person_id == officer.id:
         raise OfficerRefused("own")  # nobody vouches for their own NIK
+    if account.email_verified_at is None:
+        raise OfficerRefused("email")  # an unconfirmed registration is deleted after a while: confirm it first
     if account.nik_hash is not None and account.assurance == assurance.CITIZEN_IN_PERSON:
         raise OfficerRefused("already")
     previous = account.assurance

@@ -33,6 +33,8 @@ REFUSED = {
     "unconfirmed": _l("Confirm that you checked the KTP-el."),
     "gone": _l("That account no longer exists or is not active."),
     "own": _l("You cannot verify your own NIK. Ask another officer."),
+    "email": _l("The account's e-mail address is not confirmed yet. Ask the person to open the confirmation "
+                "link first."),
     "already": _l("This NIK is already verified in person."),
     "contested": _l("The account holding this NIK was verified in person too. Refer the case to Dukcapil."),
     "rate_limited": _l("Too many searches in the last hour. Please wait a moment."),

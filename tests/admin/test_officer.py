@@ -19,7 +19,7 @@ from idp import assurance
 from idp.extensions import db
 from idp.models import AuditEvent, CitizenAccount, StaffAccount
 from idp.sources.ldap import get_connector
-from tests.citizen.helpers import csrf, make_nik, register_and_verify, sign_in
+from tests.citizen.helpers import csrf, make_nik, register, register_and_verify, sign_in
 from tests.ldap.conftest import ADMINS_GROUP, ldap_settings
 
 from .conftest import BUDI, SITI, english, set_up_totp, staff
@@ -214,3 +214,14 @@ def test_counter_moves_a_claimed_nik_to_the_person_with_the_card(app) -> None:
     page = counter.get(f"/officer/citizen/{loser.public_id}")
     resp = _verify(counter, page.data, loser.public_id)
     assert resp.status_code == 409 and "Dukcapil" in resp.get_data(as_text=True)
+
+
+def test_an_unconfirmed_registration_is_not_verified(app) -> None:
+    citizen, resp = register(english(app))
+    assert resp.status_code == 303
+    account = _account(app, citizen.email)
+    counter = officer(app)
+    page = _find(counter, citizen.nik)
+    resp = _verify(counter, page.data, account.public_id)
+    assert resp.status_code == 400 and "not confirmed yet" in resp.get_data(as_text=True)
+    assert _account(app, citizen.email).assurance == assurance.CITIZEN
