@@ -21,7 +21,10 @@ $(BIN)/.installed: pyproject.toml setup.py requirements.lock
 
 venv: $(BIN)/.installed
 
-## make run: migrate, create keys and demo data, serve on http://127.0.0.1:5000 (SQLite, in-process store).
+REGISTRY_PORT ?= 8099
+
+## make run: migrate, create keys and demo data, serve on http://127.0.0.1:5000 (SQLite, in-process store),
+## with the population-registry simulator on 127.0.0.1:$(REGISTRY_PORT) (IDP_REGISTRY_URL unless already set).
 ## RP_PORT: the example application's port (default 5001); PORT/HOST: the provider's (the issuer follows
 ## them unless IDP_ISSUER is set).
 run: venv
@@ -29,7 +32,10 @@ run: venv
 	$(BIN)/idp db upgrade && \
 	$(BIN)/idp keys ensure && \
 	$(BIN)/idp demo --rp-port $(RP_PORT) && \
-	exec $(BIN)/idp run --host $(HOST) --port $(PORT) --no-reload
+	{ $(BIN)/idp registry-sim --port $(REGISTRY_PORT) & sim=$$!; trap "kill $$sim" EXIT; \
+	IDP_REGISTRY_URL=$${IDP_REGISTRY_URL-http://127.0.0.1:$(REGISTRY_PORT)/verify} \
+	IDP_REGISTRY_USER=$${IDP_REGISTRY_USER-agency} IDP_REGISTRY_PASSWORD=$${IDP_REGISTRY_PASSWORD-registry-sim} \
+	$(BIN)/idp run --host $(HOST) --port $(PORT) --no-reload; }
 
 ## make test: OS packages (apt-get when root), venv, then the whole suite against real services
 test: os-packages venv

@@ -2,6 +2,12 @@
 
 Levels are ordered: an application asking for a level (``acr_values``) accepts that level or a
 higher one.  The README's "Assurance levels" section documents them for application developers.
+
+Two NIK levels go beyond what a password proves: ``citizen-registry`` (the civil registry confirmed the
+typed data belong to the NIK) and ``citizen-in-person`` (an officer checked the KTP-el at a counter).
+They rank like ``citizen`` as authentication, and a request for one of them is met only by a person
+whose NIK was proved at that level or a higher one (:data:`NIK_LEVELS`): a staff sign-in or a second
+factor proves nothing about a NIK, so neither satisfies them on its own.
 """
 
 from __future__ import annotations
@@ -12,12 +18,23 @@ PREFIX = "urn:bantenprov:sso:acr:"
 CITIZEN_REVIEW = PREFIX + "citizen-review"
 # Self-registered citizen: NIK structurally valid and consistent with the typed data, e-mail verified.
 CITIZEN = PREFIX + "citizen"
+# Citizen whose typed name, birth date and birth place the population registry (Dukcapil) matched to the NIK.
+CITIZEN_REGISTRY = PREFIX + "citizen-registry"
+# Citizen whose KTP-el an officer checked at a service counter (Mal Pelayanan Publik).
+CITIZEN_IN_PERSON = PREFIX + "citizen-in-person"
 # Civil servant authenticated by the province's directory (LDAP / Active Directory).
 STAFF = PREFIX + "staff"
 # Any of the above plus a second factor (TOTP or passkey).
 MFA = PREFIX + "mfa"
 
-LEVELS: dict[str, int] = {CITIZEN_REVIEW: 1, CITIZEN: 2, STAFF: 3, MFA: 4}
+LEVELS: dict[str, int] = {CITIZEN_REVIEW: 1, CITIZEN: 2, CITIZEN_REGISTRY: 2, CITIZEN_IN_PERSON: 2, STAFF: 3, MFA: 4}
+# How well the NIK itself is proven, lowest first.
+NIK_LEVELS: dict[str, int] = {CITIZEN_REVIEW: 1, CITIZEN: 2, CITIZEN_REGISTRY: 3, CITIZEN_IN_PERSON: 4}
+# The NIK levels a request must check against the person's proof (not only the sign-in's strength).
+_NIK_PROOFS = frozenset({CITIZEN_REGISTRY, CITIZEN_IN_PERSON})
+# The ``nik_verification`` claim: how the NIK was proven (README "Assurance levels").
+NIK_METHODS: dict[str, str] = {CITIZEN_REVIEW: "self-declared", CITIZEN: "self-declared",
+                               CITIZEN_REGISTRY: "registry", CITIZEN_IN_PERSON: "in-person"}
 
 # RFC 8176 method references.
 AMR_PASSWORD = "pwd"  # noqa: S105 - an RFC 8176 method name, not a password
@@ -50,9 +67,41 @@ def linked(current: tuple[str, list[str]], proved: tuple[str, list[str]]) -> tup
     return acr, amr
 
 
-def satisfies(acr: str | None, requested: list[str]) -> bool:
-    """True when ``acr`` meets at least one requested value (equal or higher level)."""
+def nik_level(acr: str | None) -> int:
+    """Rank of a NIK proof (:data:`NIK_LEVELS`); anything else (no NIK, staff, mfa) ranks 0."""
+    return NIK_LEVELS.get(acr or "", 0)
+
+
+def is_nik_proof(acr: str) -> bool:
+    """True for the values that say something about the NIK beyond self-declaration."""
+    return acr in _NIK_PROOFS
+
+
+def satisfies(acr: str | None, requested: list[str], nik: str | None = None) -> bool:
+    """True when ``acr`` meets at least one requested value (equal or higher level).
+
+    ``nik`` is the person's current NIK level (an account's ``assurance``); without it the session's
+    ``acr`` is taken when it is a NIK level.  A NIK proof is met only by an equal or higher NIK proof.
+    """
     if not requested:
         return True
     have = level(acr)
-    return any(have >= LEVELS[r] for r in requested if r in LEVELS)
+    proof = nik_level(nik if nik is not None else acr)
+    return any(have >= LEVELS[r] and (not is_nik_proof(r) or proof >= NIK_LEVELS[r])
+               for r in requested if r in LEVELS)
+
+
+def asserted(acr: str, requested: list[str], nik: str | None = None) -> str:
+    """The ``acr`` to put in the tokens of a request with ``acr_values`` the session satisfies.
+
+    The session's own value, unless a requested NIK proof was met that the session's value does not
+    name (a person with a second factor and a registry-matched NIK asked for ``citizen-registry``): then
+    the first such value in the application's order of preference, the class that was satisfied
+    (OpenID Connect Core 3.1.2.1 ``acr_values``, 2 ``acr``).
+    """
+    if acr in requested:
+        return acr
+    for r in requested:
+        if is_nik_proof(r) and satisfies(acr, [r], nik):
+            return r
+    return acr

@@ -125,8 +125,9 @@ SETTINGS: tuple[Setting, ...] = (
       "secret works at once everywhere). 0: no cache.", minimum=0, maximum=300),
     S("CLIENT_SECRET_GRACE", 86400, _int, "Seconds a client secret replaced in the developer portal keeps "
       "working, so that the application can be updated without an outage.", minimum=0, maximum=30 * 86400),
-    S("MFA_REQUIRED_ROLES", ["admin"], _list, "Staff holding any of these roles (from `IDP_LDAP_GROUP_ROLES`) must "
-      "use two-step verification at every sign-in (set it up at the first one)."),
+    S("MFA_REQUIRED_ROLES", ["admin", "officer"], _list, "Staff holding any of these roles (from "
+      "`IDP_LDAP_GROUP_ROLES`; `officer`: the service-counter console) must use two-step verification at every "
+      "sign-in (set it up at the first one)."),
     S("PASSKEY_RP_ID", "", _str, "WebAuthn relying-party id of passkeys: the issuer's host name or a parent "
       "domain of it. Empty: the issuer's host name (passkeys are off when the issuer's host is an IP address, "
       "which WebAuthn does not accept). Changing it makes every registered passkey unusable."),
@@ -167,6 +168,9 @@ SETTINGS: tuple[Setting, ...] = (
       minimum=100, maximum=10_000_000),
     S("EMAIL_VERIFY_TTL", 2 * 86400, _int, "Lifetime of an e-mail verification link.",
       minimum=600, maximum=14 * 86400),
+    S("UNVERIFIED_ACCOUNT_TTL", 2 * 86400, _int, "Seconds a citizen registration may stay with its e-mail address "
+      "unconfirmed; then it is deleted and its NIK is free again (no permanent squatting).",
+      minimum=3600, maximum=30 * 86400),
     # --- passwords and brute force ---
     S("PASSWORD_MIN_LENGTH", 10, _int, "Minimum password length (no other composition rules).",
       minimum=8, maximum=64),
@@ -269,6 +273,22 @@ SETTINGS: tuple[Setting, ...] = (
       "by other processes or left by a restart.", minimum=1, maximum=3600),
     S("SESSION_SWEEP_SECONDS", 60, _int, "How often the background thread looks for sign-in sessions that "
       "expired (idle or absolute timeout) and queues their logout notices.", minimum=5, maximum=3600),
+    # --- population-registry verification of a NIK (issue 15; README "Proving a NIK") ---
+    S("REGISTRY_URL", "", _str, "URL of the population registry's data-verification service (Dukcapil-style: "
+      "the NIK and the typed data go out, per-field match flags come back). Empty: registry verification is "
+      "not offered. `idp registry-sim` serves a simulator for development and tests."),
+    S("REGISTRY_USER", "", _str, "The agency's user name at the registry service (HTTP Basic)."),
+    S("REGISTRY_PASSWORD", "", _str, "The agency's password at the registry service.", secret=True),
+    S("REGISTRY_TIMEOUT", 5, _int, "Seconds one registry request may take (the person never waits for it: "
+      "verification is queued).", minimum=1, maximum=30),
+    S("REGISTRY_MAX_ATTEMPTS", 6, _int, "Attempts per verification before it is given up as failed (the typed "
+      "data are then erased; the person may ask again).", minimum=1, maximum=20),
+    S("REGISTRY_RETRY_SECONDS", 60, _int, "Wait before the first retry; it doubles after every failed attempt "
+      "(at most one hour).", minimum=1, maximum=3600),
+    S("REGISTRY_BREAKER_FAILURES", 5, _int, "Consecutive failed registry requests that open the circuit "
+      "breaker: no request is sent while it is open.", minimum=1, maximum=100),
+    S("REGISTRY_BREAKER_SECONDS", 60, _int, "How long the circuit breaker stays open before one request "
+      "tries the registry again.", minimum=1, maximum=3600),
     # --- observability ---
     S("SIEM_SINK", "", _str, "Where every audit event is also sent as one JSON line for the security team's SIEM "
       "(schema `idp.audit/1`, README \"Events for the security team\"): `stdout`, `syslog+udp://host:514`, "

@@ -82,7 +82,12 @@ class CitizenAccount(db.Model):  # type: ignore[name-defined]
     public_id: Mapped[str] = mapped_column(String(40), unique=True, nullable=False)
     person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), nullable=False,
                                            index=True)
-    nik_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    # The NIK the account HOLDS (keyed hash, unique): sign-in by NIK and the ``nik`` claim use it.  NULL while
+    # the account only claims its NIK (``claimed_nik_hash``): a second registration of a NIK someone else holds
+    # unproven, or a holder who lost it to a better proof (idp.people.nik_dispute).  ``nik_enc``/``nik_masked``
+    # are the account's NIK either way.
+    nik_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    claimed_nik_hash: Mapped[str | None] = mapped_column(String(64), index=True)
     nik_enc: Mapped[str] = mapped_column(Text, nullable=False)
     nik_key_id: Mapped[str] = mapped_column(String(16), nullable=False)
     nik_masked: Mapped[str] = mapped_column(String(16), nullable=False)
@@ -94,12 +99,43 @@ class CitizenAccount(db.Model):  # type: ignore[name-defined]
     gender: Mapped[str] = mapped_column(String(16), nullable=False)
     # NULL, or why a person should look at it (typed birth date differs from the NIK's, ...).
     review_reason: Mapped[str | None] = mapped_column(String(64))
+    # The NIK level (idp.assurance.NIK_LEVELS): citizen-review, citizen (self-declared), citizen-registry,
+    # citizen-in-person; and when it was last raised by a registry match or an officer.
     assurance: Mapped[str] = mapped_column(String(64), nullable=False)
+    nik_verified_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     status: Mapped[str] = mapped_column(String(16), nullable=False, default="active")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
     password_changed_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
 
     person: Mapped[Person] = relationship()
+
+
+class NikVerification(db.Model):  # type: ignore[name-defined]
+    """One request to the population registry to match a person's typed data to a NIK (durable queue).
+
+    UU PDP data minimisation: the typed birth place and mother's maiden name are kept encrypted only
+    while the request waits (``payload_enc``, erased when it is answered or given up); afterwards the row
+    holds the outcome, the names of the fields the registry matched, the time and the registry's request
+    id, never the registry's data.
+    """
+
+    __tablename__ = "nik_verifications"
+    __table_args__ = (Index("ix_nik_verifications_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), nullable=False,
+                                           index=True)
+    nik_hash: Mapped[str] = mapped_column(String(64), nullable=False, index=True)  # keyed_hash("nik", nik)
+    # pending | matched | mismatch | failed (given up after the attempts)
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="pending")
+    payload_enc: Mapped[str | None] = mapped_column(Text)  # crypto.encrypt(json, "registry.query")
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+    matched: Mapped[list[str] | None] = mapped_column(JSON)  # names of the fields the registry matched
+    request_id: Mapped[str | None] = mapped_column(String(64))  # the registry's reference of the answer
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+    completed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    last_error: Mapped[str | None] = mapped_column(String(200))
 
 
 class Client(db.Model):  # type: ignore[name-defined]

@@ -44,10 +44,11 @@ class Refused(Exception):
 
 @dataclass(frozen=True)
 class Response:
-    """What an outbound request returned: the status and at most ``max_bytes`` + 1 bytes of the body."""
+    """What an outbound request returned: the status, at most ``max_bytes`` + 1 bytes of the body, its type."""
 
     status: int
     body: bytes
+    content_type: str = ""
 
 
 def loopback_allowed() -> bool:
@@ -146,6 +147,7 @@ def request(method: str, uri: str, *, timeout: float, max_bytes: int, body: byte
                             redirect=False, preload_content=False)
         span.set_attribute("http.response.status_code", int(resp.status))
         try:
-            return Response(int(resp.status), bytes(resp.read(max_bytes + 1)))
+            return Response(int(resp.status), bytes(resp.read(max_bytes + 1)),
+                            str(resp.headers.get("Content-Type", "")))
         finally:
             resp.release_conn()

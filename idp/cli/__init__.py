@@ -33,6 +33,7 @@ COMMAND_MODULES = (
     "idp.cli.admin_api",
     "idp.cli.grants",
     "idp.cli.policies",
+    "idp.cli.registry",
 )
 
 SERVING_MESSAGE = (

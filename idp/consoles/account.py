@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import delete, select
 
-from idp import audit, passwords
+from idp import assurance, audit, passwords
 from idp.consoles.portal import MEMBER, OWNER
 from idp.extensions import db, state
 from idp.models import (
@@ -23,6 +23,7 @@ from idp.models import (
     Client,
     Consent,
     IdentityLink,
+    NikVerification,
     Passkey,
     Person,
     RecoveryCode,
@@ -128,6 +129,17 @@ def export(person: Person) -> dict[str, Any]:
             "email_verified_at": _iso(account.email_verified_at), "birthdate": _iso(account.birthdate),
             "gender": account.gender, "assurance": account.assurance, "created_at": _iso(account.created_at),
             "password_changed_at": _iso(account.password_changed_at),
+            # How and when the NIK was proven (README "Proving a NIK"); the registry's answers hold only
+            # the outcome, the matched fields, the time and its request id (data minimisation).
+            "nik_verification": {
+                "method": assurance.NIK_METHODS.get(account.assurance, "self-declared"),
+                "verified_at": _iso(account.nik_verified_at),
+                "registry_requests": [
+                    {"status": r.status, "matched": list(r.matched or []), "requested_at": _iso(r.created_at),
+                     "answered_at": _iso(r.completed_at), "request_id": r.request_id}
+                    for r in db.session.execute(select(NikVerification).where(
+                        NikVerification.person_id == person.id).order_by(NikVerification.id)).scalars()],
+            },
         }
     if staff_row is not None:
         data["staff_account"] = {
@@ -181,6 +193,7 @@ def delete_person(person: Person) -> int:
     # The passkeys' credential ids and public keys identify the person's devices: erased too.
     db.session.execute(delete(Passkey).where(Passkey.person_id == person.id))
     db.session.execute(delete(RoleGrant).where(RoleGrant.person_id == person.id))
+    db.session.execute(delete(NikVerification).where(NikVerification.person_id == person.id))
     _leave_teams(person.id)
     person.name = person.email = person.birthdate = person.gender = person.locale = None
     person.email_verified = False

@@ -9,6 +9,7 @@ The page that shows the outcome is :mod:`idp.web.oauth`.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import logging
 import re
@@ -35,6 +36,7 @@ from idp.oauth.server import ParamsRequest, get_server
 from idp.people import access, signin
 from idp.people import claims as claims_module
 from idp.people import session as login_session
+from idp.sources import citizen
 
 log = logging.getLogger(__name__)
 
@@ -278,6 +280,10 @@ def decide(params: MultiDict[str, str], client: OAuthClient, *, resumed: dict[st
         session.auth_time >= resumed["created"] or resumed.get("login_sid") == session.sid))
     need_login = session is None
     step_up = False
+    # A requested NIK proof is checked against the person's account as it is now (an officer may have
+    # verified it, or a dispute moved it, since the sign-in): one query, only for such requests.
+    nik_acr = citizen.nik_assurance(session.person_id) if (
+        session is not None and any(assurance.is_nik_proof(v) for v in acr_values)) else None
     if session is not None and not login_done:
         if "login" in prompts:
             need_login = True
@@ -285,7 +291,7 @@ def decide(params: MultiDict[str, str], client: OAuthClient, *, resumed: dict[st
         # has one-second resolution, so "elapsed >= max_age" keeps max_age=0 meaning "always".
         if max_age is not None and now - session.auth_time >= max_age:
             need_login = True
-        if acr_values and not assurance.satisfies(session.acr, acr_values):
+        if acr_values and not assurance.satisfies(session.acr, acr_values, nik_acr):
             # acr_values are voluntary (Core 5.5.1.1): ask for a sign-in once, then report what we got.
             # Only the second factor is missing: step up with the code alone (no password again).
             step_up = not need_login and assurance.MFA in acr_values
@@ -343,4 +349,6 @@ def decide(params: MultiDict[str, str], client: OAuthClient, *, resumed: dict[st
         raise AccessDeniedError("The person declined the request.")
     else:
         remember_consent(session.person_id, client, scopes)
+    if acr_values:
+        end_user = dataclasses.replace(end_user, acr=assurance.asserted(session.acr, acr_values, nik_acr))
     return Code(grant.issue_code(end_user), session)

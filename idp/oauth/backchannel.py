@@ -51,8 +51,9 @@ from idp.extensions import db, setting, state
 from idp.models import LogoutNotice, WatchedSession, utcnow
 from idp.oauth import keys
 from idp.oauth.clients import OAuthClient, query_client
-from idp.people import pairwise, signout
+from idp.people import nik_proof, pairwise, signout
 from idp.people.session import LoginSession
+from idp.sources import citizen
 
 log = logging.getLogger(__name__)
 
@@ -370,6 +371,7 @@ class Worker:
                 try:
                     self._sweep(app)
                     deliver()
+                    self._registry()
                     due = next_due()
                 finally:
                     db.session.remove()
@@ -385,6 +387,16 @@ class Worker:
         if due is None:
             return poll
         return max(0.05, min(poll, (due - utcnow()).total_seconds()))
+
+    def _registry(self) -> None:
+        """Work the population-registry queue (idp.people.nik_proof) and delete registrations left unconfirmed
+        (idp.sources.citizen.purge_unverified): the same thread, the same pass."""
+        for task in (nik_proof.work, citizen.purge_unverified):
+            try:
+                task()
+            except Exception as exc:  # noqa: BLE001 - store or database down: try again at the next pass
+                db.session.rollback()
+                log.warning("citizen upkeep pass failed: %s", type(exc).__name__)
 
     def _sweep(self, app: Flask) -> None:
         """Look for expired sessions (idp.people.signout.sweep) every ``IDP_SESSION_SWEEP_SECONDS``."""

@@ -255,9 +255,17 @@ def _sessions_ended(*, sessions: list[Any], reason: str, keep_offline: bool) -> 
                for s in sessions)
 
 
-def _person_tokens_revoked(*, person_id: int, reason: str) -> int:
-    """Event handler (staff sync, linking): revoke every family of the person."""
-    return revoke([RefreshToken.person_id == person_id], reason)
+def _person_tokens_revoked(*, person_id: int, reason: str, scope: str | None = None) -> int:
+    """Event handler (staff sync, linking, NIK disputes): revoke every family of the person, or with ``scope``
+    only the families whose tokens carry that scope (a NIK moved to another person: ``nik``)."""
+    if scope is None:
+        return revoke([RefreshToken.person_id == person_id], reason)
+    rows = db.session.execute(select(RefreshToken.family_id, RefreshToken.scope).where(
+        RefreshToken.person_id == person_id, RefreshToken.revoked_at.is_(None))).all()
+    families = {family for family, granted in rows if scope in (granted or "").split()}
+    for family in sorted(families):
+        revoke_family(family, reason)
+    return len(families)
 
 
 def init_app(app: Flask) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
-from idp import sources
+from idp import assurance, sources
 from idp.extensions import db, state
 from idp.models import CitizenAccount, Client, Consent, Person
 from idp.people.staff import staff_claims
@@ -118,6 +118,11 @@ def claims_for(person_id: int, sub: str, scope: str, client_id: str, *, with_nik
         account = db.session.execute(
             select(CitizenAccount).where(CitizenAccount.person_id == person_id)
         ).scalar_one_or_none()
-        if account is not None:
+        if account is not None and account.nik_hash is not None:  # held, not only claimed
             claims["nik"] = state().crypto.decrypt(account.nik_enc, "citizen.nik")
+            # How well the NIK is proven (README "Assurance levels"): an application granting benefits on
+            # the strength of a NIK reads these, or asks for the level with acr_values.
+            method = assurance.NIK_METHODS.get(account.assurance, "self-declared")
+            claims["nik_verified"] = method != "self-declared"
+            claims["nik_verification"] = method
     return claims

@@ -57,7 +57,7 @@ SOURCES = ("citizen", "ldap")
 MOVE, UNITE, REVOKE, KEEP = "move", "unite", "revoke", "keep"
 PERSON_TABLES: dict[str, str] = {
     "identity_links": MOVE, "citizen_accounts": MOVE, "staff_accounts": MOVE,
-    "totp_credentials": MOVE, "recovery_codes": MOVE, "passkeys": MOVE,
+    "totp_credentials": MOVE, "recovery_codes": MOVE, "passkeys": MOVE, "nik_verifications": MOVE,
     "consents": UNITE, "team_members": UNITE, "role_grants": UNITE,
     "refresh_tokens": REVOKE,
     "watched_sessions": KEEP, "audit_events": KEEP,

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import url_for
-from sqlalchemy import select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from idp import assurance, audit, mail, passwords, ratelimit
@@ -33,6 +33,9 @@ REVIEW_BIRTHDATE = "birthdate_mismatch"
 # At most this many "someone tried to register with your data" mails per account and hour.
 OWNER_NOTICES_PER_HOUR = 3
 RESENDS_PER_HOUR = 3
+VERIFY_PASSWORD_TRIES = 5  # wrong passwords on one confirmation link before it is used up
+# At most this many registrations may claim one NIK that another account holds unproven (README "Disputes").
+MAX_CLAIMANTS = 3
 MAX_IDENTIFIER = 254
 # Separators people type inside a NIK ("3603 0155 0190 0001", "3603.0155..."): the automatic choice ignores them.
 _NIK_SEPARATORS = re.compile(r"[\s.\-]")
@@ -82,6 +85,20 @@ def find_by_identifier(identifier: str) -> tuple[str | None, CitizenAccount | No
     return None, None
 
 
+def nik_assurance(person_id: int) -> str:
+    """The person's NIK level now (their account's ``assurance``), or "" when they hold no NIK."""
+    value = db.session.execute(
+        select(CitizenAccount.assurance).where(CitizenAccount.person_id == person_id,
+                                               CitizenAccount.nik_hash.is_not(None))
+    ).scalar_one_or_none()
+    return value or ""
+
+
+def holds_nik(account: CitizenAccount) -> bool:
+    """True when the account holds its NIK (not only claims it: idp.people.nik_dispute)."""
+    return account.nik_hash is not None
+
+
 def decrypt_nik(account: CitizenAccount) -> str:
     return str(state().crypto.decrypt(account.nik_enc, "citizen.nik"))
 
@@ -99,6 +116,7 @@ class Registration:
     password: str
     req: str | None = None
     locale: str | None = None
+    browser: str | None = None  # a random value the registering browser keeps (confirm_email)
 
 
 def needs_review(reg: Registration) -> bool:
@@ -118,10 +136,12 @@ def register(reg: Registration) -> bool:
     email = normalize_email(reg.email)
     by_nik = find_by_nik(reg.nik.value)
     by_email = find_by_email(email)
+    claim = by_email is None and by_nik is not None and _claimable(by_nik)
     if by_nik is not None or by_email is not None:
         _notify_owners(by_nik, by_email, reg)
-        return False
-    account, token = _create(reg, email, password_hash)
+        if not claim:
+            return False
+    account, token = _create(reg, email, password_hash, holds=not claim)
     try:
         send_verification(account, token)
         db.session.commit()
@@ -138,7 +158,18 @@ def register(reg: Registration) -> bool:
     return True
 
 
-def _create(reg: Registration, email: str, password_hash: str) -> tuple[CitizenAccount, str]:
+def _claimable(holder: CitizenAccount) -> bool:
+    """A NIK whose holder proved nothing beyond self-declaration may be claimed by another registration
+    (README "Disputes"): the first to confirm the e-mail address, or the better proof, wins it."""
+    if assurance.nik_level(holder.assurance) >= assurance.NIK_LEVELS[assurance.CITIZEN_REGISTRY]:
+        return False
+    count = db.session.execute(select(func.count()).select_from(CitizenAccount)
+                               .where(CitizenAccount.claimed_nik_hash == holder.nik_hash)).scalar()
+    return int(count or 0) < MAX_CLAIMANTS
+
+
+def _create(reg: Registration, email: str, password_hash: str, *, holds: bool = True
+            ) -> tuple[CitizenAccount, str]:
     crypto = state().crypto
     review = needs_review(reg)
     acr = assurance.CITIZEN_REVIEW if review else assurance.CITIZEN
@@ -149,7 +180,8 @@ def _create(reg: Registration, email: str, password_hash: str) -> tuple[CitizenA
     db.session.flush()
     db.session.add(IdentityLink(person_id=person.id, source=SOURCE, subject=public_id))
     account = CitizenAccount(
-        public_id=public_id, person_id=person.id, nik_hash=nik_hash(reg.nik.value),
+        public_id=public_id, person_id=person.id, nik_hash=nik_hash(reg.nik.value) if holds else None,
+        claimed_nik_hash=None if holds else nik_hash(reg.nik.value),
         nik_enc=crypto.encrypt(reg.nik.value, "citizen.nik"), nik_key_id=crypto.active_kid,
         nik_masked=reg.nik.masked, email=email, password_hash=password_hash, full_name=reg.full_name,
         birthdate=reg.birthdate, gender=reg.nik.sex, review_reason=REVIEW_BIRTHDATE if review else None,
@@ -157,8 +189,8 @@ def _create(reg: Registration, email: str, password_hash: str) -> tuple[CitizenA
     )
     db.session.add(account)
     db.session.flush()
-    audit.record("citizen.register", person_id=person.id, review=review)
-    token = new_verification_token(account, reg.req)
+    audit.record("citizen.register", person_id=person.id, review=review, claim=not holds)
+    token = new_verification_token(account, reg.req, reg.browser)
     return account, token
 
 
@@ -181,12 +213,33 @@ def _notify_owners(by_nik: CitizenAccount | None, by_email: CitizenAccount | Non
 
 # --- e-mail verification ------------------------------------------------------------------------
 
-def new_verification_token(account: CitizenAccount, req: str | None) -> str:
-    """A single-use token for the verification link; carries ``req`` so the person can continue."""
+def new_verification_token(account: CitizenAccount, req: str | None, browser: str | None = None) -> str:
+    """A single-use token for the verification link; carries ``req`` so the person can continue, and the
+    value the browser that asked for it keeps (``browser``: that browser confirms without the password)."""
     token = secrets.token_urlsafe(32)
-    state().store.put(VERIFY_KIND, token, {"account": account.public_id, "email": account.email, "req": req},
+    state().store.put(VERIFY_KIND, token, {"account": account.public_id, "email": account.email, "req": req,
+                                           "browser": browser},
                        int(state().config["EMAIL_VERIFY_TTL"]))
     return token
+
+
+class PasswordNeeded(Exception):
+    """Confirming from another browser needs the password chosen at registration; ``wrong``: it was wrong."""
+
+    def __init__(self, wrong: bool) -> None:
+        super().__init__("wrong" if wrong else "needed")
+        self.wrong = wrong
+
+
+def _same_browser(value: dict[str, Any], browser: str | None) -> bool:
+    expected = value.get("browser")
+    return bool(expected and browser and secrets.compare_digest(str(expected), browser))
+
+
+def verification_needs_password(token: str, browser: str | None) -> bool:
+    """True when the link is opened in another browser than the one that registered (or asked again)."""
+    value = peek_verification(token)
+    return value is not None and not _same_browser(value, browser)
 
 
 def send_verification(account: CitizenAccount, token: str) -> None:
@@ -203,35 +256,119 @@ def peek_verification(token: str) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def confirm_email(token: str) -> tuple[CitizenAccount | None, str | None]:
-    """Consume the token (single use) and mark the address verified; ``(account, req)`` or ``(None, None)``."""
-    if not token or len(token) > 128:
-        return None, None
-    value = state().store.take(VERIFY_KIND, token)
-    if not isinstance(value, dict):
+def confirm_email(token: str, password: str | None = None, browser: str | None = None
+                  ) -> tuple[CitizenAccount | None, str | None]:
+    """Consume the token (single use) and mark the address verified; ``(account, req)`` or ``(None, None)``.
+
+    The e-mail pre-registration trick (someone registers a victim's address with a password of their own
+    and waits for the victim to press the link) is closed: the link activates the account only in the
+    browser that registered, or together with the password chosen at registration, so whoever confirms
+    both holds the mailbox and knows the password (:class:`PasswordNeeded` otherwise; a few wrong
+    passwords use the link up).
+    """
+    value = peek_verification(token)
+    if value is None:
         return None, None
     account = db.session.execute(
         select(CitizenAccount).where(CitizenAccount.public_id == value.get("account"))
     ).scalar_one_or_none()
     if account is None or account.email != value.get("email"):
+        state().store.delete(VERIFY_KIND, token)
         return None, None
+    if account.email_verified_at is None and not _same_browser(value, browser):
+        if not password or not encodable(password) or len(password) > passwords.MAX_LENGTH:
+            raise PasswordNeeded(wrong=False)
+        if not passwords.verify(account.password_hash, password):
+            if not ratelimit.allow("verify-password", token, VERIFY_PASSWORD_TRIES - 1, int(
+                    state().config["EMAIL_VERIFY_TTL"])):
+                state().store.delete(VERIFY_KIND, token)
+            audit.record("citizen.email_verified", outcome="failure", person_id=account.person_id,
+                         reason="wrong password", commit=True)
+            raise PasswordNeeded(wrong=True)
+    if not isinstance(state().store.take(VERIFY_KIND, token), dict):
+        return None, None  # used meanwhile (single use)
     if account.email_verified_at is None:
         account.email_verified_at = utcnow()
         account.person.email = account.email
         account.person.email_verified = True
         audit.record("citizen.email_verified", person_id=account.person_id)
-    db.session.commit()
+        _first_to_verify_wins(account)
+    try:
+        db.session.commit()
+    except IntegrityError:
+        # Another claimant confirmed the same NIK at the same moment and took it: this address is still
+        # confirmed, the account keeps its claim (the unique NIK hash decided the race).
+        db.session.rollback()
+        log.info("confirmation lost a race for a claimed NIK; the account keeps its claim")
+        account = db.session.get(CitizenAccount, account.id)
+        if account is None:
+            return None, None
+        account.email_verified_at = utcnow()
+        account.person.email, account.person.email_verified = account.email, True
+        audit.record("citizen.email_verified", person_id=account.person_id)
+        db.session.commit()
     return account, value.get("req")
 
 
-def resend_verification(email: str, req: str | None) -> None:
+def _first_to_verify_wins(account: CitizenAccount) -> None:
+    """A claimant confirming its address takes the NIK from a holder that has not confirmed its own yet."""
+    if account.nik_hash is not None or account.claimed_nik_hash is None:
+        return
+    hashed = account.claimed_nik_hash
+    holder = db.session.execute(select(CitizenAccount).where(CitizenAccount.nik_hash == hashed)).scalar_one_or_none()
+    if holder is not None and holder.email_verified_at is not None:
+        return  # a confirmed holder keeps it until a better proof (idp.people.nik_dispute)
+    if holder is not None:
+        holder.nik_hash, holder.claimed_nik_hash = None, hashed
+        db.session.flush()  # the unique hash is free before the claimant takes it
+        audit.record("nik.claim_lost", person_id=holder.person_id, nik=holder.nik_masked, nik_hash=hashed,
+                     winner=account.person_id)
+    account.nik_hash, account.claimed_nik_hash = hashed, None
+    audit.record("nik.claim_won", person_id=account.person_id, nik=account.nik_masked, nik_hash=hashed)
+
+
+def purge_unverified(now: dt.datetime | None = None) -> int:
+    """Delete registrations whose address stayed unconfirmed longer than ``IDP_UNVERIFIED_ACCOUNT_TTL`` (their
+    NIK is free again); the number deleted.  The person row goes too: nothing ever signed in with it."""
+    cutoff = (now or utcnow()) - dt.timedelta(seconds=int(state().config["UNVERIFIED_ACCOUNT_TTL"]))
+    stale = db.session.execute(select(CitizenAccount).where(
+        CitizenAccount.email_verified_at.is_(None), CitizenAccount.created_at < cutoff).limit(500)).scalars().all()
+    for account in stale:
+        person = account.person
+        audit.record("citizen.registration_expired", person_id=person.id, nik=account.nik_masked,
+                     nik_hash=account.nik_hash or account.claimed_nik_hash)
+        db.session.execute(delete(IdentityLink).where(IdentityLink.source == SOURCE,
+                                                      IdentityLink.subject == account.public_id))
+        db.session.delete(account)
+        links = db.session.execute(select(func.count()).select_from(IdentityLink)
+                                   .where(IdentityLink.person_id == person.id)).scalar()
+        if not links:
+            db.session.delete(person)
+        if account.nik_hash is not None:
+            db.session.flush()  # the NIK is free: the first claimant that confirmed its address takes it
+            _hand_on(account.nik_hash)
+    db.session.commit()
+    return len(stale)
+
+
+def _hand_on(hashed: str) -> None:
+    heir = db.session.execute(select(CitizenAccount).where(
+        CitizenAccount.claimed_nik_hash == hashed, CitizenAccount.email_verified_at.is_not(None))
+        .order_by(CitizenAccount.email_verified_at, CitizenAccount.id).limit(1)).scalar_one_or_none()
+    if heir is not None:
+        heir.nik_hash, heir.claimed_nik_hash = hashed, None
+        audit.record("nik.claim_won", person_id=heir.person_id, nik=heir.nik_masked, nik_hash=hashed,
+                     reason="holder_expired")
+
+
+def resend_verification(email: str, req: str | None, browser: str | None = None) -> None:
     """Send a new link when an unverified account has this address; otherwise nothing (same answer)."""
     account = find_by_email(email) if email and len(email) <= MAX_IDENTIFIER else None
     if account is None or account.email_verified_at is not None or account.status != "active":
         return
     if not ratelimit.allow("resend", account.public_id, RESENDS_PER_HOUR, 3600):
         return
-    token = new_verification_token(account, req)
+    token = new_verification_token(account, req, browser)
     try:
         send_verification(account, token)
     except mail.MailError:
@@ -274,8 +411,10 @@ class CitizenConnector:
             raise BadCredentials("disabled", person_id=account.person_id)
         if account.email_verified_at is None:
             raise BadCredentials("unverified", person_id=account.person_id, email=account.email)
+        # An account that only claims its NIK proves the e-mail address alone (README "Assurance levels").
+        acr = account.assurance if holds_nik(account) else assurance.CITIZEN_REVIEW
         return Identity(
-            source=SOURCE, subject=account.public_id, acr=account.assurance, amr=[assurance.AMR_PASSWORD],
+            source=SOURCE, subject=account.public_id, acr=acr, amr=[assurance.AMR_PASSWORD],
             attributes={"name": account.full_name, "email": account.email, "email_verified": True,
                         "birthdate": account.birthdate.isoformat(), "gender": account.gender},
         )

@@ -93,7 +93,9 @@ SOURCES: tuple[Source, ...] = (
         recognizes=citizen.recognizes,
         own_lockout=True,
         dependency="database",  # its accounts are in the database
-        scopes={"nik": Scope(("nik",), _l("Your NIK (national identity number)"))},
+        # nik_verified / nik_verification: how well the NIK is proven (idp.assurance.NIK_METHODS).
+        scopes={"nik": Scope(("nik", "nik_verified", "nik_verification"),
+                             _l("Your NIK (national identity number)"))},
     ),
     Source(
         name=ldap.LdapConnector.source,

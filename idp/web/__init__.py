@@ -22,6 +22,7 @@ BLUEPRINT_MODULES = (
     "idp.web.passkeys",
     "idp.web.portal",
     "idp.web.admin",
+    "idp.web.officer",
     "idp.web.oauth",
     "idp.web.clients_api",
     "idp.web.admin_api",

@@ -23,16 +23,17 @@ from sqlalchemy import select
 from wtforms import HiddenField, PasswordField, StringField
 from wtforms.validators import ValidationError
 
-from idp import audit, mail, passwords
+from idp import assurance, audit, mail, passwords
 from idp.consoles import account as rights
 from idp.consoles.account import citizen_account, client_names, staff_account, when
 from idp.extensions import db
 from idp.models import CitizenAccount, IdentityLink, Person
 from idp.oauth import frontchannel
-from idp.people import email_change, signin, signout
+from idp.people import email_change, nik_proof, signin, signout
 from idp.people import session as login_session
 from idp.people.claims import SCOPE_TEXT
 from idp.sources import citizen
+from idp.sources.population_registry import configured as registry_configured
 from idp.web.common import EXPIRED, SOURCE_TEXT, page, requires, signed_in
 from idp.web.forms import ActionForm, email_rule, full_name_rule
 
@@ -77,6 +78,15 @@ class PasswordForm(FlaskForm):
 
 
 # --- helpers -------------------------------------------------------------------------------------
+def citizen_method(account: CitizenAccount | None) -> str | None:
+    """How the account's NIK is proven: ``self-declared``, ``registry`` or ``in-person`` (None: no NIK)."""
+    if account is None:
+        return None
+    if account.nik_hash is None:
+        return "self-declared"  # only claimed
+    return assurance.NIK_METHODS.get(account.assurance, "self-declared")
+
+
 def _nav(active: str, **context: Any) -> dict[str, Any]:
     return {"active": active, **context}
 
@@ -92,7 +102,7 @@ def _profile_page(person: Person, account: CitizenAccount | None, status: int = 
         form = form or ProfileForm(formdata=None, data={"full_name": account.full_name})
         email_form = email_form or EmailForm(formdata=None)
     return page("account/profile.html", status, form=form, email_form=email_form,
-                 directory_email=DIRECTORY_EMAIL,
+                 directory_email=DIRECTORY_EMAIL, nik_proven=(assurance.CITIZEN_REGISTRY, assurance.CITIZEN_IN_PERSON),
                  **_nav("profile", person=person, account=account, staff=staff_account(person.id)))
 
 
@@ -305,6 +315,44 @@ def password(*, current: login_session.LoginSession, person: Person) -> Response
     rights.change_password(person, account, form.password.data or "", keep_sid=current.sid)
     flash(_l("Your password is changed. Your other sessions are signed out."), "success")
     return redirect(url_for("account.profile"), 303)  # type: ignore[return-value]
+
+
+# --- prove my NIK (population registry) ------------------------------------------------------------------
+class NikProofForm(FlaskForm):
+    birthplace = StringField(_l("Place of birth"), description=_l("As written on your KTP."))
+    mother_name = StringField(_l("Mother's maiden name (optional)"))
+
+
+NIK_REFUSED = {
+    "unavailable": _l("Verification with the population registry is not offered at the moment."),
+    "no_nik": _l("Only citizen accounts have a NIK to verify."),
+    "already": _l("Your NIK is already verified."),
+    "pending": _l("Your request is already waiting for the registry's answer."),
+    "rate_limited": _l("Too many requests today. Please try again tomorrow."),
+    "invalid": _l("Enter your place of birth as written on your KTP (at most 100 characters)."),
+}
+
+
+@bp.route("/nik", methods=["GET", "POST"])
+@requires(signed_in)
+def nik(*, current: login_session.LoginSession, person: Person) -> Response:
+    """How well the person's NIK is proven, and a request to the population registry (queued, never waited for)."""
+    account = citizen_account(person.id)
+    form = NikProofForm()
+    context: dict[str, Any] = {"account": account, "form": form, "active": "nik", "offered": registry_configured(),
+               "latest": nik_proof.latest(person.id), "method": citizen_method(account)}
+    if request.method != "POST":
+        return page("account/nik.html", **context)
+    if not form.validate():
+        return page("account/nik.html", 400, error=EXPIRED, **context)
+    try:
+        nik_proof.request_verification(person.id, form.birthplace.data or "", form.mother_name.data or None)
+    except nik_proof.RequestRefused as exc:
+        return page("account/nik.html", 409 if exc.reason in ("pending", "already") else 400,
+                    error=NIK_REFUSED[exc.reason], **context)
+    flash(_l("Your request is sent to the population registry. The answer usually takes a few minutes; "
+             "this page shows it."), "success")
+    return redirect(url_for("account.nik"), 303)  # type: ignore[return-value]
 
 
 # --- download my data -----------------------------------------------------------------------------------

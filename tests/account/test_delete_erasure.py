@@ -9,7 +9,18 @@ from flask import Flask
 from sqlalchemy import Table, select
 
 from idp.extensions import db
-from idp.models import CitizenAccount, Client, Consent, Passkey, Person, RoleGrant, StaffAccount, Team, TeamMember
+from idp.models import (
+    CitizenAccount,
+    Client,
+    Consent,
+    NikVerification,
+    Passkey,
+    Person,
+    RoleGrant,
+    StaffAccount,
+    Team,
+    TeamMember,
+)
 from tests.citizen.helpers import csrf, sign_in
 from tests.oauth import helpers
 
@@ -62,6 +73,9 @@ def test_deletion_leaves_no_row_of_the_person(app: Flask) -> None:
         db.session.flush()
         db.session.add(TeamMember(team_id=team.id, person_id=person_id, role="owner"))
         db.session.add(RoleGrant(person_id=person_id, role="portal", team_id=team.id))  # an operator's grant
+        # A population-registry request (issue 15) that still holds the typed data, encrypted.
+        db.session.add(NikVerification(person_id=person_id, nik_hash=account.nik_hash, status="pending",
+                                       payload_enc="x"))
         db.session.commit()
     client_id, client_secret = helpers.create_client(app, first_party=True,
                                                      grant_types=["authorization_code", "refresh_token"])

@@ -200,7 +200,12 @@ def test_duplicate_gives_the_identical_answer_and_mails_the_owner(make_app, dupl
     if duplicate == "email":
         assert not mails_to(app, address) or address == owner.email
     with app.app_context():
-        assert db.session.execute(select(func.count(CitizenAccount.id))).scalar_one() == 2
+        # Issue 15: a NIK held unproven may be claimed by another registration (README "Disputes"): the
+        # claimant gets an account that does not hold the NIK; the owner's account is untouched.
+        accounts = db.session.execute(select(CitizenAccount).order_by(CitizenAccount.id)).scalars().all()
+        assert len(accounts) == (3 if duplicate == "nik" else 2)
+        assert accounts[0].email == owner.email and accounts[0].nik_hash is not None
+        assert all(a.nik_hash is None for a in accounts[2:])
         events = db.session.execute(select(AuditEvent).where(AuditEvent.outcome == "duplicate")).scalars().all()
         assert len(events) == 1
     # the owner's password still works, the intruder's does not

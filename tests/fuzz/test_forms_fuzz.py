@@ -18,14 +18,25 @@ from flask.testing import FlaskClient
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.admin.conftest import admin, ldap_certs, slapd_main  # noqa: F401 - fixtures of the admin tests
-from tests.admin.conftest import app as admin_app
+from idp.sources.ldap import get_connector
+from tests.admin.conftest import admin, ldap_certs, oauth_app, slapd_main  # noqa: F401 - fixtures of the admin tests
 from tests.fuzz import hostile
 from tests.fuzz.test_http_fuzz import check
+from tests.ldap.conftest import ADMINS_GROUP, ldap_settings
 
-app = admin_app  # PostgreSQL + Redis + slapd, administrators in the directory
 
-MAX_PAGES = 80
+@pytest.fixture
+def app(oauth_app: Callable[..., Flask], slapd_main: Any) -> Any:  # noqa: F811 - the admin tests' fixtures
+    """PostgreSQL + Redis + slapd; budi is an administrator and a counter officer (both consoles' forms)."""
+    made = oauth_app(**ldap_settings([slapd_main.url],
+                                     LDAP_GROUP_ROLES=f"{ADMINS_GROUP}=admin;{ADMINS_GROUP}=officer"))
+    yield made
+    found = get_connector(made)
+    if found is not None:
+        found.close()
+
+
+MAX_PAGES = 100  # issue 15 added /account/nik and /officer (and their links): the crawl still reaches the portal
 
 
 @dataclass
@@ -130,7 +141,7 @@ def forms(app: Flask, signed_in: Callable[[], FlaskClient]) -> list[Form]:
 def test_forms_were_found(forms: list[Form]) -> None:
     actions = {urlsplit(f.action).path for f in forms}
     for expected in ("/account/sessions/end-all", "/account/two-step/setup", "/portal/teams",
-                     "/portal/teams/1/apps/new", "/admin/people", "/admin/tokens"):
+                     "/portal/teams/1/apps/new", "/admin/people", "/admin/tokens", "/officer"):
         assert expected in actions, sorted(actions)
 
 

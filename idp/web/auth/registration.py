@@ -7,6 +7,7 @@ enumeration); ``req`` travels along so that the person ends up back at the appli
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 
 from flask import Response, flash, g, redirect, request, session, url_for
 from flask_babel import lazy_gettext as _l
@@ -73,8 +74,23 @@ class RegisterForm(FlaskForm):
             raise ValidationError(_l("The two passwords are not the same."))
 
 
+PASSWORD_NEEDED = _l("This link was opened in another browser than the one you registered with: type the "
+                     "password you chose when you registered.")
+WRONG_PASSWORD = _l("That is not the password chosen when this address was registered. If you did not register, "
+                    "ignore this link: the registration is deleted by itself.")
+
+
 class ConfirmForm(FlaskForm):
     token = HiddenField()
+    # Only asked when the link is opened in another browser than the registering one (idp.sources.citizen).
+    password = PasswordField(_l("The password you chose when you registered"))
+
+
+def _browser() -> str:
+    """A random value this browser keeps in its session: its own confirmation links need no password."""
+    if not isinstance(session.get("reg_browser"), str):
+        session["reg_browser"] = secrets.token_urlsafe(16)
+    return str(session["reg_browser"])
 
 
 # --- registration --------------------------------------------------------------------------------
@@ -95,7 +111,7 @@ def register() -> Response:
     reg = citizen.Registration(nik=form.parsed_nik, full_name=form.full_name.data or "",
                                birthdate=form.parsed_birthdate, email=form.normalized_email,
                                password=form.password.data or "", req=req,
-                               locale=str(g.get("ui_locale") or "") or None)
+                               locale=str(g.get("ui_locale") or "") or None, browser=_browser())
     try:
         citizen.register(reg)
     except mail.MailError:
@@ -128,10 +144,17 @@ def verify_email() -> Response:
         if citizen.peek_verification(token) is None:
             return page("auth/verify_invalid.html", 400, resend_form=ResendForm(formdata=None))
         form.token.data = token
-        return page("auth/verify.html", form=form)
+        return page("auth/verify.html", form=form,
+                    needs_password=citizen.verification_needs_password(token, session.get("reg_browser")))
     if not form.validate():
         return page("auth/verify_invalid.html", 400, resend_form=ResendForm(formdata=None))
-    account, req = citizen.confirm_email(form.token.data or "")
+    try:
+        account, req = citizen.confirm_email(form.token.data or "", form.password.data or None,
+                                             session.get("reg_browser"))
+    except citizen.PasswordNeeded as exc:
+        form.password.data = ""
+        return page("auth/verify.html", 400, form=form, needs_password=True,
+                    error=WRONG_PASSWORD if exc.wrong else PASSWORD_NEEDED)
     if account is None:
         return page("auth/verify_invalid.html", 400, resend_form=ResendForm(formdata=None))
     flash(_l("Your e-mail address is confirmed. You can sign in now."), "success")
@@ -152,7 +175,7 @@ def resend_verification() -> Response:
     email = (form.email.data or "").strip()
     if email and len(email) <= MAX_FIELD and no_control(email):
         try:
-            citizen.resend_verification(citizen.normalize_email(email), req)
+            citizen.resend_verification(citizen.normalize_email(email), req, _browser())
         except mail.MailError:
             pass  # logged in idp.mail; the answer must not differ
     return page("auth/resend_sent.html", req=req)
