@@ -23,7 +23,7 @@ HOSTILE = {"IDP_ISSUER": "http://example.invalid", "IDP_JWKS_URI_ALLOW_LOOPBACK"
 # Settings that start-up fills in or derives (paths, development secrets, "auto" switches that follow the
 # issuer), so they differ from the default.
 DERIVED = {"INSTANCE_DIR", "OUTBOX_DIR", "DATABASE_URL", "SECRET_KEY", "HASH_KEY", "DATA_KEYS",
-           "JWKS_URI_ALLOW_LOOPBACK"}
+           "JWKS_URI_ALLOW_LOOPBACK", "PASSKEY_RP_ID"}
 
 
 def test_no_provider_setting_in_the_environment() -> None:

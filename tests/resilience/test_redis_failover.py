@@ -175,8 +175,10 @@ def test_master_killed_during_sign_ins_and_token_requests(app: Flask, layout: Se
           f"codes redeemed {len(record.redeemed)}, kept {len(record.pending)}; sessions {len(record.sessions)}")
     statuses = {status for _, _, status in record.answers}
     assert statuses <= {200, 302, 303, 503}, statuses
+    # An answer is timed when it arrives; one that was on its way while the master died may arrive a
+    # hair before `killed_at` was read (the kill and the timestamp are two steps): a 0.5 s margin.
     late = [(round(t - kill, 1), step) for t, step, status in record.answers if status == 503
-            and not kill <= t <= kill + WINDOW]
+            and not kill - 0.5 <= t <= kill + WINDOW]
     assert not late, f"503 outside the failover window: {late}"
     after = [t for t in record.rounds if t > kill]
     assert len(after) >= 5, "the provider recovered by itself and completed rounds again"
