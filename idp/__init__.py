@@ -38,6 +38,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     from idp import (
         errors,
+        helpdesk,
         i18n,
         logs,
         metrics,
@@ -91,6 +92,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
 
     i18n.init_app(app)
+    helpdesk.init_app(app)
     errors.register(app)
     middleware.init_app(app)
     metrics.init_app(app)  # /metrics (IDP_METRICS_ALLOW)

@@ -66,6 +66,14 @@ def find_by_email(email: str) -> CitizenAccount | None:
     ).scalar_one_or_none()
 
 
+def find_by_public_id(public_id: str) -> CitizenAccount | None:
+    if not public_id or len(public_id) > 64:
+        return None
+    return db.session.execute(
+        select(CitizenAccount).where(CitizenAccount.public_id == public_id)
+    ).scalar_one_or_none()
+
+
 def find_by_identifier(identifier: str) -> tuple[str | None, CitizenAccount | None]:
     """``(normalised identifier, account)``: 16 digits are a NIK, anything with ``@`` an e-mail.
 

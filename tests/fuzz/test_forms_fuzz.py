@@ -25,7 +25,7 @@ from tests.fuzz.test_http_fuzz import check
 
 app = admin_app  # PostgreSQL + Redis + slapd, administrators in the directory
 
-MAX_PAGES = 80
+MAX_PAGES = 100
 
 
 @dataclass
