@@ -15,8 +15,11 @@ FIELDS = ("name", "phone", "hours", "url")
 
 
 def contact() -> dict[str, str]:
-    """The configured contact: ``name``, ``phone``, ``hours``, ``url``; empty values left out."""
+    """The configured contact: ``name``, ``phone``, ``hours``, ``url``, and ``tel`` (the phone number as a
+    ``tel:`` link wants it: digits and a leading +); empty values left out."""
     found = {key: str(setting(f"HELPDESK_{key.upper()}") or "") for key in FIELDS}
+    phone = found["phone"].lstrip()
+    found["tel"] = ("+" if phone.startswith("+") else "") + "".join(ch for ch in phone if ch.isascii() and ch.isdigit())
     return {key: value for key, value in found.items() if value}
 
 

@@ -215,8 +215,12 @@ def _notify_lock(kind: str, identifier: str, person_id: int | None, seconds: int
         two_step_url = url_for("mfa.status", _external=True)
     except BuildError:
         two_step_url = state().config["ISSUER"] + "/account/two-step"
+    try:
+        forgot_url = url_for("auth.forgot_password", _external=True)
+    except BuildError:
+        forgot_url = state().config["ISSUER"] + "/forgot-password"
     subject, body = mail.render("auth/mail/locked.txt", name=person.name or "", minutes=ratelimit.minutes(seconds),
-                                two_step_url=two_step_url)
+                                two_step_url=two_step_url, forgot_url=forgot_url)
     app, to = current_app._get_current_object(), person.email  # type: ignore[attr-defined]
     audit.record("login.locked", person_id=person.id, source=kind, seconds=seconds, commit=True)
 

@@ -37,6 +37,8 @@ def refusal_context(refusal: signin.Refusal, req: str | None) -> dict[str, Any]:
     context: dict[str, Any] = {"error": refusal.error, "locked_minutes": refusal.locked_minutes}
     if refusal.unavailable:
         context["unavailable"] = True
+    if refusal.status == 403 and refusal.unverified_email is None:
+        context["refused"] = True  # a disabled account: a dead end, so the help desk is named
     if refusal.unverified_email is not None:
         context["unverified"] = True
         context["resend_form"] = ResendForm(formdata=None, email=refusal.unverified_email, req=req or "")
