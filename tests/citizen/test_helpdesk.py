@@ -3,7 +3,6 @@ people to contact it; a sentence naming the province's help desk when none is co
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable
 
 import pytest
@@ -14,7 +13,7 @@ from idp.config import ConfigError
 from idp.extensions import db
 from idp.models import CitizenAccount
 
-from .helpers import body, make_nik, register, register_and_verify, sign_in, wait_for_mails
+from .helpers import body, register, register_and_verify, sign_in, wait_for_mails
 
 DESK = {"HELPDESK_NAME": "Layanan Aduan Diskominfo", "HELPDESK_PHONE": "0811-1234-5678 (WhatsApp)",
         "HELPDESK_HOURS": "Senin-Jumat 08.00-16.00 WIB", "HELPDESK_URL": "https://bantuan.example.org/sso"}
@@ -50,14 +49,6 @@ def test_a_disabled_account_names_the_desk(app: Flask) -> None:
         db.session.commit()
     resp = sign_in(client, citizen)
     assert resp.status_code == 403 and shows_desk(resp.get_data(as_text=True))
-
-
-def test_an_account_under_review_names_the_desk(app: Flask) -> None:
-    client = app.test_client()
-    nik = make_nik(birthdate=dt.date(1990, 5, 12))
-    _, resp = register(client, nik=nik, birthdate=dt.date(1991, 5, 12))
-    page = client.get(resp.headers["Location"]).get_data(as_text=True)
-    assert 'id="review-note"' in page and shows_desk(page)
 
 
 def test_the_duplicate_mail_names_the_desk(app: Flask) -> None:

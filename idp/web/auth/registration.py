@@ -6,27 +6,49 @@ enumeration); ``req`` travels along so that the person ends up back at the appli
 
 from __future__ import annotations
 
-import datetime as dt
+from typing import Any
 
 from flask import Response, flash, g, redirect, request, session, url_for
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, PasswordField, StringField
+from wtforms import BooleanField, Field, HiddenField, PasswordField, StringField
 from wtforms.validators import ValidationError
 
 from idp import mail, passwords
 from idp.extensions import db, state
+from idp.people import registration as registration_flow
 from idp.sources import citizen, nik
 from idp.sources.nik import Nik
 from idp.web.auth import bp
+from idp.web.auth.signin import after_sign_in
 from idp.web.common import clean_req, page, pending_request
 from idp.web.forms import MAX_FIELD, ResendForm, email_rule, full_name_rule, no_control
 
 
-class RegisterForm(FlaskForm):
+def _nik_rule(form: FlaskForm, field: Field) -> None:
+    """A structurally valid NIK (:mod:`idp.sources.nik`); the parsed number goes to ``form.parsed_nik``."""
+    result = nik.parse(field.data or "")
+    if isinstance(result, list):
+        raise ValidationError(" ".join(str(f.message) for f in result))
+    form.parsed_nik = result
+
+
+class NikForm(FlaskForm):
+    """Step 1: the NIK alone, so that its birth date and sex can be shown before anything else is asked."""
+
     nik = StringField(_l("NIK (16 digits)"), description=_l("The number on your KTP or family card (KK)."))
+    req = HiddenField()
+
+    parsed_nik: Nik | None = None
+    validate_nik = _nik_rule
+
+
+class RegisterForm(FlaskForm):
+    """Step 2: the NIK from step 1 (confirmed by the person), the name, the address and the password."""
+
+    nik = HiddenField()
+    confirmed = BooleanField(_l("This is my date of birth and sex"))
     full_name = StringField(_l("Full name"), description=_l("As written on your KTP."))
-    birthdate = StringField(_l("Date of birth"), description=_l("For example 1990-05-17."))
     email = StringField(_l("E-mail address"), description=_l("We send a link to confirm it."))
     password = PasswordField(_l("Password"), description=_l("At least %(n)d characters. A few unrelated words "
                                                             "are easy to remember and hard to guess.", n=10))
@@ -34,31 +56,15 @@ class RegisterForm(FlaskForm):
     req = HiddenField()
 
     parsed_nik: Nik | None = None
-    parsed_birthdate: dt.date | None = None
     normalized_email: str = ""
 
+    validate_nik = _nik_rule
     validate_full_name = full_name_rule
     validate_email = email_rule
 
-    def validate_nik(self, field: StringField) -> None:
-        result = nik.parse(field.data or "")
-        if isinstance(result, list):
-            raise ValidationError(" ".join(str(f.message) for f in result))
-        self.parsed_nik = result
-
-    def validate_birthdate(self, field: StringField) -> None:
-        raw = (field.data or "").strip()
-        if not raw:
-            raise ValidationError(_l("Enter your date of birth."))
-        try:
-            value = dt.date.fromisoformat(raw) if len(raw) == 10 else None
-        except ValueError:
-            value = None
-        if value is None:
-            raise ValidationError(_l("Enter a real date as year-month-day, for example 1990-05-17."))
-        if value > dt.date.today() or value.year < 1900:
-            raise ValidationError(_l("The date of birth must be in the past (after 1900)."))
-        self.parsed_birthdate = value
+    def validate_confirmed(self, field: BooleanField) -> None:
+        if not field.data:
+            raise ValidationError(_l("Confirm your date of birth and sex, or correct the NIK if they are wrong."))
 
     def validate_password(self, field: PasswordField) -> None:
         found = passwords.problems(field.data or "", nik=nik.normalize(self.nik.data or ""),
@@ -77,34 +83,73 @@ class ConfirmForm(FlaskForm):
     token = HiddenField()
 
 
+class CorrectEmailForm(FlaskForm):
+    """The "check your mail" page: the address was mistyped, send the link to this one instead."""
+
+    email = StringField(_l("Correct e-mail address"))
+    normalized_email: str = ""
+    validate_email = email_rule
+
+
 # --- registration --------------------------------------------------------------------------------
-@bp.route("/register-account", methods=["GET", "POST"])
-def register() -> Response:
-    form = RegisterForm()
+def _nik_step(form: NikForm, status: int, pending: dict[str, Any] | None, req: str | None) -> Response:
+    return page("auth/register_nik.html", status, form=form, pending=pending, req=req)
+
+
+def _details_step(form: RegisterForm, parsed: Nik, status: int, pending: dict[str, Any] | None,
+                  req: str | None) -> Response:
+    form.nik.data = parsed.value
     form.password.description = _l("At least %(n)d characters. A few unrelated words are easy to remember "
                                    "and hard to guess.", n=state().config["PASSWORD_MIN_LENGTH"])
+    return page("auth/register.html", status, form=form, parsed=parsed, pending=pending, req=req)
+
+
+@bp.route("/register-account", methods=["GET", "POST"])
+def register() -> Response:
+    """Step 1 (the NIK) and step 2 (its birth date and sex to confirm, and the rest); ``step`` says which
+    form was sent (``nik``, ``edit``: back to step 1 with the NIK, anything else: step 2)."""
     req = clean_req(request.values.get("req"))
     pending = pending_request(req)
-    if request.method == "GET":
-        form.req.data = req or ""
-        return page("auth/register.html", form=form, pending=pending, req=req)
-    if not form.validate():
+    step = request.form.get("step") if request.method == "POST" else None
+    if request.method == "GET" or step in ("nik", "edit"):
+        first = NikForm()
+        if request.method == "GET":
+            first.req.data = req or ""
+            return _nik_step(first, 200, pending, req)
+        if step == "edit":  # "not my birth date": the NIK has a wrong digit; the person corrects it
+            if first.validate():
+                first.nik.errors = [_l("Check the digits of your NIK: digits 7 to 12 are your date of birth "
+                                       "(for women the day plus 40).")]
+            return _nik_step(first, 200, pending, req)
+        if not first.validate() or first.parsed_nik is None:
+            return _nik_step(first, 400, pending, req)
+        return _details_step(RegisterForm(formdata=None, req=req or ""), first.parsed_nik, 200, pending, req)
+    form = RegisterForm()
+    valid = form.validate()
+    if form.parsed_nik is None:  # the NIK itself is wrong: back to step 1, the error at its field
+        first = NikForm(formdata=None, nik=form.nik.data or "", req=req or "")
+        first.nik.errors = list(form.nik.errors)
+        return _nik_step(first, 400, pending, req)
+    if not valid:
         form.password.data = form.password_confirm.data = ""
-        return page("auth/register.html", 400, form=form, pending=pending, req=req)
-    assert form.parsed_nik is not None and form.parsed_birthdate is not None
-    reg = citizen.Registration(nik=form.parsed_nik, full_name=form.full_name.data or "",
-                               birthdate=form.parsed_birthdate, email=form.normalized_email,
-                               password=form.password.data or "", req=req,
+        return _details_step(form, form.parsed_nik, 400, pending, req)
+    parsed = form.parsed_nik
+    # The birth date is the NIK's (confirmed by the person), never typed: nothing to mistype, no review.
+    reg = citizen.Registration(nik=parsed, full_name=form.full_name.data or "", birthdate=parsed.birthdate,
+                               email=form.normalized_email, password=form.password.data or "", req=req,
                                locale=str(g.get("ui_locale") or "") or None)
     try:
-        citizen.register(reg)
+        created = citizen.register(reg)
     except mail.MailError:
         db.session.rollback()
         return page("error.html", 503, status=503, code="temporarily_unavailable", ref=None,
                     message=_l("We could not send the confirmation e-mail right now. Nothing was saved; "
                                "please try again in a few minutes."))
-    # The same page for new accounts and duplicates (no enumeration): Post/Redirect/Get.
-    session["registered"] = {"review": citizen.needs_review(reg)}
+    # The same page for new accounts and duplicates (no enumeration): Post/Redirect/Get.  The browser
+    # keeps a handle on its registration: to correct the address, and to be signed in by the link.
+    account = citizen.find_by_email(reg.email)  # asked in both cases (the same time); used only when new
+    session["registered"] = {"to": mail.mask_address(reg.email),
+                             "handle": registration_flow.remember(account if created else None, req)}
     return redirect(url_for("auth.registered", req=req) if req else url_for("auth.registered"),
                     303)  # type: ignore[return-value]
 
@@ -113,8 +158,36 @@ def register() -> Response:
 def registered() -> Response:
     info = session.get("registered") or {}
     req = clean_req(request.args.get("req"))
-    return page("auth/registered.html", review=bool(info.get("review")), req=req,
+    return page("auth/registered.html", req=req, sent_to=info.get("to"),
+                correct_form=CorrectEmailForm(formdata=None) if info.get("handle") else None,
                 resend_form=ResendForm(formdata=None, req=req or ""))
+
+
+@bp.post("/register-account/correct-email")
+def correct_email() -> Response:
+    """The address was mistyped: the link goes to the corrected one (see :mod:`idp.people.registration`)."""
+    info = session.get("registered") or {}
+    req = clean_req(request.values.get("req"))
+    form = CorrectEmailForm()
+    if not form.validate():
+        return page("auth/registered.html", 400, req=req, sent_to=info.get("to"),
+                    correct_form=form, resend_form=ResendForm(formdata=None, req=req or ""))
+    try:
+        known = registration_flow.correct_email(info.get("handle"), form.normalized_email)
+    except registration_flow.TooMany:
+        return page("error.html", 429, status=429, code="too_many_requests", ref=None,
+                    message=_l("You corrected the address too often. Please wait an hour, or register again."))
+    except mail.MailError:
+        return page("error.html", 503, status=503, code="temporarily_unavailable", ref=None,
+                    message=_l("We could not send the confirmation e-mail right now. Please try again in a few "
+                               "minutes."))
+    if not known:
+        flash(_l("This registration has expired. Please register again."), "info")
+        return redirect(url_for("auth.register"), 303)  # type: ignore[return-value]
+    session["registered"] = {**info, "to": mail.mask_address(form.normalized_email)}
+    flash(_l("We sent a new confirmation link to the corrected address."), "success")
+    return redirect(url_for("auth.registered", req=req) if req else url_for("auth.registered"),
+                    303)  # type: ignore[return-value]
 
 
 # --- e-mail verification ------------------------------------------------------------------------
@@ -134,8 +207,16 @@ def verify_email() -> Response:
     account, req = citizen.confirm_email(form.token.data or "")
     if account is None:
         return page("auth/verify_invalid.html", 400, resend_form=ResendForm(formdata=None))
-    flash(_l("Your e-mail address is confirmed. You can sign in now."), "success")
     req = clean_req(req)
+    pending = pending_request(req)
+    # Opened in the browser that registered: signed in, on to the application (idp.people.registration).
+    done = registration_flow.sign_in_after_verification((session.get("registered") or {}).get("handle"),
+                                                        account, pending)
+    if done is not None:
+        session.pop("registered", None)
+        flash(_l("Your e-mail address is confirmed and you are signed in."), "success")
+        return after_sign_in(done, req, pending)
+    flash(_l("Your e-mail address is confirmed. You can sign in now."), "success")
     return redirect(url_for("auth.login", req=req) if req else url_for("auth.login"), 303)  # type: ignore[return-value]
 
 
