@@ -176,6 +176,21 @@ SETTINGS: tuple[Setting, ...] = (
     S("HELPDESK_HOURS", "", _str, "Opening hours of the help desk, as text (for example `Senin-Jumat "
       "08.00-16.00 WIB`)."),
     S("HELPDESK_URL", "", _str, "Web page of the help desk (http or https)."),
+    # --- text messages (idp.sms) ---
+    S("SMS_GATEWAY_URL", "", _str, "HTTP(S) endpoint of the SMS/WhatsApp gateway: each message is POSTed as JSON "
+      "`{\"to\": \"+62...\", \"text\": \"...\"}` with `Authorization: Bearer IDP_SMS_GATEWAY_TOKEN`; any 2xx is "
+      "delivered. Empty: messages are written to the outbox folder (`*.sms`) like mails."),
+    S("SMS_GATEWAY_TOKEN", "", _str, "Bearer token for the SMS gateway.", secret=True),
+    S("SMS_TIMEOUT", 5, _int, "Seconds to wait for the SMS gateway (connect and answer).", minimum=1, maximum=60),
+    S("SMS_RETRIES", 2, _int, "Further attempts after a gateway error or timeout (not after a 4xx refusal).",
+      minimum=0, maximum=5),
+    S("SMS_PER_NUMBER_PER_HOUR", 3, _int, "Text messages one phone number may receive per hour.",
+      minimum=1, maximum=100),
+    S("SMS_PER_IP_PER_HOUR", 10, _int, "Text messages requests from one client IP address may cause per hour.",
+      minimum=1, maximum=100_000),
+    S("SMS_DAILY_CAP", 2000, _int, "Text messages the provider sends per day in all (a cost guard); beyond it "
+      "codes are not sent until midnight UTC and the pages say to try later or use e-mail.",
+      minimum=1, maximum=10_000_000),
     # --- mail ---
     S("SMTP_HOST", "", _str, "SMTP server. Empty: mails are written to the log (without links' "
       "secrets at INFO) and to the outbox folder instead of being sent."),
@@ -427,7 +442,7 @@ def _validate(values: dict[str, Any]) -> None:
         raise ConfigError("IDP_LOGIN_LOCK_MAX_SECONDS: must not be shorter than IDP_LOGIN_LOCK_SECONDS")
     if values["SESSION_IDLE_TTL"] > values["SESSION_ABSOLUTE_TTL"]:
         raise ConfigError("IDP_SESSION_IDLE_TTL: must not exceed IDP_SESSION_ABSOLUTE_TTL")
-    for name in ("STAFF_PASSWORD_RESET_URL", "HELPDESK_URL"):
+    for name in ("STAFF_PASSWORD_RESET_URL", "HELPDESK_URL", "SMS_GATEWAY_URL"):
         # Shown to people as links: only absolute web addresses (never javascript: or a relative path).
         link = urlsplit(values[name])
         if values[name] and (link.scheme not in {"http", "https"} or not link.hostname):

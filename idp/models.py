@@ -31,6 +31,9 @@ class Person(db.Model):  # type: ignore[name-defined]
     name: Mapped[str | None] = mapped_column(String(200))
     email: Mapped[str | None] = mapped_column(String(254))
     email_verified: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    # A verified mobile number in E.164 (idp.people.phone): only a number proved by a code is stored, so
+    # the ``phone_number_verified`` claim (OIDC Core 5.1) is true of it; one person per number.
+    phone_number: Mapped[str | None] = mapped_column(String(20), unique=True)
     birthdate: Mapped[dt.date | None] = mapped_column(Date)
     gender: Mapped[str | None] = mapped_column(String(16))
     locale: Mapped[str | None] = mapped_column(String(16))

@@ -183,7 +183,7 @@ def delete_person(person: Person) -> int:
     db.session.execute(delete(TotpCredential).where(TotpCredential.person_id == person.id))
     db.session.execute(delete(RecoveryCode).where(RecoveryCode.person_id == person.id))
     _leave_teams(person.id)
-    person.name = person.email = person.birthdate = person.gender = person.locale = None
+    person.name = person.email = person.birthdate = person.gender = person.locale = person.phone_number = None
     person.email_verified = False
     person.status = "deleted"
     db.session.flush()

@@ -1,0 +1,27 @@
+"""a person's verified mobile number (issue 16)
+
+Revision ID: 0009
+Revises: 0007
+Create Date: 2026-12-05 11:55:00
+
+"""
+import sqlalchemy as sa
+from alembic import op
+
+# revision identifiers, used by Alembic.
+revision = '0009'
+down_revision = '0007'
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    with op.batch_alter_table('people', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('phone_number', sa.String(length=20), nullable=True))
+        batch_op.create_unique_constraint(batch_op.f('uq_people_phone_number'), ['phone_number'])
+
+
+def downgrade():
+    with op.batch_alter_table('people', schema=None) as batch_op:
+        batch_op.drop_constraint(batch_op.f('uq_people_phone_number'), type_='unique')
+        batch_op.drop_column('phone_number')
