@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 from typing import Protocol
 
+import phonenumbers
 import requests
 
 from idp import ratelimit
@@ -38,6 +39,29 @@ class SmsError(RuntimeError):
 
 class SmsLimited(SmsError):
     """A cost guard refused the message (per number, per address, or the daily cap)."""
+
+
+REGION = "ID"
+MOBILE_TYPES = (phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE)
+
+
+def normalize_mobile(raw: object) -> str | None:
+    """The E.164 form of an Indonesian mobile number as people type it (``0812-3456-7890``, ``+62 812...``,
+    ``62812...``, ``812...``), read by the ``phonenumbers`` library; None for anything else (landlines and
+    foreign numbers included: the gateway serves Indonesian mobiles)."""
+    text = raw.strip() if isinstance(raw, str) else ""
+    if not text or len(text) > 32 or not all(ch.isascii() and (ch.isdigit() or ch in "+-(). ") for ch in text):
+        return None
+    if text.startswith("62") or text.startswith("8"):
+        text = ("+" if text.startswith("62") else "+62") + text  # "62812..." and "812..." as typed in Indonesia
+    try:
+        parsed = phonenumbers.parse(text, REGION)
+    except phonenumbers.NumberParseException:
+        return None
+    if (phonenumbers.region_code_for_number(parsed) != REGION or not phonenumbers.is_valid_number(parsed)
+            or phonenumbers.number_type(parsed) not in MOBILE_TYPES):
+        return None
+    return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
 
 
 def mask_number(number: str) -> str:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import hmac
 import secrets
 
-import phonenumbers
 from flask_babel import force_locale, gettext
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -27,8 +26,6 @@ from idp.models import Person
 KIND = "phone-verify"
 CODE_TTL = 600
 MAX_TRIES = 5
-REGION = "ID"
-MOBILE_TYPES = (phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE)
 
 
 class PhoneError(Exception):
@@ -41,20 +38,8 @@ class PhoneError(Exception):
 
 
 def normalize(raw: str) -> str | None:
-    """The E.164 form of a mobile number as people type it (Indonesia by default), or None."""
-    text = (raw or "").strip()
-    if not text or len(text) > 32 or not all(ch.isascii() and (ch.isdigit() or ch in "+-(). ") for ch in text):
-        return None
-    if text.startswith("62") or text.startswith("8"):
-        text = ("+" if text.startswith("62") else "+62") + text  # "62812..." and "812..." as typed in Indonesia
-    try:
-        parsed = phonenumbers.parse(text, REGION)
-    except phonenumbers.NumberParseException:
-        return None
-    if (phonenumbers.region_code_for_number(parsed) != REGION or not phonenumbers.is_valid_number(parsed)
-            or phonenumbers.number_type(parsed) not in MOBILE_TYPES):
-        return None
-    return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
+    """The E.164 form of an Indonesian mobile number as people type it, or None (:func:`idp.sms.normalize_mobile`)."""
+    return sms.normalize_mobile(raw)
 
 
 def find_person(number: str) -> Person | None:

@@ -2,7 +2,8 @@
 
 The steps, each a page of :mod:`idp.web.auth.recovery`:
 
-1. :func:`start`: the person types a NIK or an e-mail address.  Whatever was typed, a *flow* is opened
+1. :func:`start`: the person types a NIK, an e-mail address or a verified mobile number (the code then
+   goes by SMS, :mod:`idp.sms`).  Whatever was typed, a *flow* is opened
    (a random id in the browser's cookie session, its record in the store for ``RECOVERY_CODE_TTL``) and
    the answer is the same page; only when a active account with a confirmed address matches is a code
    mailed, from a thread, so that the answer takes as long for an unknown account as for a known one
@@ -34,9 +35,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app, request, session, url_for
+from flask_babel import force_locale, gettext
 from flask_babel import lazy_gettext as _l
 
-from idp import audit, events, mail, passwords, ratelimit
+from idp import audit, events, mail, passwords, ratelimit, sms
 from idp.extensions import db, setting, state
 from idp.models import CitizenAccount, utcnow
 from idp.people import mfa, signin, signout
@@ -89,7 +91,9 @@ def identifier_kind(identifier: str) -> str | None:
     value = (identifier or "").strip()
     if not value or len(value) > citizen.MAX_IDENTIFIER:
         return None
-    return "citizen" if nik.looks_like_nik(value) or "@" in value else None
+    if nik.looks_like_nik(value) or "@" in value:
+        return "citizen"
+    return "phone" if sms.normalize_mobile(value) is not None else None
 
 
 def start(identifier: str, req: str | None) -> Flow:
@@ -100,8 +104,11 @@ def start(identifier: str, req: str | None) -> Flow:
     ip = request.remote_addr or "-"
     if not ratelimit.allow("recovery-ip", ip, int(setting("RECOVERY_REQUESTS_PER_IP")), 3600):
         raise RecoveryError(_l("Too many requests from your network. Please try again in an hour."), 429)
-    _, account = citizen.find_by_identifier(identifier.strip())
-    usable = account is not None and account.status == "active" and account.email_verified_at is not None
+    typed, account = citizen.find_by_identifier(identifier.strip())
+    by_phone = identifier_kind(identifier) == "phone"
+    # The code goes to the channel typed: a verified mobile number (found only if verified), else the
+    # confirmed e-mail address.
+    usable = account is not None and account.status == "active" and (by_phone or account.email_verified_at is not None)
     flow_id = secrets.token_urlsafe(24)
     code = f"{secrets.randbelow(10 ** CODE_DIGITS):0{CODE_DIGITS}d}"
     person_id = account.person_id if usable and account is not None else None
@@ -117,7 +124,9 @@ def start(identifier: str, req: str | None) -> Flow:
     within = ratelimit.allow("recovery-send", str(record["account"] or flow_id), SENDS_PER_HOUR, 3600)
     send = usable and within
     audit.record("password.reset_requested", person_id=person_id, sent=bool(send), commit=True)
-    if send and account is not None:
+    if send and account is not None and by_phone and typed:
+        _sms_later(typed, code, request.remote_addr)
+    elif send and account is not None:
         _send_later(account.email, subject, body, "recovery_code")
     return Flow(flow_id, CODE, req, record)
 
@@ -134,6 +143,26 @@ def _send_later(to: str, subject: str, body: str, kind: str) -> None:
                 log.warning("could not send the %s mail", kind)
 
     threading.Thread(target=run, name=f"idp-{kind}", daemon=True).start()
+
+
+def _sms_later(number: str, code: str, ip: str | None) -> None:
+    """The code by SMS, from a thread (the same timing as an unknown number); the cost guards apply."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    texts = []
+    for lang in mail.LANGUAGES:  # Indonesian first
+        with force_locale(lang):
+            texts.append(gettext("Banten SSO password reset code: %(code)s. Valid for %(minutes)d minutes. Never "
+                                 "tell it to anybody.", code=code, minutes=_ttl() // 60))
+    text = " / ".join(dict.fromkeys(texts))
+
+    def run() -> None:
+        with app.app_context():
+            try:
+                sms.send(number, text, kind="recovery_code", ip=ip)
+            except sms.SmsError as exc:
+                log.warning("could not send the recovery code by SMS: %s", exc)
+
+    threading.Thread(target=run, name="idp-recovery-sms", daemon=True).start()
 
 
 def current(step: str | None = None) -> Flow:

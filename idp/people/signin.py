@@ -24,7 +24,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from werkzeug.routing import BuildError
 
-from idp import assurance, audit, mail, metrics, passwords, ratelimit, sources
+from idp import assurance, audit, mail, metrics, passwords, ratelimit, sms, sources
 from idp.crypto import random_token
 from idp.extensions import db, state
 from idp.models import CitizenAccount, Person, StaffAccount
@@ -125,7 +125,8 @@ class Finished:
 def _normalized_identifier(identifier: str) -> str:
     if nik.looks_like_nik(identifier):
         return nik.normalize(identifier) or ""
-    return identifier[:MAX_FIELD].strip().lower()
+    # Every way of typing one mobile number counts on one counter (its E.164 form).
+    return sms.normalize_mobile(identifier) or identifier[:MAX_FIELD].strip().lower()
 
 
 def prove(kind: str, identifier: str, password: str) -> Identity:
@@ -174,8 +175,8 @@ def prove(kind: str, identifier: str, password: str) -> Identity:
 
 def citizen_limit_keys(account: CitizenAccount) -> list[str]:
     """The sign-in page's per-identifier counters of this citizen: one for each identifier the page
-    accepts for the account (the NIK and the e-mail address)."""
-    typed = [citizen.decrypt_nik(account) or "", account.email or ""]
+    accepts for the account (the NIK, the e-mail address, the verified mobile number)."""
+    typed = [citizen.decrypt_nik(account) or "", account.email or "", account.person.phone_number or ""]
     return [ratelimit.identifier_key(f"citizen:{_normalized_identifier(value)}") for value in typed if value]
 
 

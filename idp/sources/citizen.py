@@ -19,7 +19,7 @@ from flask import url_for
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from idp import assurance, audit, mail, passwords, ratelimit
+from idp import assurance, audit, mail, passwords, ratelimit, sms
 from idp.extensions import db, state
 from idp.models import CitizenAccount, IdentityLink, Person, utcnow
 from idp.sources import nik
@@ -43,7 +43,8 @@ def recognizes(identifier: str) -> bool:
     """True when the sign-in page's automatic choice sends ``identifier`` here: 16 digits (spaces, dots and
     dashes ignored) is a NIK, anything with "@" an e-mail address (the rule documented in the README)."""
     compact = _NIK_SEPARATORS.sub("", identifier)
-    return (len(compact) == 16 and compact.isascii() and compact.isdigit()) or "@" in identifier
+    return ((len(compact) == 16 and compact.isascii() and compact.isdigit()) or "@" in identifier
+            or sms.normalize_mobile(identifier) is not None)
 
 
 def normalize_email(value: str) -> str:
@@ -75,7 +76,8 @@ def find_by_public_id(public_id: str) -> CitizenAccount | None:
 
 
 def find_by_identifier(identifier: str) -> tuple[str | None, CitizenAccount | None]:
-    """``(normalised identifier, account)``: 16 digits are a NIK, anything with ``@`` an e-mail.
+    """``(normalised identifier, account)``: 16 digits are a NIK, anything with ``@`` an e-mail, an Indonesian
+    mobile number (E.164 after :func:`idp.sms.normalize_mobile`) the person's verified number.
 
     A malformed identifier gives ``(None, None)``.
     """
@@ -87,7 +89,17 @@ def find_by_identifier(identifier: str) -> tuple[str | None, CitizenAccount | No
     if "@" in identifier and "\x00" not in identifier:
         email = normalize_email(identifier)
         return email, find_by_email(email)
+    number = sms.normalize_mobile(identifier)
+    if number is not None:
+        return number, find_by_phone(number)
     return None, None
+
+
+def find_by_phone(number: str) -> CitizenAccount | None:
+    """The citizen account of the person whose verified mobile number (E.164) this is."""
+    return db.session.execute(
+        select(CitizenAccount).join(Person, Person.id == CitizenAccount.person_id).where(Person.phone_number == number)
+    ).scalar_one_or_none()
 
 
 def decrypt_nik(account: CitizenAccount) -> str:

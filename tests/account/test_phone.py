@@ -17,7 +17,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.citizen.helpers import csrf
+from tests.citizen.helpers import csrf, forgot, recovery_step, register_and_verify, sign_in
 from tests.oauth import helpers
 
 from .conftest import RP
@@ -180,3 +180,61 @@ def test_a_slow_gateway_times_out(oauth_app: Callable[..., Flask], gateway: Gate
     started = time.monotonic()
     assert add_number(browser, "0813-3333-0001").status_code == 503
     assert len(gateway.received) == 2 and time.monotonic() - started < 6
+
+
+# --- the number as a sign-in identifier and a recovery channel ------------------------------------------
+def citizen_with_phone(app: Flask, number: str) -> tuple[Any, FlaskClient]:
+    browser = app.test_client()
+    browser.environ_base.update(HTTP_ACCEPT_LANGUAGE="en")
+    citizen = register_and_verify(browser)
+    assert sign_in(browser, citizen).status_code == 303
+    assert add_number(browser, number).status_code == 303
+    assert type_code(browser, code_in(sms_outbox(app)[-1]["text"])).status_code == 303
+    return citizen, browser
+
+
+@pytest.mark.parametrize("typed", ["0812-7777-0001", "+62 812 7777 0001", "6281277770001"])
+def test_sign_in_with_the_number_in_any_format(app: Flask, typed: str) -> None:
+    citizen, _ = citizen_with_phone(app, "081277770001")
+    assert sign_in(app.test_client(), typed, citizen.password).status_code == 303
+    assert sign_in(app.test_client(), typed, "not the password at all").status_code == 401
+
+
+def test_an_unverified_number_signs_nobody_in(app: Flask) -> None:
+    browser = app.test_client()
+    citizen = register_and_verify(browser)
+    assert sign_in(browser, citizen).status_code == 303
+    assert add_number(browser, "0812-7777-0002").status_code == 303  # code sent, never typed
+    assert sign_in(app.test_client(), "081277770002", citizen.password).status_code == 401
+
+
+def test_wrong_passwords_by_number_count_on_the_accounts_counter(oauth_app: Callable[..., Flask]) -> None:
+    """Spreading guesses over the formats of one number, the NIK and the address locks all of them."""
+    app = oauth_app(LOGIN_MAX_FAILURES=3)
+    citizen, _ = citizen_with_phone(app, "081277770003")
+    answers = [sign_in(app.test_client(), typed, "wrong guess").status_code
+               for typed in ("081277770003", "+6281277770003", "81277770003")]
+    assert answers == [401, 401, 429]
+
+
+def test_recovery_by_sms(app: Flask) -> None:
+    citizen, _ = citizen_with_phone(app, "081277770004")
+    before = len(sms_outbox(app))
+    stranger = app.test_client()
+    assert forgot(stranger, "0812 7777 0004").status_code == 303
+    deadline = time.monotonic() + 5
+    while len(sms_outbox(app)) == before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    sent = sms_outbox(app)[-1]
+    assert sent["to"] == "+6281277770004" and sent["kind"] == "recovery_code"
+    code = re.search(r"\b(\d{8})\b", sent["text"]).group(1)  # type: ignore[union-attr]
+    assert recovery_step(stranger, "/forgot-password/code", {"code": code}).status_code == 303
+    new = "rujak cingur pedas sekali"
+    done = recovery_step(stranger, "/forgot-password/new", {"password": new, "password_confirm": new})
+    assert done.status_code == 303
+    assert sign_in(app.test_client(), "081277770004", new).status_code == 303
+    # An unknown number: the same answer, no message.
+    count = len(sms_outbox(app))
+    assert forgot(app.test_client(), "0812 7777 0099").status_code == 303
+    time.sleep(0.3)
+    assert len(sms_outbox(app)) == count

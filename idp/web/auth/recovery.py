@@ -21,18 +21,18 @@ from idp.web.forms import MAX_FIELD, no_control
 
 
 class ForgotForm(FlaskForm):
-    identifier = StringField(_l("NIK or e-mail address"),
-                             description=_l("The one you registered with. We send a code to your confirmed "
-                                            "e-mail address."))
+    identifier = StringField(_l("NIK, e-mail address or mobile number"),
+                             description=_l("With a mobile number confirmed on your account we send the code "
+                                            "by SMS; otherwise to your confirmed e-mail address."))
     req = HiddenField()
 
     def validate_identifier(self, field: StringField) -> None:
         value = (field.data or "").strip()
         if not value:
-            raise ValidationError(_l("Enter your NIK or your e-mail address."))
+            raise ValidationError(_l("Enter your NIK, your e-mail address or your mobile number."))
         if len(value) > MAX_FIELD or not no_control(value) or recovery.identifier_kind(value) is None:
-            raise ValidationError(_l("Enter a NIK (16 digits) or an e-mail address. Staff of the provincial "
-                                     "government: see below."))
+            raise ValidationError(_l("Enter a NIK (16 digits), an e-mail address or a mobile number. Staff of "
+                                     "the provincial government: see below."))
 
 
 class CodeForm(FlaskForm):
