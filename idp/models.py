@@ -76,7 +76,7 @@ class CitizenAccount(db.Model):  # type: ignore[name-defined]
     nik_enc: Mapped[str] = mapped_column(Text, nullable=False)
     nik_key_id: Mapped[str] = mapped_column(String(16), nullable=False)
     nik_masked: Mapped[str] = mapped_column(String(16), nullable=False)
-    email: Mapped[str] = mapped_column(String(254), unique=True, nullable=False)
+    email: Mapped[str | None] = mapped_column(String(254), unique=True)
     email_verified_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     password_hash: Mapped[str] = mapped_column(String(255), nullable=False)
     full_name: Mapped[str] = mapped_column(String(200), nullable=False)

@@ -74,9 +74,10 @@ def request_change(account: CitizenAccount, new_email: str) -> None:
                                     "gen": generation}, _ttl())
             mail.send_template(new_email, "auth/mail/email_change.txt", name=account.full_name,
                                link=url_for("account.confirm_email", token=token, _external=True), hours=hours)
-        mail.send_template(account.email, "auth/mail/email_change_notice.txt", name=account.full_name,
-                           new_address=mail.mask_address(new_email), hours=hours,
-                           password_url=url_for("account.password", _external=True))
+        if account.email:  # a phone-only account has no current address to tell
+            mail.send_template(account.email, "auth/mail/email_change_notice.txt", name=account.full_name,
+                               new_address=mail.mask_address(new_email), hours=hours,
+                               password_url=url_for("account.password", _external=True))
     except mail.MailError:
         if token is not None:
             store.delete(KIND, token)

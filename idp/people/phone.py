@@ -13,8 +13,11 @@ as a wrong code would not be (the person proved control of it; they should know 
 from __future__ import annotations
 
 import hmac
+import logging
 import secrets
+import threading
 
+from flask import current_app
 from flask_babel import force_locale, gettext
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -22,6 +25,8 @@ from sqlalchemy.exc import IntegrityError
 from idp import audit, mail, sms
 from idp.extensions import db, state
 from idp.models import Person
+
+log = logging.getLogger(__name__)
 
 KIND = "phone-verify"
 CODE_TTL = 600
@@ -51,8 +56,11 @@ def _hash(person_id: int, number: str, code: str) -> str:
     return str(state().crypto.keyed_hash("phone-code", f"{person_id}:{number}:{code}"))
 
 
-def request_code(person: Person, number: str, *, ip: str | None) -> None:
-    """Send a code to ``number`` (E.164) for ``person``; :class:`PhoneError` when it cannot be sent."""
+def request_code(person: Person, number: str, *, ip: str | None, background: bool = False) -> None:
+    """Send a code to ``number`` (E.164) for ``person``; :class:`PhoneError` when it cannot be sent.
+
+    ``background``: store the code and send from a thread, failures logged (registration: the page must
+    not take longer for a new account than for a duplicate, which gets no message)."""
     code = f"{secrets.randbelow(10 ** 6):06d}"
     texts = []
     for lang in mail.LANGUAGES:  # Indonesian first, as in the mails
@@ -60,6 +68,20 @@ def request_code(person: Person, number: str, *, ip: str | None) -> None:
             texts.append(gettext("Banten SSO code: %(code)s. It confirms this number for your account; valid for "
                                  "10 minutes. Never tell it to anybody.", code=code))
     text = " / ".join(dict.fromkeys(texts))
+    if background:
+        state().store.put(KIND, str(person.id), {"number": number, "code": _hash(person.id, number, code),
+                                                 "tries": 0}, CODE_TTL)
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+
+        def run() -> None:
+            with app.app_context():
+                try:
+                    sms.send(number, text, kind="phone_verify", ip=ip)
+                except sms.SmsError as exc:
+                    log.warning("could not send the registration code by SMS: %s", exc)
+
+        threading.Thread(target=run, name="idp-phone-code", daemon=True).start()
+        return
     try:
         sms.send(number, text, kind="phone_verify", ip=ip)
     except sms.SmsLimited:

@@ -106,6 +106,8 @@ def start(identifier: str, req: str | None) -> Flow:
         raise RecoveryError(_l("Too many requests from your network. Please try again in an hour."), 429)
     typed, account = citizen.find_by_identifier(identifier.strip())
     by_phone = identifier_kind(identifier) == "phone"
+    if account is not None and not by_phone and account.email_verified_at is None and account.person.phone_number:
+        typed, by_phone = account.person.phone_number, True  # a phone-only account: its number is the channel
     # The code goes to the channel typed: a verified mobile number (found only if verified), else the
     # confirmed e-mail address.
     usable = account is not None and account.status == "active" and (by_phone or account.email_verified_at is not None)
@@ -126,7 +128,7 @@ def start(identifier: str, req: str | None) -> Flow:
     audit.record("password.reset_requested", person_id=person_id, sent=bool(send), commit=True)
     if send and account is not None and by_phone and typed:
         _sms_later(typed, code, request.remote_addr)
-    elif send and account is not None:
+    elif send and account is not None and account.email:
         _send_later(account.email, subject, body, "recovery_code")
     return Flow(flow_id, CODE, req, record)
 
@@ -272,9 +274,10 @@ def set_password(new_password: str) -> Flow:
     db.session.commit()
     ratelimit.lift(signin.citizen_limit_keys(account))  # the owner may sign in at once
     try:
-        mail.send_template(account.email, "auth/mail/password_reset.txt", name=account.full_name,
-                           login_url=url_for("auth.login", _external=True),
-                           forgot_url=url_for("auth.forgot_password", _external=True))
+        if account.email and account.email_verified_at is not None:  # phone-only accounts: no address
+            mail.send_template(account.email, "auth/mail/password_reset.txt", name=account.full_name,
+                               login_url=url_for("auth.login", _external=True),
+                               forgot_url=url_for("auth.forgot_password", _external=True))
     except mail.MailError:
         log.warning("could not send the password reset notice")
     return flow

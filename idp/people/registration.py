@@ -21,12 +21,13 @@ import secrets
 from typing import Any
 
 from flask import url_for
+from flask_babel import gettext
 from sqlalchemy.exc import IntegrityError
 
 from idp import assurance, audit, mail, ratelimit
 from idp.extensions import db, setting, state
 from idp.models import CitizenAccount
-from idp.people import signin
+from idp.people import phone, signin
 from idp.sources import citizen
 
 KIND = "reg-handle"
@@ -70,7 +71,7 @@ def correct_email(handle: Any, new_email: str) -> bool:
         return True
     owner = citizen.find_by_email(new_email)
     if owner is not None:
-        if ratelimit.allow("owner-notice", owner.public_id, citizen.OWNER_NOTICES_PER_HOUR, 3600):
+        if owner.email and ratelimit.allow("owner-notice", owner.public_id, citizen.OWNER_NOTICES_PER_HOUR, 3600):
             mail.send_template(owner.email, "auth/mail/email_in_use.txt", name=owner.full_name,
                                login_url=url_for("auth.login", _external=True))
         audit.record("citizen.email_corrected", outcome="in_use", person_id=account.person_id, commit=True)
@@ -107,3 +108,27 @@ def sign_in_after_verification(handle: Any, account: CitizenAccount,
         return None
     return signin.finish(person, acr=account.assurance, amr=[assurance.AMR_PASSWORD], source=citizen.SOURCE,
                          remember=False, pending=pending)
+
+
+def send_phone_code(handle: Any, number: str, *, ip: str | None) -> None:
+    """A phone registration: the SMS code to the new account's number (from a thread); nothing for a
+    duplicate's handle (the page is the same)."""
+    record = _record(handle)
+    account = citizen.find_by_public_id(str((record or {}).get("account") or ""))
+    if account is not None:
+        phone.request_code(account.person, number, ip=ip, background=True)
+
+
+def confirm_phone(handle: Any, code: str, pending: dict[str, Any] | None) -> signin.Finished | None:
+    """The SMS code typed on the "check your phone" page: the number is confirmed (the account can sign
+    in) and the person is signed in as by the e-mail link; :class:`idp.people.phone.PhoneError` otherwise."""
+    record = _record(handle)
+    account = citizen.find_by_public_id(str((record or {}).get("account") or ""))
+    if account is None:
+        # A duplicate's (or an expired) handle: a wrong code, limited like one.
+        if not ratelimit.allow("reg-phone-dup", str(handle)[:64], phone.MAX_TRIES, 3600):
+            raise phone.PhoneError(gettext("Too many wrong codes. Please ask for a new one."), 429)
+        raise phone.PhoneError(gettext("This code is not right."), 401)
+    phone.confirm(account.person, code)
+    audit.record("citizen.phone_verified", person_id=account.person_id, commit=True)
+    return sign_in_after_verification(handle, account, pending)

@@ -115,10 +115,11 @@ class Registration:
     nik: nik.Nik
     full_name: str
     birthdate: dt.date
-    email: str
+    email: str | None  # an e-mail address, a mobile number (E.164), or both (issue 16)
     password: str
     req: str | None = None
     locale: str | None = None
+    phone: str | None = None
 
 
 def needs_review(reg: Registration) -> bool:
@@ -135,15 +136,18 @@ def register(reg: Registration) -> bool:
     mail cannot be sent: nothing is half-written.
     """
     password_hash = passwords.hash(reg.password)  # in both branches: the same time for duplicates
-    email = normalize_email(reg.email)
+    email = normalize_email(reg.email) if reg.email else None
     by_nik = find_by_nik(reg.nik.value)
-    by_email = find_by_email(email)
-    if by_nik is not None or by_email is not None:
-        _notify_owners(by_nik, by_email, reg)
+    by_email = find_by_email(email) if email else None
+    by_phone = find_by_phone(reg.phone) if reg.phone else None
+    if by_nik is not None or by_email is not None or by_phone is not None:
+        _notify_owners(by_nik, by_email or by_phone, reg)
         return False
     account, token = _create(reg, email, password_hash)
     try:
-        send_verification(account, token)
+        # Phone only: the caller sends the SMS code (idp.people.registration), nothing to mail here.
+        if email:
+            send_verification(account, token)
         db.session.commit()
     except mail.MailError:
         db.session.rollback()
@@ -158,7 +162,7 @@ def register(reg: Registration) -> bool:
     return True
 
 
-def _create(reg: Registration, email: str, password_hash: str) -> tuple[CitizenAccount, str]:
+def _create(reg: Registration, email: str | None, password_hash: str) -> tuple[CitizenAccount, str]:
     crypto = state().crypto
     review = needs_review(reg)
     acr = assurance.CITIZEN_REVIEW if review else assurance.CITIZEN
@@ -189,7 +193,7 @@ def _notify_owners(by_nik: CitizenAccount | None, by_email: CitizenAccount | Non
             owners.setdefault(account.id, (account, []))[1].append(what)
     for owner, matched in owners.values():
         audit.record("citizen.register", outcome="duplicate", person_id=owner.person_id, matched=matched)
-        if not ratelimit.allow("owner-notice", owner.public_id, OWNER_NOTICES_PER_HOUR, 3600):
+        if not owner.email or not ratelimit.allow("owner-notice", owner.public_id, OWNER_NOTICES_PER_HOUR, 3600):
             continue
         mail.send_template(owner.email, "auth/mail/duplicate.txt", name=owner.full_name,
                            nik_matched="nik" in matched, email_matched="email" in matched,
@@ -211,6 +215,8 @@ def new_verification_token(account: CitizenAccount, req: str | None) -> str:
 
 def send_verification(account: CitizenAccount, token: str) -> None:
     ttl = int(state().config["EMAIL_VERIFY_TTL"])
+    if not account.email:
+        return
     mail.send_template(account.email, "auth/mail/verify.txt", name=account.full_name,
                        link=url_for("auth.verify_email", token=token, _external=True),
                        hours=max(1, ttl // 3600))
@@ -292,10 +298,15 @@ class CitizenConnector:
             account.password_hash = passwords.hash(password)
         if account.status != "active" or account.person.status != "active":
             raise BadCredentials("disabled", person_id=account.person_id)
-        if account.email_verified_at is None:
-            raise BadCredentials("unverified", person_id=account.person_id, email=account.email)
+        if account.email_verified_at is None and not account.person.phone_number:
+            # Neither the address nor a mobile number is confirmed (a phone-only registration confirms the
+            # number with its SMS code, idp.people.registration).
+            raise BadCredentials("unverified", person_id=account.person_id, email=account.email or "")
         return Identity(
             source=SOURCE, subject=account.public_id, acr=account.assurance, amr=[assurance.AMR_PASSWORD],
-            attributes={"name": account.full_name, "email": account.email, "email_verified": True,
+            # An address not yet confirmed (a person signed in by a confirmed mobile number) is no claim.
+            attributes={"name": account.full_name,
+                        "email": account.email if account.email_verified_at is not None else None,
+                        "email_verified": account.email_verified_at is not None,
                         "birthdate": account.birthdate.isoformat(), "gender": account.gender},
         )

@@ -100,7 +100,7 @@ def register(client: FlaskClient, *, nik: str | None = None, name: str = "Budi S
     """Fill in the registration form; returns the citizen and the POST response (a 303 on success)."""
     birthdate = birthdate or dt.date(1990, 5, 12)
     nik = nik or make_nik(birthdate=birthdate)
-    email_address = email_address or f"warga-{secrets.token_hex(5)}@example.org"
+    email_address = f"warga-{secrets.token_hex(5)}@example.org" if email_address is None else email_address
     page = "/register-account" + (f"?req={req}" if req else "")
     # Step 2 of the form straight away: the NIK with its birth date and sex confirmed (step 1 only shows them).
     data = {"nik": nik, "confirmed": "y", "full_name": name, "email": email_address,

@@ -5,8 +5,11 @@ URL or a log line."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import re
+import time
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, text
@@ -298,3 +301,66 @@ def test_sqlite_and_memory_store_register_and_sign_in(make_app):
     citizen = register_and_verify(client)
     assert sign_in(client, citizen).status_code == 303
     assert citizen.nik[-4:].encode() in client.get("/").data
+
+
+# --- a mobile number instead of (or besides) the e-mail address (issue 16) -------------------------------
+def sms_codes(app) -> list[dict]:
+    folder = Path(app.extensions["idp"].config["OUTBOX_DIR"])
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        found = [json.loads(p.read_text()) for p in sorted(folder.glob("*.sms"))] if folder.is_dir() else []
+        if found:
+            return found
+        time.sleep(0.05)
+    return []
+
+
+def verify_phone(client, code: str):
+    page = client.get("/register-account/sent")
+    return client.post("/register-account/verify-phone", data={"csrf_token": csrf(page.data), "code": code})
+
+
+def test_phone_only_registration_confirms_by_sms_and_signs_in(client, app):
+    citizen, resp = register(client, email_address="", phone="0812-5555-0001")
+    assert resp.status_code == 303
+    page = client.get(resp.headers["Location"]).data.decode()
+    assert 'id="registered-phone"' in page and "+62" in page and "0001" in page and "55550001" not in page
+    assert sign_in(app.test_client(), citizen.nik, citizen.password).status_code == 403  # not confirmed yet
+    [sent] = sms_codes(app)
+    assert sent["to"] == "+6281255550001"
+    code = re.search(r"\b(\d{6})\b", sent["text"]).group(1)
+    wrong = f"{(int(code) + 1) % 10 ** 6:06d}"
+    assert verify_phone(client, wrong).status_code == 401
+    done = verify_phone(client, code)
+    assert done.status_code == 303 and done.headers["Location"] == "/"
+    assert client.get("/account").status_code == 200
+    for typed in (citizen.nik, "081255550001"):
+        assert sign_in(app.test_client(), typed, citizen.password).status_code == 303
+    with app.app_context():
+        account = db.session.execute(select(CitizenAccount)).scalar_one()
+        assert account.email is None and account.person.phone_number == "+6281255550001"
+
+
+def test_neither_address_nor_number_is_refused_at_the_field(client):
+    _, resp = register(client, email_address="", phone="")
+    assert resp.status_code == 400 and "mobile number" in (field_error(resp.data.decode(), "email") or "")
+    _, bad = register(client, phone="021-5551234")
+    assert bad.status_code == 400 and field_error(bad.data.decode(), "phone")
+
+
+def test_a_duplicate_by_phone_looks_the_same_and_sends_nothing(make_app):
+    app = make_app()
+    owner_browser = app.test_client()
+    register(owner_browser, email_address="", phone="0812-5555-0002")
+    code = re.search(r"\b(\d{6})\b", sms_codes(app)[0]["text"]).group(1)
+    assert verify_phone(owner_browser, code).status_code == 303
+    fresh_client, dup_client = app.test_client(), app.test_client()
+    _, fresh = register(fresh_client, email_address="", phone="0812-5555-0003")
+    _, dup = register(dup_client, email_address="", phone="0812-5555-0002")
+    assert fresh.status_code == dup.status_code == 303
+    strip = lambda html: re.sub(r"\+62\*+\d{4}", "+62***", _normalize(html))  # noqa: E731
+    fresh_page, dup_page = (c.get(r.headers["Location"]).data for c, r in ((fresh_client, fresh), (dup_client, dup)))
+    assert strip(fresh_page) == strip(dup_page)
+    time.sleep(0.3)
+    assert [m["to"] for m in sms_codes(app)].count("+6281255550002") == 1  # only the owner's own code
+    assert verify_phone(dup_client, code).status_code == 401

@@ -14,8 +14,9 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, Field, HiddenField, PasswordField, StringField
 from wtforms.validators import ValidationError
 
-from idp import mail, passwords
+from idp import mail, passwords, sms
 from idp.extensions import db, state
+from idp.people import phone
 from idp.people import registration as registration_flow
 from idp.sources import citizen, nik
 from idp.sources.nik import Nik
@@ -49,7 +50,10 @@ class RegisterForm(FlaskForm):
     nik = HiddenField()
     confirmed = BooleanField(_l("This is my date of birth and sex"))
     full_name = StringField(_l("Full name"), description=_l("As written on your KTP."))
-    email = StringField(_l("E-mail address"), description=_l("We send a link to confirm it."))
+    email = StringField(_l("E-mail address"), description=_l("We send a link to confirm it. You may leave it "
+                                                             "empty if you give a mobile number."))
+    phone = StringField(_l("Mobile number (optional)"), description=_l("For example 0812-3456-7890. We send a "
+                                                                       "code by SMS to confirm it."))
     password = PasswordField(_l("Password"), description=_l("At least %(n)d characters. A few unrelated words "
                                                             "are easy to remember and hard to guess.", n=10))
     password_confirm = PasswordField(_l("Repeat the password"))
@@ -57,10 +61,26 @@ class RegisterForm(FlaskForm):
 
     parsed_nik: Nik | None = None
     normalized_email: str = ""
+    normalized_phone: str = ""
 
     validate_nik = _nik_rule
     validate_full_name = full_name_rule
-    validate_email = email_rule
+
+    def validate_email(self, field: StringField) -> None:
+        """An address, or nothing when a mobile number is given (registration works with either or both)."""
+        if not (field.data or "").strip() and (self.phone.data or "").strip():
+            return
+        if not (field.data or "").strip():
+            raise ValidationError(_l("Enter your e-mail address or your mobile number (or both)."))
+        email_rule(self, field)
+
+    def validate_phone(self, field: StringField) -> None:
+        if not (field.data or "").strip():
+            return
+        found = sms.normalize_mobile(field.data or "")
+        if found is None:
+            raise ValidationError(_l("Enter an Indonesian mobile number, for example 0812-3456-7890."))
+        self.normalized_phone = found
 
     def validate_confirmed(self, field: BooleanField) -> None:
         if not field.data:
@@ -81,6 +101,12 @@ class RegisterForm(FlaskForm):
 
 class ConfirmForm(FlaskForm):
     token = HiddenField()
+
+
+class PhoneCodeForm(FlaskForm):
+    """The SMS code of a phone registration."""
+
+    code = StringField(_l("Code from the text message"))
 
 
 class CorrectEmailForm(FlaskForm):
@@ -136,8 +162,8 @@ def register() -> Response:
     parsed = form.parsed_nik
     # The birth date is the NIK's (confirmed by the person), never typed: nothing to mistype, no review.
     reg = citizen.Registration(nik=parsed, full_name=form.full_name.data or "", birthdate=parsed.birthdate,
-                               email=form.normalized_email, password=form.password.data or "", req=req,
-                               locale=str(g.get("ui_locale") or "") or None)
+                               email=form.normalized_email or None, password=form.password.data or "", req=req,
+                               locale=str(g.get("ui_locale") or "") or None, phone=form.normalized_phone or None)
     try:
         created = citizen.register(reg)
     except mail.MailError:
@@ -147,9 +173,12 @@ def register() -> Response:
                                "please try again in a few minutes."))
     # The same page for new accounts and duplicates (no enumeration): Post/Redirect/Get.  The browser
     # keeps a handle on its registration: to correct the address, and to be signed in by the link.
-    account = citizen.find_by_email(reg.email)  # asked in both cases (the same time); used only when new
-    session["registered"] = {"to": mail.mask_address(reg.email),
-                             "handle": registration_flow.remember(account if created else None, req)}
+    account = citizen.find_by_nik(parsed.value)  # asked in both cases (the same time); used only when new
+    handle = registration_flow.remember(account if created else None, req)
+    session["registered"] = {"to": mail.mask_address(reg.email) if reg.email else None,
+                             "phone": sms.mask_number(reg.phone) if reg.phone else None, "handle": handle}
+    if reg.phone:
+        registration_flow.send_phone_code(handle, reg.phone, ip=request.remote_addr)
     return redirect(url_for("auth.registered", req=req) if req else url_for("auth.registered"),
                     303)  # type: ignore[return-value]
 
@@ -158,9 +187,39 @@ def register() -> Response:
 def registered() -> Response:
     info = session.get("registered") or {}
     req = clean_req(request.args.get("req"))
-    return page("auth/registered.html", req=req, sent_to=info.get("to"),
-                correct_form=CorrectEmailForm(formdata=None) if info.get("handle") else None,
+    return _registered_page(info, req)
+
+
+def _registered_page(info: dict[str, Any], req: str | None, status: int = 200, *,
+                     correct_form: CorrectEmailForm | None = None, code_form: PhoneCodeForm | None = None,
+                     phone_error: Any = None) -> Response:
+    """The "check your mail / phone" page: where the link or code went (masked), and how to go on."""
+    return page("auth/registered.html", status, req=req, sent_to=info.get("to"), sent_phone=info.get("phone"),
+                correct_form=correct_form or (CorrectEmailForm(formdata=None) if info.get("handle") and info.get("to")
+                                              else None),
+                code_form=code_form or PhoneCodeForm(formdata=None), phone_error=phone_error,
                 resend_form=ResendForm(formdata=None, req=req or ""))
+
+
+@bp.post("/register-account/verify-phone")
+def verify_phone() -> Response:
+    """The SMS code of a phone registration: the number is confirmed and this browser signed in."""
+    info = session.get("registered") or {}
+    req = clean_req(request.values.get("req"))
+    form = PhoneCodeForm()
+    if not form.validate() or not info.get("phone"):
+        return _registered_page(info, req, 400, code_form=form)
+    pending = pending_request(req)
+    try:
+        done = registration_flow.confirm_phone(info.get("handle"), form.code.data or "", pending)
+    except phone.PhoneError as error:
+        return _registered_page(info, req, error.status, code_form=form, phone_error=error.message)
+    session.pop("registered", None)
+    if done is None:
+        flash(_l("Your mobile number is confirmed. You can sign in now."), "success")
+        return redirect(url_for("auth.login", req=req) if req else url_for("auth.login"), 303)  # type: ignore[return-value]
+    flash(_l("Your mobile number is confirmed and you are signed in."), "success")
+    return after_sign_in(done, req, pending)
 
 
 @bp.post("/register-account/correct-email")
@@ -170,8 +229,7 @@ def correct_email() -> Response:
     req = clean_req(request.values.get("req"))
     form = CorrectEmailForm()
     if not form.validate():
-        return page("auth/registered.html", 400, req=req, sent_to=info.get("to"),
-                    correct_form=form, resend_form=ResendForm(formdata=None, req=req or ""))
+        return _registered_page(info, req, 400, correct_form=form)
     try:
         known = registration_flow.correct_email(info.get("handle"), form.normalized_email)
     except registration_flow.TooMany:
