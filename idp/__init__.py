@@ -49,7 +49,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from idp.extensions import csrf, db, migrate
     from idp.oauth import backchannel
     from idp.oauth import server as oauth_server
-    from idp.people import session
+    from idp.people import notices, session
     from idp.web import fastpath, middleware, register_blueprints
 
     cfg = sources.resolve_settings(config_module.load(config))  # the sources' settings, validated too
@@ -97,6 +97,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     middleware.init_app(app)
     metrics.init_app(app)  # /metrics (IDP_METRICS_ALLOW)
     session.init_app(app)
+    notices.init_app(app)  # the device cookie (new-device sign-in notices)
 
     register_blueprints(app)
 

@@ -31,7 +31,7 @@ from idp.models import (
     TotpCredential,
 )
 from idp.oauth import tokens
-from idp.people import roles, signout
+from idp.people import notices, roles, signout
 from idp.people import session as login_session
 from idp.sources import citizen
 
@@ -111,6 +111,7 @@ def change_password(person: Person, account: CitizenAccount, new_password: str, 
     ended = login_session.end_all(person.id, except_sid=keep_sid)
     signout.sessions_ended(ended, reason="password_changed")
     audit.record("password.changed", person_id=person.id, sessions_ended=len(ended))
+    notices.notify(person, notices.PASSWORD)
     db.session.commit()
     return len(ended)
 

@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from idp import audit, mail, sms
 from idp.extensions import db, state
 from idp.models import Person
+from idp.people import notices
 
 log = logging.getLogger(__name__)
 
@@ -120,8 +121,11 @@ def confirm(person: Person, code: str) -> str:
     if holder is not None and holder.id != person.id:
         raise PhoneError(gettext("This number belongs to another account. If it is yours, please contact the "
                                  "help desk."), 409)
+    replaced = person.phone_number
     person.phone_number = number
     audit.record("profile.updated", person_id=person.id, fields=["phone_number"])
+    if replaced:  # a first number added at registration is no change to report
+        notices.notify(person, notices.PHONE)
     try:
         db.session.commit()
     except IntegrityError:  # another person confirmed the number at the same moment
@@ -135,4 +139,5 @@ def remove(person: Person) -> None:
     """Forget the person's number (the claim goes with it)."""
     person.phone_number = None
     audit.record("profile.updated", person_id=person.id, fields=["phone_number"])
+    notices.notify(person, notices.PHONE)
     db.session.commit()

@@ -34,14 +34,14 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from flask import current_app, request, session, url_for
+from flask import current_app, request, session
 from flask_babel import force_locale, gettext
 from flask_babel import lazy_gettext as _l
 
 from idp import audit, events, mail, passwords, ratelimit, sms
 from idp.extensions import db, setting, state
 from idp.models import CitizenAccount, utcnow
-from idp.people import mfa, signin, signout
+from idp.people import mfa, notices, signin, signout
 from idp.people import session as login_session
 from idp.sources import citizen, nik
 
@@ -273,12 +273,7 @@ def set_password(new_password: str) -> Flow:
                  second_factor=flow.record.get("second"))
     db.session.commit()
     ratelimit.lift(signin.citizen_limit_keys(account))  # the owner may sign in at once
-    try:
-        if account.email and account.email_verified_at is not None:  # phone-only accounts: no address
-            mail.send_template(account.email, "auth/mail/password_reset.txt", name=account.full_name,
-                               login_url=url_for("auth.login", _external=True),
-                               forgot_url=url_for("auth.forgot_password", _external=True))
-    except mail.MailError:
-        log.warning("could not send the password reset notice")
+    notices.notify(person, notices.PASSWORD)  # with a "this was not me" link (mail, or SMS for phone-only)
+    db.session.commit()
     return flow
 

@@ -28,7 +28,7 @@ from idp import assurance, audit, mail, metrics, passwords, ratelimit, sms, sour
 from idp.crypto import random_token
 from idp.extensions import db, state
 from idp.models import CitizenAccount, Person, StaffAccount
-from idp.people import linking, mfa, provisioning, roles, signout
+from idp.people import linking, mfa, notices, provisioning, roles, signout
 from idp.people import session as login_session
 from idp.sources import citizen, nik
 from idp.sources.base import BadCredentials, Connector, Identity, SourceUnavailable
@@ -290,6 +290,7 @@ def finish(person: Person, *, acr: str, amr: list[str], source: str, remember: b
         login_session.begin(person_id=person.id, sub=person.sub, acr=acr, amr=amr, source=source,
                             remember=remember)
     audit.record("login", person_id=person.id, client_id=(pending or {}).get("client_id"), source=source, acr=acr)
+    notices.device_seen(person)  # a sign-in from a browser not seen before: the person is told
     db.session.commit()
     # The directory's NIK, or its NIP's birth date and sex digit, suggests a citizen account here
     # (idp.people.linking.citizen_link_offered): offer the link (it still needs that account's password).

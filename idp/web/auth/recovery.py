@@ -14,7 +14,7 @@ from wtforms import HiddenField, PasswordField, StringField
 from wtforms.validators import ValidationError
 
 from idp.extensions import setting
-from idp.people import recovery
+from idp.people import notices, recovery
 from idp.web.auth import bp
 from idp.web.common import clean_req, page, see_other
 from idp.web.forms import MAX_FIELD, no_control
@@ -156,3 +156,29 @@ def recovery_password() -> Response:
           "success")
     req = clean_req(done.req)
     return redirect(url_for("auth.login", req=req) if req else url_for("auth.login"), 303)  # type: ignore[return-value]
+
+
+# --- "this was not me" (the link of every security notice, idp.people.notices) -----------------------
+class NotMeForm(FlaskForm):
+    token = HiddenField()
+
+
+@bp.route("/not-me", methods=["GET", "POST"])
+def not_me() -> Response:
+    """GET shows a button (mail scanners must not sign the person out); POST ends every session and token
+    and goes on to the forgotten-password page."""
+    form = NotMeForm()
+    if request.method == "GET":
+        token = request.args.get("token", "")
+        if not notices.peek(token):
+            return page("auth/recovery_failed.html", 400, restart=True,
+                        message=_l("This link has already been used or has expired."))
+        form.token.data = token
+        return page("auth/not_me.html", form=form)
+    person = notices.not_me(form.token.data) if form.validate() else None
+    if person is None:
+        return page("auth/recovery_failed.html", 400, restart=True,
+                    message=_l("This link has already been used or has expired."))
+    flash(_l("You were signed out everywhere and every application lost its access. Now choose a new password."),
+          "success")
+    return see_other("auth.forgot_password")
