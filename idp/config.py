@@ -166,6 +166,16 @@ SETTINGS: tuple[Setting, ...] = (
     S("RECOVERY_REQUESTS_PER_IP", 20, _int, "Forgotten-password requests one client IP address may make per "
       "hour (the same answer for known and unknown accounts, so this only slows down a scan).",
       minimum=1, maximum=100_000),
+    S("RECOVERY_REQUESTS_PER_HOUR", 2000, _int, "Forgotten-password requests the provider accepts per hour in "
+      "all (a flood guard; beyond it everybody is asked to try again later).", minimum=10, maximum=10_000_000),
+    # --- registration defences ---
+    S("REGISTRATIONS_PER_IP", 10, _int, "Citizen registrations one client IP address may submit per hour.",
+      minimum=1, maximum=100_000),
+    S("REGISTRATIONS_PER_HOUR", 1000, _int, "Citizen registrations the provider accepts per hour in all.",
+      minimum=10, maximum=10_000_000),
+    S("UNVERIFIED_PURGE_DAYS", 7, _int, "`idp citizens purge-unverified` deletes citizen accounts whose e-mail "
+      "address and mobile number were never confirmed after this many days (run it daily from cron).",
+      minimum=1, maximum=365),
     S("STAFF_PASSWORD_RESET_URL", "", _str, "Page of the agencies' own process for a forgotten directory "
       "(staff) password, linked from the forgotten-password page. Empty: staff are told to ask their agency's "
       "IT desk."),

@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "idp.cli.logout",
     "idp.cli.audit",
     "idp.cli.sessions",
+    "idp.cli.citizens",
 )
 
 

@@ -104,6 +104,8 @@ def start(identifier: str, req: str | None) -> Flow:
     ip = request.remote_addr or "-"
     if not ratelimit.allow("recovery-ip", ip, int(setting("RECOVERY_REQUESTS_PER_IP")), 3600):
         raise RecoveryError(_l("Too many requests from your network. Please try again in an hour."), 429)
+    if not ratelimit.allow("recovery-all", "all", int(setting("RECOVERY_REQUESTS_PER_HOUR")), 3600):
+        raise RecoveryError(_l("Too many requests right now. Please try again later."), 429)
     typed, account = citizen.find_by_identifier(identifier.strip())
     by_phone = identifier_kind(identifier) == "phone"
     if account is not None and not by_phone and account.email_verified_at is None and account.person.phone_number:

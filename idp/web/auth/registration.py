@@ -14,8 +14,8 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, Field, HiddenField, PasswordField, StringField
 from wtforms.validators import ValidationError
 
-from idp import mail, passwords, sms
-from idp.extensions import db, state
+from idp import mail, passwords, ratelimit, sms
+from idp.extensions import db, setting, state
 from idp.people import phone
 from idp.people import registration as registration_flow
 from idp.sources import citizen, nik
@@ -160,6 +160,11 @@ def register() -> Response:
         form.password.data = form.password_confirm.data = ""
         return _details_step(form, form.parsed_nik, 400, pending, req)
     parsed = form.parsed_nik
+    # Flood guards before any work (the same for every NIK: they reveal nothing about accounts).
+    if not ratelimit.allow("register-ip", request.remote_addr or "-", int(setting("REGISTRATIONS_PER_IP")), 3600) \
+            or not ratelimit.allow("register-all", "all", int(setting("REGISTRATIONS_PER_HOUR")), 3600):
+        form.password.data = form.password_confirm.data = ""
+        return page("auth/register_limited.html", 429, req=req)
     # The birth date is the NIK's (confirmed by the person), never typed: nothing to mistype, no review.
     reg = citizen.Registration(nik=parsed, full_name=form.full_name.data or "", birthdate=parsed.birthdate,
                                email=form.normalized_email or None, password=form.password.data or "", req=req,
