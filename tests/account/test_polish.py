@@ -5,6 +5,7 @@ links to the account pages."""
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from flask import Flask
 
@@ -25,3 +26,12 @@ def test_signed_in_pages(app: Flask) -> None:
     assert re.search(r'<a href="otpauth://totp/[^"]+" id="totp-link">', setup)
     confirm = browser.get("/end_session").get_data(as_text=True)
     assert 'id="cancel-sign-out"' in confirm
+
+
+def test_the_consent_page_names_the_account_and_the_applications_policies(app: Flask, make_rp: Any) -> None:
+    rp = make_rp(first_party=False, policy_uri="https://app.example.org/privasi",
+                 tos_uri="https://app.example.org/syarat")
+    page = rp.authorize()
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and 'id="consent-account"' in html and "Siti Aminah" in html
+    assert 'href="https://app.example.org/privasi"' in html and 'href="https://app.example.org/syarat"' in html
