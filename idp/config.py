@@ -173,6 +173,11 @@ SETTINGS: tuple[Setting, ...] = (
       minimum=1, maximum=100_000),
     S("REGISTRATIONS_PER_HOUR", 1000, _int, "Citizen registrations the provider accepts per hour in all.",
       minimum=10, maximum=10_000_000),
+    S("PROOF_OF_WORK", "auto", _str, "A self-hosted proof-of-work check (ALTCHA, solved by the browser in a few "
+      "seconds, no third party, no tracking) on registration and the forgotten-password form: `auto` once half "
+      "of a per-address or global hourly limit is used, `always`, or `off`.", choices=("auto", "always", "off")),
+    S("PROOF_OF_WORK_MAX_NUMBER", 100000, _int, "Difficulty of the proof of work (the largest number a browser "
+      "may have to try; about a second per 100000 on a phone).", minimum=1000, maximum=10_000_000),
     S("UNVERIFIED_PURGE_DAYS", 7, _int, "`idp citizens purge-unverified` deletes citizen accounts whose e-mail "
       "address and mobile number were never confirmed after this many days (run it daily from cron).",
       minimum=1, maximum=365),

@@ -3,16 +3,21 @@ and the purge of accounts never confirmed (which frees their NIK, address and nu
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import json
+import re
 from collections.abc import Callable
+from html import unescape
 
+import altcha
 from flask import Flask
 from sqlalchemy import func, select, update
 
 from idp.extensions import db
 from idp.models import CitizenAccount, Person
 
-from .helpers import forgot, make_nik, register, register_and_verify
+from .helpers import csrf, forgot, make_nik, register, register_and_verify
 
 
 def accounts(app: Flask) -> int:
@@ -21,7 +26,7 @@ def accounts(app: Flask) -> int:
 
 
 def test_registrations_per_address_are_capped(make_app: Callable[..., Flask]) -> None:
-    app = make_app(REGISTRATIONS_PER_IP=2)
+    app = make_app(REGISTRATIONS_PER_IP=2, PROOF_OF_WORK="off")  # the work: the tests below
     browser = app.test_client()
     answers = [register(browser)[1].status_code for _ in range(3)]
     assert answers == [303, 303, 429] and accounts(app) == 2
@@ -34,7 +39,7 @@ def test_registrations_per_address_are_capped(make_app: Callable[..., Flask]) ->
 
 
 def test_registrations_in_all_are_capped(make_app: Callable[..., Flask]) -> None:
-    app = make_app(REGISTRATIONS_PER_HOUR=10)
+    app = make_app(REGISTRATIONS_PER_HOUR=10, PROOF_OF_WORK="off")
     answers = []
     for n in range(11):
         browser = app.test_client()
@@ -44,7 +49,7 @@ def test_registrations_in_all_are_capped(make_app: Callable[..., Flask]) -> None
 
 
 def test_recovery_requests_in_all_are_capped(make_app: Callable[..., Flask]) -> None:
-    app = make_app(RECOVERY_REQUESTS_PER_HOUR=10)
+    app = make_app(RECOVERY_REQUESTS_PER_HOUR=10, PROOF_OF_WORK="off")
     answers = []
     for n in range(11):
         browser = app.test_client()
@@ -72,3 +77,47 @@ def test_never_confirmed_accounts_are_purged_and_their_nik_registers_again(make_
         assert db.session.execute(select(func.count(Person.id))).scalar_one() == 2
     again, resp = register(app.test_client(), nik=stale.nik, email_address=stale.email)
     assert resp.status_code == 303 and accounts(app) == 3
+
+
+# --- the proof of work (ALTCHA, self-hosted) -------------------------------------------------------
+def solve(html: str) -> str:
+    """Do the browser's work (pow.js) in Python: find the number, build the payload."""
+    found = re.search(r'data-challenge="([^"]+)"', html)
+    assert found, "no challenge on the page"
+    challenge = json.loads(unescape(found.group(1)))
+    solution = altcha.solve_challenge_v1(challenge["challenge"], challenge["salt"], challenge["algorithm"],
+                                         challenge["maxnumber"])
+    assert solution is not None
+    return base64.b64encode(json.dumps({"algorithm": challenge["algorithm"], "challenge": challenge["challenge"],
+                                        "number": solution.number, "salt": challenge["salt"],
+                                        "signature": challenge["signature"]}).encode()).decode()
+
+
+def test_the_forgot_form_asks_for_the_work_and_takes_each_answer_once(make_app: Callable[..., Flask]) -> None:
+    app = make_app(PROOF_OF_WORK="always", PROOF_OF_WORK_MAX_NUMBER=2000)
+    browser = app.test_client()
+    page = browser.get("/forgot-password")
+    html = page.get_data(as_text=True)
+    assert "js/pow.js" in html
+    token = csrf(page.data)
+    without = browser.post("/forgot-password", data={"csrf_token": token, "identifier": make_nik()})
+    assert without.status_code == 400 and 'id="altcha-error"' in without.get_data(as_text=True)
+    forged = browser.post("/forgot-password", data={"csrf_token": token, "identifier": make_nik(),
+                                                    "altcha": base64.b64encode(b'{"number": 1}').decode()})
+    assert forged.status_code == 400
+    answer = solve(html)
+    assert browser.post("/forgot-password", data={"csrf_token": token, "identifier": make_nik(),
+                                                  "altcha": answer}).status_code == 303
+    replay = browser.post("/forgot-password", data={"csrf_token": token, "identifier": make_nik(), "altcha": answer})
+    assert replay.status_code == 400
+
+
+def test_registration_asks_for_the_work_near_the_limit(make_app: Callable[..., Flask]) -> None:
+    app = make_app(REGISTRATIONS_PER_IP=4, PROOF_OF_WORK="auto", PROOF_OF_WORK_MAX_NUMBER=2000)
+    browser = app.test_client()
+    assert [register(browser)[1].status_code for _ in range(2)] == [303, 303]  # far from the limit: no work
+    first = browser.get("/register-account")
+    step2 = browser.post("/register-account", data={"csrf_token": csrf(first.data), "step": "nik", "nik": make_nik()})
+    assert "data-challenge" in step2.get_data(as_text=True)  # half of the limit used
+    assert register(browser)[1].status_code == 400  # no work done
+    assert register(browser, altcha=solve(step2.get_data(as_text=True)))[1].status_code == 303

@@ -7,12 +7,15 @@ the steps of this browser's flow.  A step that cannot go on shows the failure pa
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Response, flash, redirect, request, url_for
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, PasswordField, StringField
 from wtforms.validators import ValidationError
 
+from idp import pow
 from idp.extensions import setting
 from idp.people import notices, recovery
 from idp.web.auth import bp
@@ -75,15 +78,29 @@ def _staff_url() -> str:
     return str(setting("STAFF_PASSWORD_RESET_URL") or "")
 
 
+def _limits() -> list[tuple[str, str, int]]:
+    """The forgotten-password form's hourly limits: the proof of work appears near them."""
+    return [("recovery-ip", request.remote_addr or "-", int(setting("RECOVERY_REQUESTS_PER_IP"))),
+            ("recovery-all", "all", int(setting("RECOVERY_REQUESTS_PER_HOUR")))]
+
+
+def _forgot_page(form: ForgotForm, status: int, req: str | None, pow_error: Any = None) -> Response:
+    return page("auth/forgot.html", status, form=form, req=req, staff_url=_staff_url(),
+                pow=pow.challenge() if pow.needed(_limits()) else None, pow_error=pow_error)
+
+
 @bp.route("/forgot-password", methods=["GET", "POST"])
 def forgot_password() -> Response:
     form = ForgotForm()
     req = clean_req(request.values.get("req"))
     if request.method == "GET":
         form.req.data = req or ""
-        return page("auth/forgot.html", form=form, req=req, staff_url=_staff_url())
+        return _forgot_page(form, 200, req)
     if not form.validate():
-        return page("auth/forgot.html", 400, form=form, req=req, staff_url=_staff_url())
+        return _forgot_page(form, 400, req)
+    if pow.needed(_limits()) and not pow.verify(request.form.get("altcha")):
+        return _forgot_page(form, 400, req, _l("Your browser has not finished the short check yet. Please wait a "
+                                               "few seconds and press the button again."))
     try:
         recovery.start(form.identifier.data or "", req)
     except recovery.RecoveryError as error:

@@ -14,7 +14,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, Field, HiddenField, PasswordField, StringField
 from wtforms.validators import ValidationError
 
-from idp import mail, passwords, ratelimit, sms
+from idp import mail, passwords, pow, ratelimit, sms
 from idp.extensions import db, setting, state
 from idp.people import phone
 from idp.people import registration as registration_flow
@@ -122,12 +122,19 @@ def _nik_step(form: NikForm, status: int, pending: dict[str, Any] | None, req: s
     return page("auth/register_nik.html", status, form=form, pending=pending, req=req)
 
 
+def _limits() -> list[tuple[str, str, int]]:
+    """The registration's hourly limits (bucket, key, limit): the proof of work appears near them."""
+    return [("register-ip", request.remote_addr or "-", int(setting("REGISTRATIONS_PER_IP"))),
+            ("register-all", "all", int(setting("REGISTRATIONS_PER_HOUR")))]
+
+
 def _details_step(form: RegisterForm, parsed: Nik, status: int, pending: dict[str, Any] | None,
-                  req: str | None) -> Response:
+                  req: str | None, pow_error: Any = None) -> Response:
     form.nik.data = parsed.value
     form.password.description = _l("At least %(n)d characters. A few unrelated words are easy to remember "
                                    "and hard to guess.", n=state().config["PASSWORD_MIN_LENGTH"])
-    return page("auth/register.html", status, form=form, parsed=parsed, pending=pending, req=req)
+    return page("auth/register.html", status, form=form, parsed=parsed, pending=pending, req=req,
+                pow=pow.challenge() if pow.needed(_limits()) else None, pow_error=pow_error)
 
 
 @bp.route("/register-account", methods=["GET", "POST"])
@@ -160,6 +167,11 @@ def register() -> Response:
         form.password.data = form.password_confirm.data = ""
         return _details_step(form, form.parsed_nik, 400, pending, req)
     parsed = form.parsed_nik
+    if pow.needed(_limits()) and not pow.verify(request.form.get("altcha")):
+        form.password.data = form.password_confirm.data = ""
+        return _details_step(form, parsed, 400, pending, req,
+                             pow_error=_l("Your browser has not finished the short check yet. Please wait a few "
+                                          "seconds, type the passwords again and press the button again."))
     # Flood guards before any work (the same for every NIK: they reveal nothing about accounts).
     if not ratelimit.allow("register-ip", request.remote_addr or "-", int(setting("REGISTRATIONS_PER_IP")), 3600) \
             or not ratelimit.allow("register-all", "all", int(setting("REGISTRATIONS_PER_HOUR")), 3600):
