@@ -35,3 +35,9 @@ def test_the_consent_page_names_the_account_and_the_applications_policies(app: F
     html = page.get_data(as_text=True)
     assert page.status_code == 200 and 'id="consent-account"' in html and "Siti Aminah" in html
     assert 'href="https://app.example.org/privasi"' in html and 'href="https://app.example.org/syarat"' in html
+
+
+def test_assurance_levels_are_words(app: Flask) -> None:
+    browser, _ = signed_in_citizen(app)
+    html = browser.get("/account/sessions").get_data(as_text=True)
+    assert "urn:" not in html and "password" in html
