@@ -70,6 +70,10 @@ def test_forgotten_password_on_a_phone(browser: Any, live_server: Callable[..., 
     shot("changed")
     driver.find_element(By.NAME, "identifier").send_keys(citizen.nik)
     driver.find_element(By.NAME, "password").send_keys(NEW)
+    toggle = driver.find_element(By.CSS_SELECTOR, "button.show-password[aria-controls=password]")
+    toggle.click()  # the show-password toggle (static/js/show_password.js)
+    assert driver.find_element(By.NAME, "password").get_attribute("type") == "text"
+    shot("password-shown")
     driver.find_element(By.ID, "sign-in").click()
     wait_for(driver, lambda d: "/login" not in d.current_url, "the start page, signed in")
     shot("signed-in")
