@@ -42,6 +42,7 @@ def create_app(config: dict[str, Any] | None = None, *, open_store: bool = True)
 
     from idp import (
         errors,
+        helpdesk,
         i18n,
         logs,
         metrics,
@@ -54,7 +55,7 @@ def create_app(config: dict[str, Any] | None = None, *, open_store: bool = True)
     from idp.extensions import csrf, db, migrate
     from idp.oauth import backchannel
     from idp.oauth import server as oauth_server
-    from idp.people import session
+    from idp.people import notices, session
     from idp.web import fastpath, middleware, register_blueprints
 
     cfg = sources.resolve_settings(config_module.load(config))  # the sources' settings, validated too
@@ -97,11 +98,13 @@ def create_app(config: dict[str, Any] | None = None, *, open_store: bool = True)
     csrf.init_app(app)
 
     i18n.init_app(app)
+    helpdesk.init_app(app)
     errors.register(app)
     middleware.init_app(app)
     metrics.init_app(app)  # /metrics (IDP_METRICS_ALLOW)
     siem.init_app(app)  # the audit events' SIEM sink (IDP_SIEM_SINK)
     session.init_app(app)
+    notices.init_app(app)  # the device cookie (new-device sign-in notices)
 
     register_blueprints(app)
 

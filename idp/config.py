@@ -183,6 +183,51 @@ SETTINGS: tuple[Setting, ...] = (
       "further lock within a day lasts twice as long as the one before.", minimum=30, maximum=86400),
     S("LOGIN_LOCK_MAX_SECONDS", 3600, _int, "The longest a lock can last, however often it recurs (so that "
       "an attacker can never lock a person out for good).", minimum=30, maximum=7 * 86400),
+    # --- forgotten password (idp.people.recovery) ---
+    S("RECOVERY_CODE_TTL", 900, _int, "Lifetime of a forgotten-password code (sent to the account's confirmed "
+      "address; single use, kept only as a keyed hash).", minimum=300, maximum=3600),
+    S("RECOVERY_MAX_TRIES", 5, _int, "Wrong codes one forgotten-password request accepts; then the person "
+      "must ask for a new code (at most 3 codes per account and hour).", minimum=1, maximum=10),
+    S("RECOVERY_REQUESTS_PER_IP", 20, _int, "Forgotten-password requests one client IP address may make per "
+      "hour (the same answer for known and unknown accounts, so this only slows down a scan).",
+      minimum=1, maximum=100_000),
+    S("RECOVERY_REQUESTS_PER_HOUR", 2000, _int, "Forgotten-password requests the provider accepts per hour in "
+      "all (a flood guard; beyond it everybody is asked to try again later).", minimum=10, maximum=10_000_000),
+    # --- registration defences ---
+    S("REGISTRATIONS_PER_IP", 10, _int, "Citizen registrations one client IP address may submit per hour.",
+      minimum=1, maximum=100_000),
+    S("REGISTRATIONS_PER_HOUR", 1000, _int, "Citizen registrations the provider accepts per hour in all.",
+      minimum=10, maximum=10_000_000),
+    S("PROOF_OF_WORK", "auto", _str, "A self-hosted proof-of-work check (ALTCHA, solved by the browser in a few "
+      "seconds, no third party, no tracking) on registration and the forgotten-password form: `auto` once half "
+      "of a per-address or global hourly limit is used, `always`, or `off`.", choices=("auto", "always", "off")),
+    S("PROOF_OF_WORK_MAX_NUMBER", 100000, _int, "Difficulty of the proof of work (the largest number a browser "
+      "may have to try; about a second per 100000 on a phone).", minimum=1000, maximum=10_000_000),
+    S("STAFF_PASSWORD_RESET_URL", "", _str, "Page of the agencies' own process for a forgotten directory "
+      "(staff) password, linked from the forgotten-password page. Empty: staff are told to ask their agency's "
+      "IT desk."),
+    # --- help desk, shown on every dead-end page and in the mails that mention it ---
+    S("HELPDESK_NAME", "", _str, "Name of the help desk (for example `Layanan Pengaduan Diskominfo Banten`). "
+      "Empty: the help desk block is shown with the other fields only."),
+    S("HELPDESK_PHONE", "", _str, "Telephone or WhatsApp number of the help desk, as people should dial it."),
+    S("HELPDESK_HOURS", "", _str, "Opening hours of the help desk, as text (for example `Senin-Jumat "
+      "08.00-16.00 WIB`)."),
+    S("HELPDESK_URL", "", _str, "Web page of the help desk (http or https)."),
+    # --- text messages (idp.sms) ---
+    S("SMS_GATEWAY_URL", "", _str, "HTTP(S) endpoint of the SMS/WhatsApp gateway: each message is POSTed as JSON "
+      "`{\"to\": \"+62...\", \"text\": \"...\"}` with `Authorization: Bearer IDP_SMS_GATEWAY_TOKEN`; any 2xx is "
+      "delivered. Empty: messages are written to the outbox folder (`*.sms`) like mails."),
+    S("SMS_GATEWAY_TOKEN", "", _str, "Bearer token for the SMS gateway.", secret=True),
+    S("SMS_TIMEOUT", 5, _int, "Seconds to wait for the SMS gateway (connect and answer).", minimum=1, maximum=60),
+    S("SMS_RETRIES", 2, _int, "Further attempts after a gateway error or timeout (not after a 4xx refusal).",
+      minimum=0, maximum=5),
+    S("SMS_PER_NUMBER_PER_HOUR", 3, _int, "Text messages one phone number may receive per hour.",
+      minimum=1, maximum=100),
+    S("SMS_PER_IP_PER_HOUR", 10, _int, "Text messages requests from one client IP address may cause per hour.",
+      minimum=1, maximum=100_000),
+    S("SMS_DAILY_CAP", 2000, _int, "Text messages the provider sends per day in all (a cost guard); beyond it "
+      "codes are not sent until midnight UTC and the pages say to try later or use e-mail.",
+      minimum=1, maximum=10_000_000),
     # --- mail ---
     S("SMTP_HOST", "", _str, "SMTP server. Empty: mails are written to the log (without links' "
       "secrets at INFO) and to the outbox folder instead of being sent."),
@@ -484,6 +529,11 @@ def _validate(values: dict[str, Any]) -> None:
         raise ConfigError("IDP_LOGIN_LOCK_MAX_SECONDS: must not be shorter than IDP_LOGIN_LOCK_SECONDS")
     if values["SESSION_IDLE_TTL"] > values["SESSION_ABSOLUTE_TTL"]:
         raise ConfigError("IDP_SESSION_IDLE_TTL: must not exceed IDP_SESSION_ABSOLUTE_TTL")
+    for name in ("STAFF_PASSWORD_RESET_URL", "HELPDESK_URL", "SMS_GATEWAY_URL"):
+        # Shown to people as links: only absolute web addresses (never javascript: or a relative path).
+        link = urlsplit(values[name])
+        if values[name] and (link.scheme not in {"http", "https"} or not link.hostname):
+            raise ConfigError(f"IDP_{name}: must be an absolute http(s) URL (got {values[name]!r})")
     if values["SMTP_HOST"] and values["SMTP_USER"] and values["SMTP_TLS"] == "none" and production:
         raise ConfigError("IDP_SMTP_TLS: refusing to send SMTP credentials without TLS in production")
     _passkey_settings(values, parts.scheme, parts.hostname, parts.port)

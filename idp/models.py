@@ -44,6 +44,9 @@ class Person(db.Model):  # type: ignore[name-defined]
     name: Mapped[str | None] = mapped_column(String(200))
     email: Mapped[str | None] = mapped_column(String(254))
     email_verified: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    # A verified mobile number in E.164 (idp.people.phone): only a number proved by a code is stored, so
+    # the ``phone_number_verified`` claim (OIDC Core 5.1) is true of it; one person per number.
+    phone_number: Mapped[str | None] = mapped_column(String(20), unique=True)
     birthdate: Mapped[dt.date | None] = mapped_column(Date)
     gender: Mapped[str | None] = mapped_column(String(16))
     locale: Mapped[str | None] = mapped_column(String(16))
@@ -91,7 +94,7 @@ class CitizenAccount(db.Model):  # type: ignore[name-defined]
     nik_enc: Mapped[str] = mapped_column(Text, nullable=False)
     nik_key_id: Mapped[str] = mapped_column(String(16), nullable=False)
     nik_masked: Mapped[str] = mapped_column(String(16), nullable=False)
-    email: Mapped[str] = mapped_column(String(254), unique=True, nullable=False)
+    email: Mapped[str | None] = mapped_column(String(254), unique=True)
     email_verified_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     password_hash: Mapped[str] = mapped_column(String(255), nullable=False)
     full_name: Mapped[str] = mapped_column(String(200), nullable=False)

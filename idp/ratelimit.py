@@ -100,3 +100,11 @@ def allow(bucket: str, key: str, limit: int, window: int) -> bool:
 def minutes(seconds: int) -> int:
     """Whole minutes to show for a lock (at least one)."""
     return max(1, math.ceil(seconds / 60))
+
+
+def lift(ident_key: str | Sequence[str]) -> None:
+    """End the identifier's lock and forget its failures (the owner proved control another way, e.g. a
+    password reset through a mailed code); the IP's counters stay."""
+    record_success(ident_key)
+    for key in _keys(ident_key):
+        state().store.delete(KIND, f"lock:id:{key}")

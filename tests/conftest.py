@@ -113,7 +113,10 @@ def make_app(tmp_path_factory: pytest.TempPathFactory, redis_url: str,
                                     "BACKCHANNEL_WORKER": False, **FAST_ARGON2,
                                     # The outbound guard is on unless a test turns it off: the default
                                     # follows the issuer, and every test app's issuer is http loopback.
-                                    "JWKS_URI_ALLOW_LOOPBACK": False}
+                                    "JWKS_URI_ALLOW_LOOPBACK": False,
+                                    # Tests register many accounts from one address; the proof of work
+                                    # (issue 16) is switched on by the tests of it (tests/citizen/test_defences.py).
+                                    "PROOF_OF_WORK": "off"}
         if backend == "postgres":
             settings.update(DATABASE_URL=postgres_url, REDIS_URL=redis_url)
         settings.update(overrides)

@@ -185,11 +185,14 @@ def citizens_group() -> None:
 
 
 @citizens_group.command("purge-unverified")
+@click.option("--days", type=click.IntRange(1, 365), default=None,
+              help="Delete registrations older than this many days (default: IDP_UNVERIFIED_ACCOUNT_TTL).")
 @with_appcontext
-def purge_unverified_command() -> None:
-    """Delete registrations whose e-mail address stayed unconfirmed past IDP_UNVERIFIED_ACCOUNT_TTL (the
-    background thread does this too); their NIKs are free again."""
-    click.echo(f"deleted {citizen.purge_unverified()} unconfirmed registrations")
+def purge_unverified_command(days: int | None) -> None:
+    """Delete registrations whose e-mail address (and mobile number) stayed unconfirmed past
+    IDP_UNVERIFIED_ACCOUNT_TTL (the background thread does this too); their NIKs are free again."""
+    deleted = citizen.purge_unverified(seconds=days * 86400 if days else None)
+    click.echo(f"deleted {deleted} unconfirmed registrations")
 
 
 commands = [registry_sim_command, registry_group, citizens_group]

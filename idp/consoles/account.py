@@ -34,7 +34,7 @@ from idp.models import (
     TotpCredential,
 )
 from idp.oauth import tokens
-from idp.people import roles, signout
+from idp.people import notices, roles, signout
 from idp.people import session as login_session
 from idp.sources import citizen
 
@@ -106,6 +106,7 @@ def change_password(person: Person, account: CitizenAccount, new_password: str, 
     ended = login_session.end_all(person.id, except_sid=keep_sid)
     signout.sessions_ended(ended, reason="password_changed")
     audit.record("password.changed", person_id=person.id, sessions_ended=len(ended))
+    notices.notify(person, notices.PASSWORD)
     db.session.commit()
     return len(ended)
 
@@ -195,7 +196,7 @@ def delete_person(person: Person) -> int:
     db.session.execute(delete(RoleGrant).where(RoleGrant.person_id == person.id))
     db.session.execute(delete(NikVerification).where(NikVerification.person_id == person.id))
     _leave_teams(person.id)
-    person.name = person.email = person.birthdate = person.gender = person.locale = None
+    person.name = person.email = person.birthdate = person.gender = person.locale = person.phone_number = None
     person.email_verified = False
     person.status = "deleted"
     db.session.flush()

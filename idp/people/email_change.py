@@ -28,6 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from idp import audit, mail, ratelimit
 from idp.extensions import db, state
 from idp.models import CitizenAccount, utcnow
+from idp.people import notices
 from idp.sources import citizen
 
 KIND = "email-change"
@@ -74,9 +75,10 @@ def request_change(account: CitizenAccount, new_email: str) -> None:
                                     "gen": generation}, _ttl())
             mail.send_template(new_email, "auth/mail/email_change.txt", name=account.full_name,
                                link=url_for("account.confirm_email", token=token, _external=True), hours=hours)
-        mail.send_template(account.email, "auth/mail/email_change_notice.txt", name=account.full_name,
-                           new_address=mail.mask_address(new_email), hours=hours,
-                           password_url=url_for("account.password", _external=True))
+        if account.email:  # a phone-only account has no current address to tell
+            mail.send_template(account.email, "auth/mail/email_change_notice.txt", name=account.full_name,
+                               new_address=mail.mask_address(new_email), hours=hours,
+                               password_url=url_for("account.password", _external=True))
     except mail.MailError:
         if token is not None:
             store.delete(KIND, token)
@@ -112,6 +114,7 @@ def confirm(token: str) -> CitizenAccount | None:
     taken = citizen.find_by_email(new_email)
     if not new_email or (taken is not None and taken.id != account.id):
         return None  # another account took the address after the request
+    old_email = account.email
     account.email = new_email
     account.email_verified_at = utcnow()
     account.person.email = new_email
@@ -123,4 +126,7 @@ def confirm(token: str) -> CitizenAccount | None:
         db.session.rollback()
         return None
     store.delete(GENERATION, account.public_id)
+    if old_email:
+        notices.notify(account.person, notices.EMAIL, to_email=old_email)  # the replaced address is told
+        db.session.commit()
     return account

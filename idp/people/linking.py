@@ -216,6 +216,11 @@ def _merge(survivor: Person, retired: Person) -> None:
             consent.person_id = survivor.id
     # Every token of the retired person goes (idp.oauth.tokens handles the event in this transaction).
     events.emit(events.PERSON_TOKENS_REVOKED, person_id=retired.id, reason="merged")
+    # The verified mobile number is unique: freed on the retired person first, then kept if the survivor has none.
+    number, retired.phone_number = retired.phone_number, None
+    db.session.flush()
+    if number and not survivor.phone_number:
+        survivor.phone_number = number
     for name in ("name", "email", "birthdate", "gender", "locale"):
         if getattr(survivor, name) in (None, "") and getattr(retired, name) not in (None, ""):
             setattr(survivor, name, getattr(retired, name))

@@ -21,8 +21,8 @@ from sqlalchemy import delete, func, select, update
 
 from idp import audit
 from idp.extensions import db, state
-from idp.models import RecoveryCode, TotpCredential, utcnow
-from idp.people import passkeys
+from idp.models import Person, RecoveryCode, TotpCredential, utcnow
+from idp.people import notices, passkeys
 
 STEP = 30
 DIGITS = 6
@@ -93,7 +93,15 @@ def enrol(person_id: int, secret: str, step: int) -> list[str]:
                                   last_step=step, last_used_at=utcnow()))
     codes = new_recovery_codes(person_id)
     audit.record("mfa.enrolled", person_id=person_id, method="totp")
+    _notify(person_id)
     return codes
+
+
+def _notify(person_id: int) -> None:
+    """The security notice of a second-factor change (idp.people.notices)."""
+    person = db.session.get(Person, person_id)
+    if person is not None:
+        notices.notify(person, notices.SECOND_FACTOR)
 
 
 def new_recovery_codes(person_id: int) -> list[str]:
@@ -164,3 +172,4 @@ def disable(person_id: int) -> None:
     if not passkeys.has_passkey(person_id):
         db.session.execute(delete(RecoveryCode).where(RecoveryCode.person_id == person_id))
     audit.record("mfa.disabled", person_id=person_id, method="totp")
+    _notify(person_id)

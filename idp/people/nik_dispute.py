@@ -81,6 +81,9 @@ def _consequences(holder: CitizenAccount, level: str) -> None:
     signout.sessions_ended(ended, reason="nik_moved")
     # Offline refresh tokens outlive sessions: those that carry the nik scope are revoked too.
     events.emit(events.PERSON_TOKENS_REVOKED, person_id=holder.person_id, reason="nik_moved", scope="nik")
+    if not holder.email:  # a phone-only account (issue 16): the sessions' end is what it notices
+        log.warning("dispute: the former holder has no e-mail address for the notice")
+        return
     try:
         mail.send_template(holder.email, "auth/mail/nik_lost.txt", name=holder.full_name, nik=holder.nik_masked,
                            how=HOW.get(level, "in-person"))

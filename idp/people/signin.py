@@ -24,11 +24,11 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from werkzeug.routing import BuildError
 
-from idp import assurance, audit, mail, metrics, passwords, ratelimit, sources
+from idp import assurance, audit, mail, metrics, passwords, ratelimit, sms, sources
 from idp.crypto import random_token
 from idp.extensions import db, state
 from idp.models import CitizenAccount, Person, StaffAccount
-from idp.people import linking, mfa, passkeys, provisioning, roles, signout
+from idp.people import linking, mfa, notices, passkeys, provisioning, roles, signout
 from idp.people import session as login_session
 from idp.sources import citizen, nik
 from idp.sources.base import BadCredentials, Connector, Identity, SourceUnavailable
@@ -125,7 +125,8 @@ class Finished:
 def _normalized_identifier(identifier: str) -> str:
     if nik.looks_like_nik(identifier):
         return nik.normalize(identifier) or ""
-    return identifier[:MAX_FIELD].strip().lower()
+    # Every way of typing one mobile number counts on one counter (its E.164 form).
+    return sms.normalize_mobile(identifier) or identifier[:MAX_FIELD].strip().lower()
 
 
 def prove(kind: str, identifier: str, password: str) -> Identity:
@@ -175,8 +176,8 @@ def prove(kind: str, identifier: str, password: str) -> Identity:
 
 def citizen_limit_keys(account: CitizenAccount) -> list[str]:
     """The sign-in page's per-identifier counters of this citizen: one for each identifier the page
-    accepts for the account (the NIK and the e-mail address)."""
-    typed = [citizen.decrypt_nik(account) or "", account.email or ""]
+    accepts for the account (the NIK, the e-mail address, the verified mobile number)."""
+    typed = [citizen.decrypt_nik(account) or "", account.email or "", account.person.phone_number or ""]
     return [ratelimit.identifier_key(f"citizen:{_normalized_identifier(value)}") for value in typed if value]
 
 
@@ -216,8 +217,12 @@ def _notify_lock(kind: str, identifier: str, person_id: int | None, seconds: int
         two_step_url = url_for("mfa.status", _external=True)
     except BuildError:
         two_step_url = state().config["ISSUER"] + "/account/two-step"
+    try:
+        forgot_url = url_for("auth.forgot_password", _external=True)
+    except BuildError:
+        forgot_url = state().config["ISSUER"] + "/forgot-password"
     subject, body = mail.render("auth/mail/locked.txt", name=person.name or "", minutes=ratelimit.minutes(seconds),
-                                two_step_url=two_step_url)
+                                two_step_url=two_step_url, forgot_url=forgot_url)
     app, to = current_app._get_current_object(), person.email  # type: ignore[attr-defined]
     audit.record("login.locked", person_id=person.id, source=kind, seconds=seconds, commit=True)
 
@@ -286,6 +291,7 @@ def finish(person: Person, *, acr: str, amr: list[str], source: str, remember: b
         login_session.begin(person_id=person.id, sub=person.sub, acr=acr, amr=amr, source=source,
                             remember=remember)
     audit.record("login", person_id=person.id, client_id=(pending or {}).get("client_id"), source=source, acr=acr)
+    notices.device_seen(person)  # a sign-in from a browser not seen before: the person is told
     db.session.commit()
     # The directory's NIK, or its NIP's birth date and sex digit, suggests a citizen account here
     # (idp.people.linking.citizen_link_offered): offer the link (it still needs that account's password).

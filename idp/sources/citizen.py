@@ -19,7 +19,7 @@ from flask import url_for
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from idp import assurance, audit, mail, passwords, ratelimit
+from idp import assurance, audit, mail, passwords, ratelimit, sms
 from idp.extensions import db, state
 from idp.models import CitizenAccount, IdentityLink, Person, utcnow
 from idp.sources import nik
@@ -46,7 +46,8 @@ def recognizes(identifier: str) -> bool:
     """True when the sign-in page's automatic choice sends ``identifier`` here: 16 digits (spaces, dots and
     dashes ignored) is a NIK, anything with "@" an e-mail address (the rule documented in the README)."""
     compact = _NIK_SEPARATORS.sub("", identifier)
-    return (len(compact) == 16 and compact.isascii() and compact.isdigit()) or "@" in identifier
+    return ((len(compact) == 16 and compact.isascii() and compact.isdigit()) or "@" in identifier
+            or sms.normalize_mobile(identifier) is not None)
 
 
 def normalize_email(value: str) -> str:
@@ -69,8 +70,17 @@ def find_by_email(email: str) -> CitizenAccount | None:
     ).scalar_one_or_none()
 
 
+def find_by_public_id(public_id: str) -> CitizenAccount | None:
+    if not public_id or len(public_id) > 64:
+        return None
+    return db.session.execute(
+        select(CitizenAccount).where(CitizenAccount.public_id == public_id)
+    ).scalar_one_or_none()
+
+
 def find_by_identifier(identifier: str) -> tuple[str | None, CitizenAccount | None]:
-    """``(normalised identifier, account)``: 16 digits are a NIK, anything with ``@`` an e-mail.
+    """``(normalised identifier, account)``: 16 digits are a NIK, anything with ``@`` an e-mail, an Indonesian
+    mobile number (E.164 after :func:`idp.sms.normalize_mobile`) the person's verified number.
 
     A malformed identifier gives ``(None, None)``.
     """
@@ -82,6 +92,9 @@ def find_by_identifier(identifier: str) -> tuple[str | None, CitizenAccount | No
     if "@" in identifier and "\x00" not in identifier:
         email = normalize_email(identifier)
         return email, find_by_email(email)
+    number = sms.normalize_mobile(identifier)
+    if number is not None:
+        return number, find_by_phone(number)
     return None, None
 
 
@@ -98,6 +111,12 @@ def holds_nik(account: CitizenAccount) -> bool:
     """True when the account holds its NIK (not only claims it: idp.people.nik_dispute)."""
     return account.nik_hash is not None
 
+def find_by_phone(number: str) -> CitizenAccount | None:
+    """The citizen account of the person whose verified mobile number (E.164) this is."""
+    return db.session.execute(
+        select(CitizenAccount).join(Person, Person.id == CitizenAccount.person_id).where(Person.phone_number == number)
+    ).scalar_one_or_none()
+
 
 def decrypt_nik(account: CitizenAccount) -> str:
     return str(state().crypto.decrypt(account.nik_enc, "citizen.nik"))
@@ -112,11 +131,12 @@ class Registration:
     nik: nik.Nik
     full_name: str
     birthdate: dt.date
-    email: str
+    email: str | None  # an e-mail address, a mobile number (E.164), or both (issue 16)
     password: str
     req: str | None = None
     locale: str | None = None
     browser: str | None = None  # a random value the registering browser keeps (confirm_email)
+    phone: str | None = None
 
 
 def needs_review(reg: Registration) -> bool:
@@ -133,17 +153,20 @@ def register(reg: Registration) -> bool:
     mail cannot be sent: nothing is half-written.
     """
     password_hash = passwords.hash(reg.password)  # in both branches: the same time for duplicates
-    email = normalize_email(reg.email)
+    email = normalize_email(reg.email) if reg.email else None
     by_nik = find_by_nik(reg.nik.value)
-    by_email = find_by_email(email)
-    claim = by_email is None and by_nik is not None and _claimable(by_nik)
-    if by_nik is not None or by_email is not None:
-        _notify_owners(by_nik, by_email, reg)
+    by_email = find_by_email(email) if email else None
+    by_phone = find_by_phone(reg.phone) if reg.phone else None
+    claim = by_email is None and by_phone is None and by_nik is not None and _claimable(by_nik)
+    if by_nik is not None or by_email is not None or by_phone is not None:
+        _notify_owners(by_nik, by_email or by_phone, reg)
         if not claim:
             return False
     account, token = _create(reg, email, password_hash, holds=not claim)
     try:
-        send_verification(account, token)
+        # Phone only: the caller sends the SMS code (idp.people.registration), nothing to mail here.
+        if email:
+            send_verification(account, token)
         db.session.commit()
     except mail.MailError:
         db.session.rollback()
@@ -168,7 +191,7 @@ def _claimable(holder: CitizenAccount) -> bool:
     return int(count or 0) < MAX_CLAIMANTS
 
 
-def _create(reg: Registration, email: str, password_hash: str, *, holds: bool = True
+def _create(reg: Registration, email: str | None, password_hash: str, *, holds: bool = True
             ) -> tuple[CitizenAccount, str]:
     crypto = state().crypto
     review = needs_review(reg)
@@ -201,7 +224,7 @@ def _notify_owners(by_nik: CitizenAccount | None, by_email: CitizenAccount | Non
             owners.setdefault(account.id, (account, []))[1].append(what)
     for owner, matched in owners.values():
         audit.record("citizen.register", outcome="duplicate", person_id=owner.person_id, matched=matched)
-        if not ratelimit.allow("owner-notice", owner.public_id, OWNER_NOTICES_PER_HOUR, 3600):
+        if not owner.email or not ratelimit.allow("owner-notice", owner.public_id, OWNER_NOTICES_PER_HOUR, 3600):
             continue
         mail.send_template(owner.email, "auth/mail/duplicate.txt", name=owner.full_name,
                            nik_matched="nik" in matched, email_matched="email" in matched,
@@ -244,6 +267,8 @@ def verification_needs_password(token: str, browser: str | None) -> bool:
 
 def send_verification(account: CitizenAccount, token: str) -> None:
     ttl = int(state().config["EMAIL_VERIFY_TTL"])
+    if not account.email:
+        return
     mail.send_template(account.email, "auth/mail/verify.txt", name=account.full_name,
                        link=url_for("auth.verify_email", token=token, _external=True),
                        hours=max(1, ttl // 3600))
@@ -327,12 +352,16 @@ def _first_to_verify_wins(account: CitizenAccount) -> None:
     audit.record("nik.claim_won", person_id=account.person_id, nik=account.nik_masked, nik_hash=hashed)
 
 
-def purge_unverified(now: dt.datetime | None = None) -> int:
-    """Delete registrations whose address stayed unconfirmed longer than ``IDP_UNVERIFIED_ACCOUNT_TTL`` (their
-    NIK is free again); the number deleted.  The person row goes too: nothing ever signed in with it."""
-    cutoff = (now or utcnow()) - dt.timedelta(seconds=int(state().config["UNVERIFIED_ACCOUNT_TTL"]))
-    stale = db.session.execute(select(CitizenAccount).where(
-        CitizenAccount.email_verified_at.is_(None), CitizenAccount.created_at < cutoff).limit(500)).scalars().all()
+def purge_unverified(now: dt.datetime | None = None, *, seconds: int | None = None) -> int:
+    """Delete registrations whose address stayed unconfirmed (and no mobile number was confirmed either)
+    longer than ``seconds`` (default ``IDP_UNVERIFIED_ACCOUNT_TTL``): their NIK, address and number are
+    free again; the number deleted.  The person row goes too: nothing ever signed in with it."""
+    age = int(state().config["UNVERIFIED_ACCOUNT_TTL"]) if seconds is None else seconds
+    cutoff = (now or utcnow()) - dt.timedelta(seconds=age)
+    stale = db.session.execute(
+        select(CitizenAccount).join(Person, Person.id == CitizenAccount.person_id).where(
+            CitizenAccount.email_verified_at.is_(None), Person.phone_number.is_(None),
+            CitizenAccount.created_at < cutoff).limit(500)).scalars().all()
     for account in stale:
         person = account.person
         audit.record("citizen.registration_expired", person_id=person.id, nik=account.nik_masked,
@@ -409,12 +438,17 @@ class CitizenConnector:
             account.password_hash = passwords.hash(password)
         if account.status != "active" or account.person.status != "active":
             raise BadCredentials("disabled", person_id=account.person_id)
-        if account.email_verified_at is None:
-            raise BadCredentials("unverified", person_id=account.person_id, email=account.email)
+        if account.email_verified_at is None and not account.person.phone_number:
+            # Neither the address nor a mobile number is confirmed (a phone-only registration confirms the
+            # number with its SMS code, idp.people.registration).
+            raise BadCredentials("unverified", person_id=account.person_id, email=account.email or "")
         # An account that only claims its NIK proves the e-mail address alone (README "Assurance levels").
         acr = account.assurance if holds_nik(account) else assurance.CITIZEN_REVIEW
         return Identity(
             source=SOURCE, subject=account.public_id, acr=acr, amr=[assurance.AMR_PASSWORD],
-            attributes={"name": account.full_name, "email": account.email, "email_verified": True,
+            # An address not yet confirmed (a person signed in by a confirmed mobile number) is no claim.
+            attributes={"name": account.full_name,
+                        "email": account.email if account.email_verified_at is not None else None,
+                        "email_verified": account.email_verified_at is not None,
                         "birthdate": account.birthdate.isoformat(), "gender": account.gender},
         )

@@ -18,6 +18,7 @@ BLUEPRINT_MODULES = (
     "idp.web.auth",
     "idp.web.linking",
     "idp.web.account",
+    "idp.web.phone",
     "idp.web.mfa",
     "idp.web.passkeys",
     "idp.web.portal",

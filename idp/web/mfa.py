@@ -169,7 +169,7 @@ def setup() -> Response:
 def _setup_page(form: CodeForm, secret: str, person: Person, status_code: int, **context: Any) -> Response:
     uri = mfa.provisioning_uri(secret, _account_name(person))
     grouped = " ".join(secret[i:i + 4] for i in range(0, len(secret), 4))
-    return page("mfa/setup.html", status_code, active="two-step", form=form, qr=mfa.qr_data_uri(uri),
+    return page("mfa/setup.html", status_code, active="two-step", form=form, qr=mfa.qr_data_uri(uri), otpauth=uri,
                 **_factors(person.id),
                  secret=grouped, pending=pending_request(context.get("req")), **context)
 

@@ -23,9 +23,11 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.routing import BuildError
 from wtforms.validators import ValidationError
 
+from idp import mail
 from idp.errors import IdpError
-from idp.extensions import csrf, state
+from idp.extensions import csrf, db, state
 from idp.i18n import pick_ui_locales
+from idp.models import Person
 from idp.oauth import authorize as authz
 from idp.oauth import backchannel, discovery, frontchannel, keys
 from idp.oauth.clients import OAuthClient, basic_credentials, hint_matches, query_client
@@ -178,7 +180,12 @@ def _consent_page(outcome: authz.AskConsent) -> Response:
     client = outcome.client
     meta = client.client_metadata
     shown = [claims_module.SCOPE_TEXT.get(s, s) for s in outcome.scopes if s in claims_module.SCOPE_TEXT]
+    # Which account is about to share its data (a shared phone: the person must see it is theirs).
+    current = login_session.current()
+    person = db.session.get(Person, current.person_id) if current is not None else None
     body = render_template("oauth/consent.html", req=outcome.req, client_name=client.client_name,
+                           signed_in_as=(person.name or "") if person else None,
+                           signed_in_email=mail.mask_address(person.email) if person and person.email else None,
                            logo_uri=_https(meta.get("logo_uri")), policy_uri=_https(meta.get("policy_uri")),
                            tos_uri=_https(meta.get("tos_uri")), client_uri=_https(meta.get("client_uri")),
                            scopes=shown)

@@ -12,6 +12,7 @@ import email
 import email.policy
 import re
 import secrets
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -75,13 +76,17 @@ def verification_link(app: Flask, address: str) -> str:
     raise AssertionError(f"no verification mail to {address}")
 
 
-def confirm(client: FlaskClient, link: str) -> Any:
-    """Open the link (a page with a button) and press the button."""
+def confirm(client: FlaskClient, link: str, password: str | None = None) -> Any:
+    """Open the link (a page with a button) and press the button; ``password``: the one chosen at
+    registration, which the page asks for when the link is opened in another browser (issue 15)."""
     page = client.get(link)
     assert page.status_code == 200, page.status_code
     token = TOKEN_RE.search(page.data.decode())
     assert token
-    return client.post("/verify-email", data={"csrf_token": csrf(page.data), "token": token.group(1)})
+    data = {"csrf_token": csrf(page.data), "token": token.group(1)}
+    if password is not None:
+        data["password"] = password
+    return client.post("/verify-email", data=data)
 
 
 @dataclass
@@ -99,19 +104,22 @@ def register(client: FlaskClient, *, nik: str | None = None, name: str = "Budi S
     """Fill in the registration form; returns the citizen and the POST response (a 303 on success)."""
     birthdate = birthdate or dt.date(1990, 5, 12)
     nik = nik or make_nik(birthdate=birthdate)
-    email_address = email_address or f"warga-{secrets.token_hex(5)}@example.org"
+    email_address = f"warga-{secrets.token_hex(5)}@example.org" if email_address is None else email_address
     page = "/register-account" + (f"?req={req}" if req else "")
-    data = {"nik": nik, "full_name": name, "birthdate": birthdate.isoformat(), "email": email_address,
+    # Step 2 of the form straight away: the NIK with its birth date and sex confirmed (step 1 only shows them).
+    data = {"nik": nik, "confirmed": "y", "full_name": name, "email": email_address,
             "password": password, "password_confirm": password, "req": req or "", **extra}
     resp = form_post(client, page, data, action="/register-account")
     return Citizen(nik=nik, email=email_address, password=password, name=name, birthdate=birthdate), resp
 
 
 def register_and_verify(client: FlaskClient, **kwargs: Any) -> Citizen:
-    """Register through the pages and confirm the e-mail through the mailed link."""
+    """Register through the pages and confirm the e-mail through the mailed link, opened in another
+    browser (the same browser would be signed in by it, issue 16: tests that want that do it themselves)."""
     citizen, resp = register(client, **kwargs)
     assert resp.status_code == 303, resp.data[:2000]
-    confirmed = confirm(client, verification_link(client.application, citizen.email))
+    confirmed = confirm(client.application.test_client(), verification_link(client.application, citizen.email),
+                        password=citizen.password)
     assert confirmed.status_code == 303, confirmed.data[:2000]
     return citizen
 
@@ -129,3 +137,57 @@ def sign_in(client: FlaskClient, identifier: str | Citizen, password: str | None
 
 def query(location: str) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
+
+
+# --- forgotten password ----------------------------------------------------------------------------
+RECOVERY_CODE_RE = re.compile(r"^\s{4}(\d{8})\s*$", re.M)
+
+
+def wait_for_mails(app: Flask, address: str, count: int, timeout: float = 5) -> list[email.message.EmailMessage]:
+    """The mails to ``address`` once there are ``count`` (some are sent from a thread)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = mails_to(app, address)
+        if len(found) >= count:
+            return found
+        time.sleep(0.05)
+    return mails_to(app, address)
+
+
+def recovery_codes(app: Flask, address: str) -> list[str]:
+    """Every forgotten-password code mailed to ``address``, oldest first."""
+    return [found.group(1) for msg in mails_to(app, address) if (found := RECOVERY_CODE_RE.search(body(msg)))]
+
+
+def newest_recovery_code(app: Flask, address: str, count: int = 1) -> str:
+    """The newest code once ``count`` codes reached ``address`` (the mail leaves from a thread)."""
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        codes = recovery_codes(app, address)
+        if len(codes) >= count:
+            return codes[-1]
+        time.sleep(0.05)
+    raise AssertionError(f"no recovery code mailed to {address}")
+
+
+def forgot(client: FlaskClient, identifier: str) -> Any:
+    """Ask for a forgotten-password code; a 303 to the code page when the form is right."""
+    return form_post(client, "/forgot-password", {"identifier": identifier})
+
+
+def recovery_step(client: FlaskClient, path: str, data: dict[str, Any]) -> Any:
+    """POST one step of the flow (``/forgot-password/code``, ``/two-step``, ``/new``) with the page's token."""
+    text = client.get(path).get_data(as_text=True)
+    # A step the flow is not at shows no form: any page's token does (it belongs to the cookie session).
+    token = csrf(text) if CSRF_RE.search(text) else csrf(client.get("/login").data)
+    return client.post(path, data={"csrf_token": token, **data})
+
+
+def reset_password(client: FlaskClient, app: Flask, citizen: Citizen, new_password: str) -> Any:
+    """The whole forgotten-password journey without two-step verification; the final response."""
+    before = len(recovery_codes(app, citizen.email))
+    assert forgot(client, citizen.nik).status_code == 303
+    code = newest_recovery_code(app, citizen.email, before + 1)
+    assert recovery_step(client, "/forgot-password/code", {"code": code}).status_code == 303
+    return recovery_step(client, "/forgot-password/new", {"password": new_password,
+                                                          "password_confirm": new_password})

@@ -1,11 +1,15 @@
 """Self-registration: field-level errors, hostile input, encrypted NIK, duplicates that reveal nothing,
-birth-date mismatch -> review, one transaction, the NIK never in a URL or a log line."""
+the NIK's birth date and sex confirmed before the account exists, one transaction, the NIK never in a
+URL or a log line."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import re
+import time
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, text
@@ -16,7 +20,7 @@ from idp.models import AuditEvent, CitizenAccount, IdentityLink, Person
 
 from .helpers import PASSWORD, csrf, mails_to, make_nik, register, register_and_verify, sign_in
 
-VALID = {"nik": "3603011205900001", "full_name": "Budi Santoso", "birthdate": "1990-05-12",
+VALID = {"nik": "3603011205900001", "confirmed": "y", "full_name": "Budi Santoso",
          "email": "budi@example.org", "password": PASSWORD, "password_confirm": PASSWORD}
 
 
@@ -47,11 +51,7 @@ def field_error(html: str, field: str) -> str | None:
         ({"full_name": ""}, "full_name", "Enter your full name"),
         ({"full_name": "B" * 201}, "full_name", "too long"),
         ({"full_name": "Budi 123"}, "full_name", "letters"),
-        ({"birthdate": ""}, "birthdate", "Enter your date of birth"),
-        ({"birthdate": "12/05/1990"}, "birthdate", "real date"),
-        ({"birthdate": "1990-02-30"}, "birthdate", "real date"),
-        ({"birthdate": "2999-01-01"}, "birthdate", "in the past"),
-        ({"birthdate": "1850-01-01"}, "birthdate", "in the past"),
+        ({"confirmed": ""}, "confirmed", "Confirm your date of birth and sex"),
         ({"email": ""}, "email", "Enter your e-mail"),
         ({"email": "budi"}, "email", "like name@example.com"),
         ({"email": "budi@"}, "email", "like name@example.com"),
@@ -92,7 +92,7 @@ HOSTILE = ["' OR 1=1 --", "'; DROP TABLE citizen_accounts; --", "x" * 10_000, "a
            "<script>alert(1)</script>", '"><img src=x onerror=alert(1)>', "\u202eevil", "{{7*7}}"]
 
 
-@pytest.mark.parametrize("field", ["nik", "full_name", "birthdate", "email", "password", "req"])
+@pytest.mark.parametrize("field", ["nik", "full_name", "email", "password", "req"])
 @pytest.mark.parametrize("value", HOSTILE)
 def test_hostile_input_on_every_field_is_refused_cleanly(client, field, value):
     changes = {field: value}
@@ -115,8 +115,12 @@ def test_hostile_input_on_every_field_is_refused_cleanly(client, field, value):
 
 
 def test_page_is_accessible_and_phone_friendly(client):
-    html = client.get("/register-account").data.decode()
-    for name, auto in [("nik", "off"), ("full_name", "name"), ("birthdate", "bday"), ("email", "email"),
+    first = client.get("/register-account")
+    assert 'id="full_name"' not in first.data.decode()  # step 1 is the NIK alone
+    html = first.data.decode() + client.post("/register-account", data={
+        "csrf_token": csrf(first.data), "step": "nik", "nik": VALID["nik"]}).data.decode()
+    assert 'name="birthdate"' not in html  # taken from the NIK, never typed
+    for name, auto in [("nik", "off"), ("full_name", "name"), ("email", "email"),
                        ("password", "new-password"), ("password_confirm", "new-password")]:
         tag = re.search(rf'<input[^>]*id="{name}"[^>]*>', html).group(0)
         assert f'autocomplete="{auto}"' in tag, tag
@@ -154,18 +158,30 @@ def test_new_account_is_stored_encrypted_and_found_by_keyed_hash(client, app):
         assert connector.find_by_nik(citizen.nik).id == account.id
 
 
-def test_birthdate_mismatch_is_accepted_for_review_with_a_polite_note(client, app):
+def test_the_niks_birth_date_and_sex_are_confirmed_before_the_account_exists(client, app):
+    """Issue 16: no date field to mistype; the NIK's birth date and sex are shown, and "not right" sends
+    the person back to the NIK field (a wrong digit) before anything is stored."""
     nik = make_nik(birthdate=dt.date(1990, 5, 12), female=True)
-    citizen, resp = register(client, nik=nik, birthdate=dt.date(1990, 12, 5), name="Siti Aminah")
+    first = client.get("/register-account")
+    shown = client.post("/register-account", data={"csrf_token": csrf(first.data), "step": "nik", "nik": nik})
+    html = shown.data.decode()
+    assert shown.status_code == 200
+    assert re.search(r'id="nik-birthdate">May 12, 1990<', html) and re.search(r'id="nik-sex">Female<', html)
+    assert nik[:4] + "********" + nik[-4:] in html
+    back = client.post("/register-account", data={"csrf_token": csrf(first.data), "step": "edit", "nik": nik})
+    assert back.status_code == 200
+    assert "digits 7 to 12 are your date of birth" in (field_error(back.data.decode(), "nik") or "")
+    _, unconfirmed = register(client, nik=nik, confirmed="")
+    assert unconfirmed.status_code == 400 and field_error(unconfirmed.data.decode(), "confirmed")
+    with app.app_context():
+        assert db.session.execute(select(func.count(CitizenAccount.id))).scalar_one() == 0
+    _, resp = register(client, nik=nik, name="Siti Aminah")
     assert resp.status_code == 303
-    page = client.get(resp.headers["Location"])
-    assert b'id="review-note"' in page.data
+    assert b'id="review-note"' not in client.get(resp.headers["Location"]).data
     with app.app_context():
         account = db.session.execute(select(CitizenAccount)).scalar_one()
-        assert account.review_reason == "birthdate_mismatch"
-        assert account.assurance == assurance.CITIZEN_REVIEW
-        assert account.gender == "female"
-        assert account.birthdate == dt.date(1990, 12, 5)
+        assert account.review_reason is None and account.assurance == assurance.CITIZEN
+        assert (account.gender, account.birthdate) == ("female", dt.date(1990, 5, 12))
 
 
 def test_matching_birthdate_has_no_review_note(client):
@@ -174,7 +190,8 @@ def test_matching_birthdate_has_no_review_note(client):
 
 
 def _normalize(html: bytes) -> str:
-    return re.sub(r'value="[^"]*"', 'value=""', html.decode())
+    # The page names the address typed, masked (issue 16): what was typed, not whether an account exists.
+    return re.sub(r'\w\*\*\*@[\w.-]+', "x***@example", re.sub(r'value="[^"]*"', 'value=""', html.decode()))
 
 
 @pytest.mark.parametrize("duplicate", ["nik", "email", "both"])
@@ -289,3 +306,66 @@ def test_sqlite_and_memory_store_register_and_sign_in(make_app):
     citizen = register_and_verify(client)
     assert sign_in(client, citizen).status_code == 303
     assert citizen.nik[-4:].encode() in client.get("/").data
+
+
+# --- a mobile number instead of (or besides) the e-mail address (issue 16) -------------------------------
+def sms_codes(app) -> list[dict]:
+    folder = Path(app.extensions["idp"].config["OUTBOX_DIR"])
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        found = [json.loads(p.read_text()) for p in sorted(folder.glob("*.sms"))] if folder.is_dir() else []
+        if found:
+            return found
+        time.sleep(0.05)
+    return []
+
+
+def verify_phone(client, code: str):
+    page = client.get("/register-account/sent")
+    return client.post("/register-account/verify-phone", data={"csrf_token": csrf(page.data), "code": code})
+
+
+def test_phone_only_registration_confirms_by_sms_and_signs_in(client, app):
+    citizen, resp = register(client, email_address="", phone="0812-5555-0001")
+    assert resp.status_code == 303
+    page = client.get(resp.headers["Location"]).data.decode()
+    assert 'id="registered-phone"' in page and "+62" in page and "0001" in page and "55550001" not in page
+    assert sign_in(app.test_client(), citizen.nik, citizen.password).status_code == 403  # not confirmed yet
+    [sent] = sms_codes(app)
+    assert sent["to"] == "+6281255550001"
+    code = re.search(r"\b(\d{6})\b", sent["text"]).group(1)
+    wrong = f"{(int(code) + 1) % 10 ** 6:06d}"
+    assert verify_phone(client, wrong).status_code == 401
+    done = verify_phone(client, code)
+    assert done.status_code == 303 and done.headers["Location"] == "/"
+    assert client.get("/account").status_code == 200
+    for typed in (citizen.nik, "081255550001"):
+        assert sign_in(app.test_client(), typed, citizen.password).status_code == 303
+    with app.app_context():
+        account = db.session.execute(select(CitizenAccount)).scalar_one()
+        assert account.email is None and account.person.phone_number == "+6281255550001"
+
+
+def test_neither_address_nor_number_is_refused_at_the_field(client):
+    _, resp = register(client, email_address="", phone="")
+    assert resp.status_code == 400 and "mobile number" in (field_error(resp.data.decode(), "email") or "")
+    _, bad = register(client, phone="021-5551234")
+    assert bad.status_code == 400 and field_error(bad.data.decode(), "phone")
+
+
+def test_a_duplicate_by_phone_looks_the_same_and_sends_nothing(make_app):
+    app = make_app()
+    owner_browser = app.test_client()
+    register(owner_browser, email_address="", phone="0812-5555-0002")
+    code = re.search(r"\b(\d{6})\b", sms_codes(app)[0]["text"]).group(1)
+    assert verify_phone(owner_browser, code).status_code == 303
+    fresh_client, dup_client = app.test_client(), app.test_client()
+    _, fresh = register(fresh_client, email_address="", phone="0812-5555-0003")
+    _, dup = register(dup_client, email_address="", phone="0812-5555-0002")
+    assert fresh.status_code == dup.status_code == 303
+    strip = lambda html: re.sub(r"\+62\*+\d{4}", "+62***", _normalize(html))  # noqa: E731
+    fresh_page, dup_page = (c.get(r.headers["Location"]).data for c, r in ((fresh_client, fresh), (dup_client, dup)))
+    assert strip(fresh_page) == strip(dup_page)
+    time.sleep(0.3)
+    assert [m["to"] for m in sms_codes(app)].count("+6281255550002") == 1  # only the owner's own code
+    assert verify_phone(dup_client, code).status_code == 401

@@ -1,5 +1,7 @@
 """E-mail verification: the link is single use and expires, a mail scanner's GET does not use it up,
-resending never reveals whether an address has an account, ``req`` survives the detour."""
+resending never reveals whether an address has an account, ``req`` survives the detour; opened in the
+browser that registered, the link signs the person in and goes on to the application (issue 16), a
+mistyped address can be corrected from the "check your mail" page."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import time
 import pytest
 from sqlalchemy import select
 
+from idp import assurance
 from idp.extensions import db
 from idp.models import CitizenAccount, Person
 
@@ -17,9 +20,10 @@ from .helpers import confirm, csrf, mails_to, register, register_and_verify, sig
 def test_link_confirms_once(client, app):
     citizen, _ = register(client)
     link = verification_link(app, citizen.email)
+    client = app.test_client()  # opened on another device: confirmed, not signed in
     assert client.get(link).status_code == 200
     assert client.get(link).status_code == 200  # a link scanner's GET does not consume it
-    resp = confirm(client, link)
+    resp = confirm(client, link, password=citizen.password)  # another browser: the password chosen (issue 15)
     assert resp.status_code == 303 and resp.headers["Location"] == "/login"
     with app.app_context():
         account = db.session.execute(select(CitizenAccount)).scalar_one()
@@ -69,7 +73,8 @@ def test_req_is_carried_to_the_sign_in_page(client, app):
     app.extensions["idp"].store.put("authreq", req, {"params": [], "client_id": "c", "client_name": "Portal",
                                                      "created": int(time.time())}, 600)
     citizen, _ = register(client, req=req)
-    resp = confirm(client, verification_link(app, citizen.email))
+    client = app.test_client()  # another browser
+    resp = confirm(client, verification_link(app, citizen.email), password=citizen.password)
     assert resp.headers["Location"] == f"/login?req={req}"
     assert b"confirmed" in client.get(resp.headers["Location"]).data
     signed = sign_in(client, citizen, req=req)
@@ -135,3 +140,68 @@ def test_mail_is_bilingual_and_names_the_link(client, app):
     assert "/verify-email?token=" in body
     assert "Budi Santoso" in body
     assert msg["From"] and msg["Message-ID"] and msg["Date"]
+
+
+def test_the_same_browser_is_signed_in_and_goes_on_to_the_application(client, app):
+    req = "w" * 32
+    app.extensions["idp"].store.put("authreq", req, {"params": [], "client_id": "c", "client_name": "Portal",
+                                                     "created": int(time.time())}, 600)
+    citizen, _ = register(client, req=req)
+    resp = confirm(client, verification_link(app, citizen.email))
+    assert resp.status_code == 303 and resp.headers["Location"] == f"/authorize/resume?req={req}"
+    assert client.get("/account").status_code == 200
+
+
+def test_an_application_asking_for_two_step_is_not_skipped(client, app):
+    req = "m" * 32
+    app.extensions["idp"].store.put("authreq", req, {"params": [["acr_values", assurance.MFA]],
+                                                     "client_id": "c", "created": int(time.time())}, 600)
+    citizen, _ = register(client, req=req)
+    resp = confirm(client, verification_link(app, citizen.email))
+    assert resp.headers["Location"] == f"/login?req={req}"
+    assert client.get("/account").status_code == 303
+
+
+def test_a_duplicate_registration_signs_nobody_in(client, app):
+    owner, _ = register(app.test_client())
+    register(client, nik=owner.nik)  # this browser's handle names nothing
+    resp = confirm(client, verification_link(app, owner.email))  # even with the owner's link
+    assert resp.status_code == 400  # another browser than the owner's: the owner's password is asked first
+    assert client.get("/account").status_code == 303
+
+
+def correct(client, address):
+    page = client.get("/verify-email/resend")  # any page's token (the sent page has no form without a registration)
+    return client.post("/register-account/correct-email", data={"csrf_token": csrf(page.data), "email": address})
+
+
+def test_the_check_your_mail_page_shows_the_address_and_corrects_it(client, app):
+    citizen, resp = register(client, email_address="budi.typo@exmaple.org")
+    page = client.get(resp.headers["Location"]).data.decode()
+    assert "b***@exmaple.org" in page and 'id="correct-email"' in page
+    old_link = verification_link(app, "budi.typo@exmaple.org")
+    fixed = correct(client, "budi.santoso@example.org")
+    assert fixed.status_code == 303
+    assert "b***@example.org" in client.get(fixed.headers["Location"]).data.decode()
+    assert confirm(app.test_client(), old_link).status_code == 400  # the mistyped address's link stopped working
+    done = confirm(client, verification_link(app, "budi.santoso@example.org"))
+    assert done.status_code == 303 and done.headers["Location"] == "/"
+    assert sign_in(app.test_client(), citizen.nik, citizen.password).status_code == 303
+
+
+def test_correcting_to_an_address_in_use_tells_its_owner_only(client, app):
+    owner = register_and_verify(app.test_client())
+    citizen, _ = register(client)
+    before = len(mails_to(app, owner.email))
+    assert correct(client, owner.email).status_code == 303
+    assert len(mails_to(app, owner.email)) == before + 1  # the "address in use" notice, no link
+    with app.app_context():
+        account = db.session.execute(select(CitizenAccount).where(CitizenAccount.email == citizen.email)).scalar_one()
+        assert account.email_verified_at is None
+
+
+def test_corrections_need_this_browsers_registration_and_are_capped(client, app):
+    assert correct(app.test_client(), "x@example.org").headers["Location"] == "/register-account"
+    register(client)
+    answers = [correct(client, f"n{n}@example.org").status_code for n in range(4)]
+    assert answers == [303, 303, 303, 429]

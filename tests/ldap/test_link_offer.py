@@ -16,7 +16,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from idp.extensions import db
-from idp.models import AuditEvent
+from idp.models import AuditEvent, CitizenAccount
 from tests.citizen.helpers import Citizen, make_nik, register_and_verify
 
 from .conftest import BUDI, SITI, unique
@@ -172,7 +172,11 @@ def test_a_contradicting_citizen_account_still_links_and_is_audited(app: Flask, 
 def test_the_mismatch_is_audited_in_the_other_direction_too(app: Flask, slapd_main: Any) -> None:
     uid = new_staff(slapd_main, NIP_WOMAN)
     browser = english(app, "10.1.0.9")
-    mine = register_and_verify(browser, nik=make_nik(birthdate=BIRTH, female=True), birthdate=dt.date(1979, 8, 12))
+    mine = register_and_verify(browser, nik=make_nik(birthdate=BIRTH, female=True))
+    with app.app_context():  # a typed birth date that differs from the NIK's (possible before issue 16)
+        account = db.session.execute(select(CitizenAccount).where(CitizenAccount.email == mine.email)).scalar_one()
+        account.birthdate = account.person.birthdate = dt.date(1979, 8, 12)
+        db.session.commit()
     assert post_login(browser, mine.nik, mine.password, kind="citizen").status_code == 303
     assert link_post(browser, "ldap", uid, PASSWORD).status_code == 303
     with app.app_context():

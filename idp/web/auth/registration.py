@@ -6,60 +6,86 @@ enumeration); ``req`` travels along so that the person ends up back at the appli
 
 from __future__ import annotations
 
-import datetime as dt
 import secrets
+from typing import Any
 
 from flask import Response, flash, g, redirect, request, session, url_for
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, PasswordField, StringField
+from wtforms import BooleanField, Field, HiddenField, PasswordField, StringField
 from wtforms.validators import ValidationError
 
-from idp import mail, passwords
-from idp.extensions import db, state
+from idp import mail, passwords, pow, ratelimit, sms
+from idp.extensions import db, setting, state
+from idp.people import phone
+from idp.people import registration as registration_flow
 from idp.sources import citizen, nik
 from idp.sources.nik import Nik
 from idp.web.auth import bp
+from idp.web.auth.signin import after_sign_in
 from idp.web.common import clean_req, page, pending_request
 from idp.web.forms import MAX_FIELD, ResendForm, email_rule, full_name_rule, no_control
 
 
-class RegisterForm(FlaskForm):
+def _nik_rule(form: FlaskForm, field: Field) -> None:
+    """A structurally valid NIK (:mod:`idp.sources.nik`); the parsed number goes to ``form.parsed_nik``."""
+    result = nik.parse(field.data or "")
+    if isinstance(result, list):
+        raise ValidationError(" ".join(str(f.message) for f in result))
+    form.parsed_nik = result
+
+
+class NikForm(FlaskForm):
+    """Step 1: the NIK alone, so that its birth date and sex can be shown before anything else is asked."""
+
     nik = StringField(_l("NIK (16 digits)"), description=_l("The number on your KTP or family card (KK)."))
+    req = HiddenField()
+
+    parsed_nik: Nik | None = None
+    validate_nik = _nik_rule
+
+
+class RegisterForm(FlaskForm):
+    """Step 2: the NIK from step 1 (confirmed by the person), the name, the address and the password."""
+
+    nik = HiddenField()
+    confirmed = BooleanField(_l("This is my date of birth and sex"))
     full_name = StringField(_l("Full name"), description=_l("As written on your KTP."))
-    birthdate = StringField(_l("Date of birth"), description=_l("For example 1990-05-17."))
-    email = StringField(_l("E-mail address"), description=_l("We send a link to confirm it."))
+    email = StringField(_l("E-mail address"), description=_l("We send a link to confirm it. You may leave it "
+                                                             "empty if you give a mobile number."))
+    phone = StringField(_l("Mobile number (optional)"), description=_l("For example 0812-3456-7890. We send a "
+                                                                       "code by SMS to confirm it."))
     password = PasswordField(_l("Password"), description=_l("At least %(n)d characters. A few unrelated words "
                                                             "are easy to remember and hard to guess.", n=10))
     password_confirm = PasswordField(_l("Repeat the password"))
     req = HiddenField()
 
     parsed_nik: Nik | None = None
-    parsed_birthdate: dt.date | None = None
     normalized_email: str = ""
+    normalized_phone: str = ""
 
+    validate_nik = _nik_rule
     validate_full_name = full_name_rule
-    validate_email = email_rule
 
-    def validate_nik(self, field: StringField) -> None:
-        result = nik.parse(field.data or "")
-        if isinstance(result, list):
-            raise ValidationError(" ".join(str(f.message) for f in result))
-        self.parsed_nik = result
+    def validate_email(self, field: StringField) -> None:
+        """An address, or nothing when a mobile number is given (registration works with either or both)."""
+        if not (field.data or "").strip() and (self.phone.data or "").strip():
+            return
+        if not (field.data or "").strip():
+            raise ValidationError(_l("Enter your e-mail address or your mobile number (or both)."))
+        email_rule(self, field)
 
-    def validate_birthdate(self, field: StringField) -> None:
-        raw = (field.data or "").strip()
-        if not raw:
-            raise ValidationError(_l("Enter your date of birth."))
-        try:
-            value = dt.date.fromisoformat(raw) if len(raw) == 10 else None
-        except ValueError:
-            value = None
-        if value is None:
-            raise ValidationError(_l("Enter a real date as year-month-day, for example 1990-05-17."))
-        if value > dt.date.today() or value.year < 1900:
-            raise ValidationError(_l("The date of birth must be in the past (after 1900)."))
-        self.parsed_birthdate = value
+    def validate_phone(self, field: StringField) -> None:
+        if not (field.data or "").strip():
+            return
+        found = sms.normalize_mobile(field.data or "")
+        if found is None:
+            raise ValidationError(_l("Enter an Indonesian mobile number, for example 0812-3456-7890."))
+        self.normalized_phone = found
+
+    def validate_confirmed(self, field: BooleanField) -> None:
+        if not field.data:
+            raise ValidationError(_l("Confirm your date of birth and sex, or correct the NIK if they are wrong."))
 
     def validate_password(self, field: PasswordField) -> None:
         found = passwords.problems(field.data or "", nik=nik.normalize(self.nik.data or ""),
@@ -93,34 +119,100 @@ def _browser() -> str:
     return str(session["reg_browser"])
 
 
+class PhoneCodeForm(FlaskForm):
+    """The SMS code of a phone registration."""
+
+    code = StringField(_l("Code from the text message"))
+
+
+class CorrectEmailForm(FlaskForm):
+    """The "check your mail" page: the address was mistyped, send the link to this one instead."""
+
+    email = StringField(_l("Correct e-mail address"))
+    normalized_email: str = ""
+    validate_email = email_rule
+
+
 # --- registration --------------------------------------------------------------------------------
-@bp.route("/register-account", methods=["GET", "POST"])
-def register() -> Response:
-    form = RegisterForm()
+def _nik_step(form: NikForm, status: int, pending: dict[str, Any] | None, req: str | None) -> Response:
+    return page("auth/register_nik.html", status, form=form, pending=pending, req=req)
+
+
+def _limits() -> list[tuple[str, str, int]]:
+    """The registration's hourly limits (bucket, key, limit): the proof of work appears near them."""
+    return [("register-ip", request.remote_addr or "-", int(setting("REGISTRATIONS_PER_IP"))),
+            ("register-all", "all", int(setting("REGISTRATIONS_PER_HOUR")))]
+
+
+def _details_step(form: RegisterForm, parsed: Nik, status: int, pending: dict[str, Any] | None,
+                  req: str | None, pow_error: Any = None) -> Response:
+    form.nik.data = parsed.value
     form.password.description = _l("At least %(n)d characters. A few unrelated words are easy to remember "
                                    "and hard to guess.", n=state().config["PASSWORD_MIN_LENGTH"])
+    return page("auth/register.html", status, form=form, parsed=parsed, pending=pending, req=req,
+                pow=pow.challenge() if pow.needed(_limits()) else None, pow_error=pow_error)
+
+
+@bp.route("/register-account", methods=["GET", "POST"])
+def register() -> Response:
+    """Step 1 (the NIK) and step 2 (its birth date and sex to confirm, and the rest); ``step`` says which
+    form was sent (``nik``, ``edit``: back to step 1 with the NIK, anything else: step 2)."""
     req = clean_req(request.values.get("req"))
     pending = pending_request(req)
-    if request.method == "GET":
-        form.req.data = req or ""
-        return page("auth/register.html", form=form, pending=pending, req=req)
-    if not form.validate():
+    step = request.form.get("step") if request.method == "POST" else None
+    if request.method == "GET" or step in ("nik", "edit"):
+        first = NikForm()
+        if request.method == "GET":
+            first.req.data = req or ""
+            return _nik_step(first, 200, pending, req)
+        if step == "edit":  # "not my birth date": the NIK has a wrong digit; the person corrects it
+            if first.validate():
+                first.nik.errors = [_l("Check the digits of your NIK: digits 7 to 12 are your date of birth "
+                                       "(for women the day plus 40).")]
+            return _nik_step(first, 200, pending, req)
+        if not first.validate() or first.parsed_nik is None:
+            return _nik_step(first, 400, pending, req)
+        return _details_step(RegisterForm(formdata=None, req=req or ""), first.parsed_nik, 200, pending, req)
+    form = RegisterForm()
+    valid = form.validate()
+    if form.parsed_nik is None:  # the NIK itself is wrong: back to step 1, the error at its field
+        first = NikForm(formdata=None, nik=form.nik.data or "", req=req or "")
+        first.nik.errors = list(form.nik.errors)
+        return _nik_step(first, 400, pending, req)
+    if not valid:
         form.password.data = form.password_confirm.data = ""
-        return page("auth/register.html", 400, form=form, pending=pending, req=req)
-    assert form.parsed_nik is not None and form.parsed_birthdate is not None
-    reg = citizen.Registration(nik=form.parsed_nik, full_name=form.full_name.data or "",
-                               birthdate=form.parsed_birthdate, email=form.normalized_email,
-                               password=form.password.data or "", req=req,
-                               locale=str(g.get("ui_locale") or "") or None, browser=_browser())
+        return _details_step(form, form.parsed_nik, 400, pending, req)
+    parsed = form.parsed_nik
+    if pow.needed(_limits()) and not pow.verify(request.form.get("altcha")):
+        form.password.data = form.password_confirm.data = ""
+        return _details_step(form, parsed, 400, pending, req,
+                             pow_error=_l("Your browser has not finished the short check yet. Please wait a few "
+                                          "seconds, type the passwords again and press the button again."))
+    # Flood guards before any work (the same for every NIK: they reveal nothing about accounts).
+    if not ratelimit.allow("register-ip", request.remote_addr or "-", int(setting("REGISTRATIONS_PER_IP")), 3600) \
+            or not ratelimit.allow("register-all", "all", int(setting("REGISTRATIONS_PER_HOUR")), 3600):
+        form.password.data = form.password_confirm.data = ""
+        return page("auth/register_limited.html", 429, req=req)
+    # The birth date is the NIK's (confirmed by the person), never typed: nothing to mistype, no review.
+    reg = citizen.Registration(nik=parsed, full_name=form.full_name.data or "", birthdate=parsed.birthdate,
+                               email=form.normalized_email or None, password=form.password.data or "", req=req,
+                               locale=str(g.get("ui_locale") or "") or None, phone=form.normalized_phone or None,
+                               browser=_browser())
     try:
-        citizen.register(reg)
+        created = citizen.register(reg)
     except mail.MailError:
         db.session.rollback()
         return page("error.html", 503, status=503, code="temporarily_unavailable", ref=None,
                     message=_l("We could not send the confirmation e-mail right now. Nothing was saved; "
                                "please try again in a few minutes."))
-    # The same page for new accounts and duplicates (no enumeration): Post/Redirect/Get.
-    session["registered"] = {"review": citizen.needs_review(reg)}
+    # The same page for new accounts and duplicates (no enumeration): Post/Redirect/Get.  The browser
+    # keeps a handle on its registration: to correct the address, and to be signed in by the link.
+    account = citizen.find_by_nik(parsed.value)  # asked in both cases (the same time); used only when new
+    handle = registration_flow.remember(account if created else None, req)
+    session["registered"] = {"to": mail.mask_address(reg.email) if reg.email else None,
+                             "phone": sms.mask_number(reg.phone) if reg.phone else None, "handle": handle}
+    if reg.phone:
+        registration_flow.send_phone_code(handle, reg.phone, ip=request.remote_addr)
     return redirect(url_for("auth.registered", req=req) if req else url_for("auth.registered"),
                     303)  # type: ignore[return-value]
 
@@ -129,8 +221,65 @@ def register() -> Response:
 def registered() -> Response:
     info = session.get("registered") or {}
     req = clean_req(request.args.get("req"))
-    return page("auth/registered.html", review=bool(info.get("review")), req=req,
+    return _registered_page(info, req)
+
+
+def _registered_page(info: dict[str, Any], req: str | None, status: int = 200, *,
+                     correct_form: CorrectEmailForm | None = None, code_form: PhoneCodeForm | None = None,
+                     phone_error: Any = None) -> Response:
+    """The "check your mail / phone" page: where the link or code went (masked), and how to go on."""
+    return page("auth/registered.html", status, req=req, sent_to=info.get("to"), sent_phone=info.get("phone"),
+                correct_form=correct_form or (CorrectEmailForm(formdata=None) if info.get("handle") and info.get("to")
+                                              else None),
+                code_form=code_form or PhoneCodeForm(formdata=None), phone_error=phone_error,
                 resend_form=ResendForm(formdata=None, req=req or ""))
+
+
+@bp.post("/register-account/verify-phone")
+def verify_phone() -> Response:
+    """The SMS code of a phone registration: the number is confirmed and this browser signed in."""
+    info = session.get("registered") or {}
+    req = clean_req(request.values.get("req"))
+    form = PhoneCodeForm()
+    if not form.validate() or not info.get("phone"):
+        return _registered_page(info, req, 400, code_form=form)
+    pending = pending_request(req)
+    try:
+        done = registration_flow.confirm_phone(info.get("handle"), form.code.data or "", pending)
+    except phone.PhoneError as error:
+        return _registered_page(info, req, error.status, code_form=form, phone_error=error.message)
+    session.pop("registered", None)
+    if done is None:
+        flash(_l("Your mobile number is confirmed. You can sign in now."), "success")
+        return redirect(url_for("auth.login", req=req) if req else url_for("auth.login"), 303)  # type: ignore[return-value]
+    flash(_l("Your mobile number is confirmed and you are signed in."), "success")
+    return after_sign_in(done, req, pending)
+
+
+@bp.post("/register-account/correct-email")
+def correct_email() -> Response:
+    """The address was mistyped: the link goes to the corrected one (see :mod:`idp.people.registration`)."""
+    info = session.get("registered") or {}
+    req = clean_req(request.values.get("req"))
+    form = CorrectEmailForm()
+    if not form.validate():
+        return _registered_page(info, req, 400, correct_form=form)
+    try:
+        known = registration_flow.correct_email(info.get("handle"), form.normalized_email, _browser())
+    except registration_flow.TooMany:
+        return page("error.html", 429, status=429, code="too_many_requests", ref=None,
+                    message=_l("You corrected the address too often. Please wait an hour, or register again."))
+    except mail.MailError:
+        return page("error.html", 503, status=503, code="temporarily_unavailable", ref=None,
+                    message=_l("We could not send the confirmation e-mail right now. Please try again in a few "
+                               "minutes."))
+    if not known:
+        flash(_l("This registration has expired. Please register again."), "info")
+        return redirect(url_for("auth.register"), 303)  # type: ignore[return-value]
+    session["registered"] = {**info, "to": mail.mask_address(form.normalized_email)}
+    flash(_l("We sent a new confirmation link to the corrected address."), "success")
+    return redirect(url_for("auth.registered", req=req) if req else url_for("auth.registered"),
+                    303)  # type: ignore[return-value]
 
 
 # --- e-mail verification ------------------------------------------------------------------------
@@ -157,8 +306,16 @@ def verify_email() -> Response:
                     error=WRONG_PASSWORD if exc.wrong else PASSWORD_NEEDED)
     if account is None:
         return page("auth/verify_invalid.html", 400, resend_form=ResendForm(formdata=None))
-    flash(_l("Your e-mail address is confirmed. You can sign in now."), "success")
     req = clean_req(req)
+    pending = pending_request(req)
+    # Opened in the browser that registered: signed in, on to the application (idp.people.registration).
+    done = registration_flow.sign_in_after_verification((session.get("registered") or {}).get("handle"),
+                                                        account, pending)
+    if done is not None:
+        session.pop("registered", None)
+        flash(_l("Your e-mail address is confirmed and you are signed in."), "success")
+        return after_sign_in(done, req, pending)
+    flash(_l("Your e-mail address is confirmed. You can sign in now."), "success")
     return redirect(url_for("auth.login", req=req) if req else url_for("auth.login"), 303)  # type: ignore[return-value]
 
 

@@ -26,7 +26,7 @@ from idp.web.forms import MAX_FIELD, CeremonyForm, ResendForm, no_control
 
 class LoginForm(FlaskForm):
     kind = RadioField(_l("Sign in as"), validate_choice=False)
-    identifier = StringField(_l("NIK or e-mail address"))
+    identifier = StringField(_l("NIK, e-mail address or mobile number"))
     password = PasswordField(_l("Password"))
     remember = BooleanField(_l("Keep me signed in on this device"))
     req = HiddenField()
@@ -37,6 +37,8 @@ def refusal_context(refusal: signin.Refusal, req: str | None) -> dict[str, Any]:
     context: dict[str, Any] = {"error": refusal.error, "locked_minutes": refusal.locked_minutes}
     if refusal.unavailable:
         context["unavailable"] = True
+    if refusal.status == 403 and refusal.unverified_email is None:
+        context["refused"] = True  # a disabled account: a dead end, so the help desk is named
     if refusal.unverified_email is not None:
         context["unverified"] = True
         context["resend_form"] = ResendForm(formdata=None, email=refusal.unverified_email, req=req or "")
@@ -70,7 +72,7 @@ def login() -> Response:
     kinds = [value for value, _, _ in signin.login_kinds()]
     form.kind.choices = [(value, label) for value, label, _ in signin.login_kinds()]
     if "ldap" in kinds:
-        form.identifier.label.text = _l("NIK, e-mail address or staff user name")
+        form.identifier.label.text = _l("NIK, e-mail address, mobile number or staff user name")
     req = clean_req(request.values.get("req"))
     pending = pending_request(req)
     expired = bool(request.values.get("req")) and pending is None

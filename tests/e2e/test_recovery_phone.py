@@ -1,0 +1,116 @@
+"""Chromium at a phone-sized viewport (390 x 844, tests/e2e/conftest.py), issue 16's journeys: a citizen who
+forgot the password gets back in ("Lupa kata sandi?", the mailed code, a new password), and a phone-only
+registration confirmed by the SMS code, with the proof of work on (``static/js/pow.js`` solves it).
+Screenshots of every step are kept in a folder whose path the test prints (test artefacts)."""
+
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.citizen.helpers import make_nik, newest_recovery_code, register_and_verify
+from tests.e2e.test_citizen_flow import wait_for
+
+pytestmark = pytest.mark.e2e
+
+NEW = "pisang goreng hangat sore"
+
+
+class Shots:
+    """Numbered screenshots in one folder per journey."""
+
+    def __init__(self, driver: Any, name: str) -> None:
+        self.driver, self.step = driver, 0
+        self.folder = Path(tempfile.mkdtemp(prefix=f"e2e-{name}-"))
+
+    def __call__(self, what: str) -> None:
+        self.step += 1
+        self.driver.save_screenshot(str(self.folder / f"{self.step:02d}-{what}.png"))
+
+
+def fits_the_phone(driver: Any) -> None:
+    """Nothing wider than the viewport (no sideways scrolling on a phone)."""
+    assert driver.execute_script("return document.documentElement.scrollWidth <= window.innerWidth + 1")
+
+
+def test_forgotten_password_on_a_phone(browser: Any, live_server: Callable[..., Any]) -> None:
+    from selenium.webdriver.common.by import By
+
+    server = live_server()
+    citizen = register_and_verify(server.app.test_client())
+    driver, shot = browser, Shots(browser, "recovery")
+    driver.get(f"{server.url}/login?lang=id")  # the language switch (the browser itself asks for English)
+    link = wait_for(driver, lambda d: d.find_elements(By.ID, "forgot-password"), "the forgot-password link")[0]
+    assert link.text == "Lupa kata sandi?"
+    fits_the_phone(driver)
+    shot("sign-in")
+    link.click()
+    wait_for(driver, lambda d: d.find_elements(By.ID, "send-code"), "the forgot-password page")
+    driver.find_element(By.NAME, "identifier").send_keys(citizen.nik)
+    shot("forgot")
+    driver.find_element(By.ID, "send-code").click()
+    wait_for(driver, lambda d: d.find_elements(By.ID, "check-code"), "the code page")
+    fits_the_phone(driver)
+    shot("code")
+    driver.find_element(By.NAME, "code").send_keys(newest_recovery_code(server.app, citizen.email))
+    driver.find_element(By.ID, "check-code").click()
+    wait_for(driver, lambda d: d.find_elements(By.ID, "set-password"), "the new password page")
+    driver.find_element(By.NAME, "password").send_keys(NEW)
+    driver.find_element(By.NAME, "password_confirm").send_keys(NEW)
+    shot("new-password")
+    driver.find_element(By.ID, "set-password").click()
+    wait_for(driver, lambda d: d.find_elements(By.ID, "sign-in") and "/login" in d.current_url, "the sign-in page")
+    shot("changed")
+    driver.find_element(By.NAME, "identifier").send_keys(citizen.nik)
+    driver.find_element(By.NAME, "password").send_keys(NEW)
+    toggle = driver.find_element(By.CSS_SELECTOR, "button.show-password[aria-controls=password]")
+    toggle.click()  # the show-password toggle (static/js/show_password.js)
+    assert driver.find_element(By.NAME, "password").get_attribute("type") == "text"
+    shot("password-shown")
+    driver.find_element(By.ID, "sign-in").click()
+    wait_for(driver, lambda d: "/login" not in d.current_url, "the start page, signed in")
+    shot("signed-in")
+    print(f"screenshots in {shot.folder}")
+
+
+def test_phone_only_registration_on_a_phone(browser: Any, live_server: Callable[..., Any]) -> None:
+    from selenium.webdriver.common.by import By
+
+    server = live_server(PROOF_OF_WORK="always", PROOF_OF_WORK_MAX_NUMBER=20000)  # pow.js does its work too
+    driver, shot = browser, Shots(browser, "register-phone")
+    outbox = Path(server.app.extensions["idp"].config["OUTBOX_DIR"])
+    driver.get(f"{server.url}/register-account")
+    wait_for(driver, lambda d: d.find_elements(By.ID, "register-nik"), "the NIK step")
+    driver.find_element(By.NAME, "nik").send_keys(make_nik())
+    driver.find_element(By.ID, "register-nik").click()
+    wait_for(driver, lambda d: d.find_elements(By.ID, "nik-facts"), "the NIK's birth date and sex")
+    fits_the_phone(driver)
+    shot("nik-facts")
+    driver.find_element(By.ID, "confirmed").click()
+    for name, value in (("full_name", "Siti Aminah"), ("phone", "0812-6666-0001"), ("password", NEW),
+                        ("password_confirm", NEW)):
+        driver.find_element(By.NAME, name).send_keys(value)
+    wait_for(driver, lambda d: d.find_element(By.ID, "register").is_enabled()
+             and d.find_element(By.ID, "altcha").get_attribute("value"), "the proof of work")
+    shot("details")
+    driver.find_element(By.ID, "register").click()
+    wait_for(driver, lambda d: d.find_elements(By.ID, "verify-phone"), "the check-your-phone page")
+    assert "+62" in driver.find_element(By.ID, "registered-phone").text
+    shot("check-phone")
+    deadline, sent = time.monotonic() + 10, []
+    while not sent and time.monotonic() < deadline:
+        sent = [json.loads(p.read_text()) for p in outbox.glob("*.sms")]
+        time.sleep(0.1)
+    code = re.search(r"\b(\d{6})\b", sent[0]["text"]).group(1)  # type: ignore[union-attr]
+    driver.find_element(By.NAME, "code").send_keys(code)
+    driver.find_element(By.ID, "verify-phone").click()
+    wait_for(driver, lambda d: "/register-account" not in d.current_url, "signed in after the code")
+    shot("signed-in")
+    print(f"screenshots in {shot.folder}")
