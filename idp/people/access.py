@@ -25,6 +25,7 @@ from sqlalchemy import select
 from idp import assurance
 from idp.extensions import db
 from idp.models import CitizenAccount, StaffAccount
+from idp.sources import citizen
 from idp.sources.ldap_settings import normalize_dn
 
 STAFF, CITIZEN = "staff", "citizen"
@@ -79,7 +80,10 @@ def refusals(person_id: int, acr: str | None, metadata: dict[str, Any] | None) -
         if not wanted & held:
             reasons.append(GROUPS)
     required = metadata.get("required_acr")
-    if required and not assurance.satisfies(acr, [required]):
+    # A NIK proof level (issue 15) is judged on the person's NIK as it stands now (a NIK lost in a
+    # dispute since the sign-in no longer counts), like acr_values (idp.oauth.authorize).
+    nik = citizen.nik_assurance(person_id) if required and assurance.is_nik_proof(required) else None
+    if required and not assurance.satisfies(acr, [required], nik):
         reasons.append(LEVEL)
     return reasons
 

@@ -164,6 +164,24 @@ def test_staff_level_refuses_a_citizen_sign_in(app: Flask, policy_rp: Callable[.
     assert rp.get_code()[0]
 
 
+def test_a_nik_proof_level_is_judged_on_the_nik_as_it_stands(app: Flask, policy_rp: Callable[..., RP]) -> None:
+    """Issue 15 with issue 18: an application requiring a registry-matched NIK by registration admits a
+    person whose NIK is registry-matched now, and refuses one whose session says so but whose NIK no
+    longer is (lost in a dispute since)."""
+    from idp.models import CitizenAccount
+
+    rp = policy_rp(required_acr=assurance.CITIZEN_REGISTRY)
+    person_id, sub = citizen(app)
+    as_person(rp, person_id, sub, acr=assurance.CITIZEN_REGISTRY)  # the session's stale claim
+    assert_refused(rp, "stronger sign-in", ui_locales="en")
+    with app.app_context():
+        db.session.execute(update(CitizenAccount).where(CitizenAccount.person_id == person_id)
+                           .values(assurance=assurance.CITIZEN_REGISTRY))
+        db.session.commit()
+    as_person(rp, person_id, sub, acr=assurance.CITIZEN)
+    assert rp.get_code()[0]
+
+
 def test_refusal_comes_before_consent(app: Flask, policy_rp: Callable[..., RP]) -> None:
     rp = policy_rp(required_person_type="staff", first_party=False)
     citizen_id, citizen_sub = citizen(app)
