@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from idp import assurance
 from idp.extensions import db
@@ -152,7 +152,13 @@ def test_unknown_nik_is_audited_too(app) -> None:
 def test_review_accounts_are_listed_and_resolved(app) -> None:
     born = dt.date(1990, 5, 12)
     nik = make_nik(birthdate=born)
-    citizen = register_and_verify(english(app), nik=nik, birthdate=dt.date(1991, 5, 12))  # typed year differs
+    citizen = register_and_verify(english(app), nik=nik, birthdate=born)
+    # Registration no longer makes review accounts (issue 16 takes the birth date from the NIK); accounts
+    # made before it, whose typed data disagreed with the NIK, still are: one such account.
+    with app.app_context():
+        db.session.execute(update(CitizenAccount).where(CitizenAccount.email == citizen.email)
+                           .values(assurance=assurance.CITIZEN_REVIEW, review_reason="birthdate"))
+        db.session.commit()
     account = _account(app, citizen.email)
     assert account.assurance == assurance.CITIZEN_REVIEW
     counter = officer(app)
