@@ -71,6 +71,22 @@ def _citizen_sign_in(driver: Any, idp: str, identifier: str, password: str) -> N
     driver.find_element(By.NAME, "identifier").send_keys(identifier)
     driver.find_element(By.NAME, "password").send_keys(password)
     driver.find_element(By.ID, "sign-in").click()
+    # The click does not wait for the answer: wait until the browser has left the sign-in page.
+    wait_for(driver, lambda d: "/login" not in d.current_url, "the page after signing in")
+
+
+def _verified_in_person(driver: Any) -> list[Any]:
+    """The account page after the officer's click says "verified in person" (the page before the click has
+    the same element with the old method: wait for the new page, not for the element)."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+
+    try:
+        found = driver.find_elements(By.ID, "citizen-method")
+        text = found[0].text if found else ""
+    except StaleElementReferenceException:  # the old page went away under us
+        return []
+    return found if "Verified in person" in text or "Diverifikasi langsung" in text else []
 
 
 def test_the_counter_moves_the_nik_to_the_person_with_the_card(browsers: Callable[[], Any], provider: Any) -> None:
@@ -107,8 +123,8 @@ def test_the_counter_moves_the_nik_to_the_person_with_the_card(browsers: Callabl
     officer.find_element(By.ID, "officer-checked").click()
     officer.find_element(By.NAME, "reason").send_keys("KTP-el asli diperiksa, foto cocok")
     officer.find_element(By.ID, "officer-mark-verified").click()
-    method = wait_for(officer, lambda d: d.find_elements(By.ID, "citizen-method"), "the verified account")
-    assert "Verified in person" in method[0].text or "Diverifikasi langsung" in method[0].text
+    method = wait_for(officer, _verified_in_person, "the verified account")
+    assert method
 
     # The squatter is signed out; the NIK now signs in Budi, whose page says how and when it was proven.
     squatter.get(f"{idp}/account/nik")
