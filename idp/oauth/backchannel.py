@@ -46,7 +46,7 @@ from sqlalchemy import delete, event, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from idp import events, metrics, net
+from idp import events, leases, metrics, net
 from idp.extensions import db, setting, state
 from idp.models import LogoutNotice, WatchedSession, utcnow
 from idp.oauth import keys
@@ -181,28 +181,10 @@ class _Claimed:
 
 
 def _claim(now: dt.datetime, limit: int) -> list[_Claimed]:
-    """Take up to ``limit`` due rows: count the attempt and lease them, then commit."""
-    query = (select(LogoutNotice)
-             .where(LogoutNotice.status == "pending", LogoutNotice.next_attempt_at <= now)
-             .order_by(LogoutNotice.next_attempt_at, LogoutNotice.id).limit(limit))
-    if db.engine.dialect.name == "postgresql":
-        # Rows another worker is claiming right now are skipped, not waited for.
-        query = query.with_for_update(skip_locked=True)
-    rows = db.session.execute(query).scalars().all()
+    """Take up to ``limit`` due notices: count the attempt and lease them, then commit (idp.leases)."""
     lease = now + dt.timedelta(seconds=setting("BACKCHANNEL_TIMEOUT") + LEASE_MARGIN)
-    claimed: list[_Claimed] = []
-    for row in rows:
-        # Compare-and-set: on SQLite (no row locks) another process may have read the same row.
-        result = db.session.execute(
-            update(LogoutNotice)
-            .where(LogoutNotice.id == row.id, LogoutNotice.status == "pending",
-                   LogoutNotice.attempts == row.attempts)
-            .values(attempts=row.attempts + 1, next_attempt_at=lease)
-            .execution_options(synchronize_session=False))
-        if result.rowcount == 1:  # type: ignore[attr-defined]
-            claimed.append(_Claimed(row.id, row.client_id, row.sid, row.sub, row.attempts + 1))
-    db.session.commit()
-    return claimed
+    return leases.claim_due(LogoutNotice, now, limit, lease,
+                            lambda row, attempts: _Claimed(row.id, row.client_id, row.sid, row.sub, attempts))
 
 
 def _post(uri: str, token: str) -> int:

@@ -24,9 +24,9 @@ import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
-from idp import assurance, audit, ratelimit
+from idp import assurance, audit, leases, ratelimit
 from idp.extensions import db, setting, state
 from idp.models import CitizenAccount, NikVerification, utcnow
 from idp.people import nik_dispute
@@ -102,26 +102,9 @@ class _Claimed:
 
 
 def _claim(now: dt.datetime, limit: int) -> list[_Claimed]:
-    """Take up to ``limit`` due rows: count the attempt and lease them, then commit."""
-    query = (select(NikVerification)
-             .where(NikVerification.status == "pending", NikVerification.next_attempt_at <= now)
-             .order_by(NikVerification.next_attempt_at, NikVerification.id).limit(limit))
-    if db.engine.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    rows = db.session.execute(query).scalars().all()
+    """Take up to ``limit`` due requests: count the attempt and lease them, then commit (idp.leases)."""
     lease = now + dt.timedelta(seconds=int(setting("REGISTRY_TIMEOUT")) + 30)
-    claimed = []
-    for row in rows:
-        result = db.session.execute(
-            update(NikVerification)
-            .where(NikVerification.id == row.id, NikVerification.status == "pending",
-                   NikVerification.attempts == row.attempts)
-            .values(attempts=row.attempts + 1, next_attempt_at=lease)
-            .execution_options(synchronize_session=False))
-        if result.rowcount == 1:  # type: ignore[attr-defined]
-            claimed.append(_Claimed(row.id, row.attempts + 1))
-    db.session.commit()
-    return claimed
+    return leases.claim_due(NikVerification, now, limit, lease, lambda row, attempts: _Claimed(row.id, attempts))
 
 
 def _query_for(row: NikVerification, account: CitizenAccount) -> registry.Query:
