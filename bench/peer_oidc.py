@@ -28,6 +28,8 @@ from typing import Any
 import psutil
 import requests
 
+from bench.procs import Server
+
 PEER_DIR = Path(__file__).resolve().parent / "peer"
 LOCK = PEER_DIR / "package-lock.json"
 STAMP = PEER_DIR / "node_modules" / ".bench-lock-sha256"
@@ -91,34 +93,11 @@ def version() -> str:
 
 
 @dataclass
-class PeerServer:
-    """The one Node process; the same interface as ``run.Server`` for the measuring code."""
-
-    name: str
-    proc: subprocess.Popen[bytes]
-    port: int
-    log: Path
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def processes(self) -> list[psutil.Process]:
-        node = psutil.Process(self.proc.pid)
-        return [node, *node.children(recursive=True)]
+class PeerServer(Server):
+    """The one Node process; the interface of :class:`bench.procs.Server` for the measuring code."""
 
     def workers(self) -> list[psutil.Process]:
         return [psutil.Process(self.proc.pid)]
-
-    def cpu_seconds(self) -> float:
-        total = 0.0
-        for p in self.processes():
-            try:
-                t = p.cpu_times()
-                total += t.user + t.system
-            except psutil.NoSuchProcess:
-                pass
-        return total
 
     def stop(self, timeout: float = 10) -> None:
         if self.proc.poll() is not None:

@@ -47,6 +47,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench import flows, peer_oidc  # noqa: E402
+from bench.procs import Server  # noqa: E402
 from tests import services  # noqa: E402
 
 BIN = Path(sys.executable).parent
@@ -103,41 +104,6 @@ TARGET_OF = {t.workload: t for t in TARGETS}
 
 
 # ------------------------------------------------------------------------------ processes
-@dataclass
-class Server:
-    """A gunicorn master with its workers."""
-
-    name: str
-    proc: subprocess.Popen[bytes]
-    port: int
-    log: Path
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def processes(self) -> list[psutil.Process]:
-        master = psutil.Process(self.proc.pid)
-        return [master, *master.children(recursive=True)]
-
-    def workers(self) -> list[psutil.Process]:
-        return psutil.Process(self.proc.pid).children(recursive=True)
-
-    def cpu_seconds(self) -> float:
-        return cpu_of(self.processes())
-
-
-def cpu_of(procs: list[psutil.Process]) -> float:
-    total = 0.0
-    for p in procs:
-        try:
-            t = p.cpu_times()
-            total += t.user + t.system
-        except psutil.NoSuchProcess:
-            pass
-    return total
-
-
 def cpu_by_pid(procs: list[psutil.Process]) -> dict[int, float]:
     out: dict[int, float] = {}
     for p in procs:
