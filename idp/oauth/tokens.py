@@ -106,7 +106,7 @@ def save_token(token: dict[str, Any], request: Any) -> None:
 
     The access token value is (re)made here so that it carries the family id (see module doc); Authlib
     returns this same dict to the client, and the ID token's ``at_hash`` is computed afterwards.
-    Commits the request's transaction (one per token request).
+    Commits the request's transaction, when the request opened one (one commit per token request).
     """
     client = request.client
     user = as_token_user(request.user)
@@ -148,7 +148,13 @@ def save_token(token: dict[str, Any], request: Any) -> None:
         ))
     elif refresh:
         token.pop("refresh_token", None)  # no resource owner, nothing to refresh for
-    db.session.commit()
+    # A client-credentials token usually touched no row (its client came from the cache): then there is
+    # no transaction to commit, and opening one only to end it costs a pool checkout and a ROLLBACK-free
+    # COMMIT round trip per token (bench/FINDINGS.md, issue 20).
+    if db.session.registry.has():  # else this request never used the database: nothing to commit
+        session = db.session()
+        if session.in_transaction() or session.new or session.dirty or session.deleted:
+            session.commit()
 
 
 def _jwt_access_token(client: Any, user: TokenUser | None, scope: str, ctx: dict[str, Any], now: int,

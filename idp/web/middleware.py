@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import quote_from_bytes, urlencode
 
 from flask import Flask, Request, Response, abort, g, request
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from werkzeug.utils import cached_property
 
 from idp import logs, metrics
@@ -46,6 +47,19 @@ class IdpRequest(Request):
         return super().args
 
 
+class CookieSessions(SecureCookieSessionInterface):
+    """Flask's signed-cookie session, without building the signing serializer when there is no cookie.
+
+    API calls (token, introspection, userinfo) never carry the page cookie; Flask would still derive the
+    serializer for each of them before finding nothing to read (bench/FINDINGS.md, issue 20).
+    """
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class()
+        return super().open_session(app, request)
+
+
 def merge_query(args: dict[str, str], **changes: str) -> str:
     """The query string of ``args`` with ``changes`` applied (used by the language switch)."""
     merged = {**args, **changes}
@@ -76,6 +90,7 @@ class HeadAsGet:
 
 def init_app(app: Flask) -> None:
     app.request_class = IdpRequest
+    app.session_interface = CookieSessions()
     app.add_template_filter(merge_query, "merge_query")
     app.wsgi_app = HeadAsGet(app.wsgi_app)  # type: ignore[method-assign]
     cfg = state(app).config
@@ -94,15 +109,19 @@ def init_app(app: Flask) -> None:
             if not state(app).store.ping():
                 raise StoreUnavailable("store ping failed before a sign-in page")
 
+    defaults = tuple((name.lower(), name, value) for name, value in
+                     (("Content-Security-Policy", CSP), *SECURITY_HEADERS, *((HSTS,) if https else ())))
+
     @app.after_request
     def _headers(resp: Response) -> Response:
         h = resp.headers
-        h.setdefault("Content-Security-Policy", CSP)
-        for name, value in SECURITY_HEADERS:
-            h.setdefault(name, value)
+        # One pass over the few headers a view set, instead of a case-insensitive search per default
+        # (Headers.setdefault): this hook runs on every response (bench/FINDINGS.md, issue 20).
+        present = {name.lower() for name in h.keys()}
+        for lower, name, value in defaults:
+            if lower not in present:
+                h.add(name, value)
         h["X-Request-ID"] = g.get("request_id", "")
-        if https:
-            h.setdefault(*HSTS)
         # Pages carry personal data and CSRF tokens: never cache them (RFC 9111 no-store).
         if resp.mimetype == "text/html":
             h["Cache-Control"] = "no-store"
