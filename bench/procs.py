@@ -1,4 +1,4 @@
-"""The measured server processes: a gunicorn master with its workers (and the peer, :mod:`bench.peer_oidc`)."""
+"""The measured server processes: a server master (Granian or gunicorn) with its workers, or the peer."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import psutil
 
 @dataclass
 class Server:
-    """A gunicorn master with its workers."""
+    """A server master (Granian or gunicorn) with its workers."""
 
     name: str
     proc: subprocess.Popen[bytes]

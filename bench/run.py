@@ -1,20 +1,20 @@
 """``make bench``: start the provider as in production, seed it, drive each workload from a separate
 load generator process and write ``bench/results/latest.md`` and ``latest.json``.
 
-The provider runs under gunicorn with the production settings of ``gunicorn.conf.py`` (gthread workers,
-one per core unless ``--workers`` says otherwise)
+The provider runs under the production server, ``idp serve`` (Granian WSGI workers, one per core unless
+``--workers`` says otherwise; ``--server gunicorn`` measures ``gunicorn.conf.py``'s gthread workers instead)
 against private PostgreSQL, Redis and OpenLDAP ``slapd`` instances on free ports (the test suite's
 starters).  Single-request workloads are driven by ``wrk`` (C, Lua script ``bench/lua/workload.lua``);
 the sign-in flows, which need cookies, a CSRF token and PKCE, by ``bench/flows.py`` in its own process.
 
-The main figure is **requests per CPU-second of the provider's processes** (gunicorn master and
+The main figure is **requests per CPU-second of the provider's processes** (the server's master and
 workers, user + system time from /proc before and after each workload): it does not depend on how
 many cores the machine has or on what the load generator costs, so it compares across machines.  The
-same figure for a bare Flask endpoint under the same gunicorn settings (``bench/ceiling_app.py``) is
+same figure for a bare Flask endpoint under the same server settings (``bench/ceiling_app.py``) is
 measured in the same run, and every workload is also given as a fraction of it.
 """
 
-# The harness runs its own fixed commands (gunicorn, wrk, idp, py-spy) with arguments it builds itself.
+# The harness runs its own fixed commands (granian/gunicorn, wrk, idp, py-spy) with arguments it builds itself.
 # ruff: noqa: S603
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ if str(ROOT) not in sys.path:
 
 from bench import flows, peer_oidc  # noqa: E402
 from bench.procs import Server  # noqa: E402
+from idp.cli import serve  # noqa: E402
 from tests import services  # noqa: E402
 
 BIN = Path(sys.executable).parent
@@ -115,17 +116,32 @@ def cpu_by_pid(procs: list[psutil.Process]) -> dict[int, float]:
     return out
 
 
-def start_gunicorn(name: str, app: str, workers: int, env: dict[str, str], workdir: Path) -> Server:
+SERVE_THREADS = 4  # idp serve's default threads per worker (the ceiling app gets the same)
+SERVER_TEXT = {"granian": "idp serve (Granian, {workers} workers x 4 threads)",
+               "gunicorn": "gunicorn (gunicorn.conf.py, {workers} gthread workers x 4 threads)"}
+
+
+def start_server(kind: str, name: str, app: str, workers: int, env: dict[str, str], workdir: Path) -> Server:
+    """The provider (``app`` is ``idp``) or the ceiling app under the production server ``kind``:
+    ``granian`` (``idp serve``'s command, the default) or ``gunicorn`` (``gunicorn.conf.py``)."""
     port = services.free_port()
-    log = workdir / f"{name}-gunicorn.log"
+    log = workdir / f"{name}-{kind}.log"
+    metrics_dir = workdir / f"{name}-metrics"  # each server's own metric files
+    metrics_dir.mkdir(exist_ok=True)
+    if kind == "granian":
+        # The production command of `idp serve`, or the same Granian command line for the ceiling app.
+        cmd = ([str(BIN / "idp"), "serve", "--bind", f"127.0.0.1:{port}", "--workers", str(workers)]
+               if app == "idp" else
+               serve.command_line("127.0.0.1", port, workers, SERVE_THREADS, None, "warning", target=app))
+    else:
+        # The production configuration file; the command line sets what the benchmark varies.
+        cmd = [str(BIN / "gunicorn"), "-c", str(ROOT / "gunicorn.conf.py"), "-w", str(workers),
+               "-b", f"127.0.0.1:{port}", "--timeout", "60", "--chdir", str(ROOT),
+               "idp:create_app()" if app == "idp" else app]
     with open(log, "ab") as handle:
         proc = subprocess.Popen(
-            # The production configuration file; the command line sets what the benchmark varies.
-            [str(BIN / "gunicorn"), "-c", str(ROOT / "gunicorn.conf.py"), "-w", str(workers),
-             "-b", f"127.0.0.1:{port}", "--timeout", "60", "--chdir", str(ROOT), app],
-            env={**env, "IDP_ISSUER": f"http://127.0.0.1:{port}",
-                 # Each server's own metric files (gunicorn.conf.py empties the folder at start).
-                 "PROMETHEUS_MULTIPROC_DIR": str(workdir / f"{name}-metrics")},
+            cmd, cwd=ROOT,
+            env={**env, "IDP_ISSUER": f"http://127.0.0.1:{port}", "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)},
             stdout=handle, stderr=handle)
     services.wait_port(port, timeout=30, proc=proc)
     server = Server(name=name, proc=proc, port=port, log=log)
@@ -147,7 +163,7 @@ class Row:
     wall_s: float = 0.0
     p50_ms: float = 0.0
     p99_ms: float = 0.0
-    provider_cpu_s: float = 0.0  # the measured server's CPU: gunicorn master + workers, or the peer's node
+    provider_cpu_s: float = 0.0  # the measured server's CPU: its master + workers, or the peer's node
     services_cpu_s: float = 0.0
     services: dict[str, float] = field(default_factory=dict)  # CPU-s of each of SERVICES
     loadgen_cpu_s: float = 0.0
@@ -313,11 +329,11 @@ class Bench:
 
     def start_servers(self) -> None:
         workers = self.args.workers
-        self.say(f"starting gunicorn ({workers} gthread workers, gunicorn.conf.py) for the provider and for the "
-                 "ceiling app")
-        self.provider = start_gunicorn("provider", "idp:create_app()", workers, self.env, self.workdir)
+        kind = self.args.server
+        self.say(f"starting {SERVER_TEXT[kind].format(workers=workers)} for the provider and for the ceiling app")
+        self.provider = start_server(kind, "provider", "idp", workers, self.env, self.workdir)
         self.stack.append(lambda: services.stop_process(self.provider.proc))
-        self.ceiling = start_gunicorn("ceiling", "bench.ceiling_app:app", workers, self.env, self.workdir)
+        self.ceiling = start_server(kind, "ceiling", "bench.ceiling_app:app", workers, self.env, self.workdir)
         self.stack.append(lambda: services.stop_process(self.ceiling.proc))
         for server, path in ((self.provider, "/healthz"), (self.ceiling, "/ping")):
             for _ in range(workers * 4):
@@ -467,7 +483,7 @@ class Bench:
                             redirect_uri="").basic()["Authorization"]
 
         return {
-            "ceiling": lambda: self.wrk(Row(name="ceiling", note="bare Flask JSON endpoint, same gunicorn"),
+            "ceiling": lambda: self.wrk(Row(name="ceiling", note="bare Flask JSON endpoint, same server"),
                                         self.ceiling, "/ping"),
             "discovery": lambda: self.wrk(Row(name="discovery", target=">= 0.9 x ceiling", target_value=0.9,
                                               target_kind="ceiling"), p, "/.well-known/openid-configuration"),
@@ -795,7 +811,7 @@ def markdown(bench: Bench, started: str) -> str:
         "# Benchmark results", "",
         f"Run {started} UTC{' (quick smoke run: 1 s per workload, not a measurement)' if a.quick else ''}; "
         f"{m['cores']} cores ({m['cpu']}), {m['memory_gib']} GiB, {m['system']}, Python {m['python']}.",
-        f"Provider: gunicorn (gunicorn.conf.py), {a.workers} gthread workers, PostgreSQL + Redis + slapd on the "
+        f"Provider: {SERVER_TEXT[a.server].format(workers=a.workers)}, PostgreSQL + Redis + slapd on the "
         "same machine. "
         f"Load: wrk {a.threads} threads / {a.connections} connections; sign-in flows {a.flow_concurrency} "
         f"concurrent browsers; {a.duration:g} s per workload after {a.warmup:g} s warm-up.",
@@ -884,7 +900,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default="", help="comma-separated workloads (the ceiling always runs)")
     parser.add_argument("--duration", type=float, default=15.0, help="seconds per workload")
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds of unmeasured load before each")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="gunicorn workers (cores)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="server workers (cores)")
+    parser.add_argument("--server", choices=sorted(SERVER_TEXT), default="granian",
+                        help="the provider's HTTP server: idp serve (granian, production) or gunicorn.conf.py")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--connections", type=int, default=0, help="wrk connections (default 4 per worker)")
     parser.add_argument("--flow-concurrency", type=int, default=0, help="concurrent browsers (default 3 per "

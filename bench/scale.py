@@ -1,7 +1,7 @@
 """``make bench-scale``: citizen sign-in latency with 1 million and with 12 million accounts (issue 8).
 
-A private PostgreSQL and Redis are started on free ports and the provider runs under gunicorn with the
-production settings (``gunicorn.conf.py``), as in ``make bench``.  Synthetic citizens are bulk-loaded
+A private PostgreSQL and Redis are started on free ports and the provider runs under the production
+server (``idp serve``), as in ``make bench``.  Synthetic citizens are bulk-loaded
 with ``COPY`` into ``people``, ``identity_links`` and ``citizen_accounts`` with every index in place
 (as a provider in service would have them): structurally valid NIKs (Banten province codes, real birth
 dates, +40 on the day for women, a serial), their keyed hashes made with the provider's own
@@ -15,7 +15,7 @@ compared, with the planner's own view of the NIK lookup (``EXPLAIN ANALYZE``).  
 ``bench/results/scale.md`` and ``scale.json``; the target is p50 at 12 M within 1.2x of p50 at 1 M.
 """
 
-# The harness runs its own fixed commands (gunicorn, idp) with arguments it builds itself.
+# The harness runs its own fixed commands (idp serve, idp) with arguments it builds itself.
 # ruff: noqa: S603
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.run import BIN, KEYCLOAK_ARGON2, RESULTS, start_gunicorn  # noqa: E402
+from bench.run import BIN, KEYCLOAK_ARGON2, RESULTS, start_server  # noqa: E402
 from tests import services  # noqa: E402
 
 REGENCIES = ("01", "02", "03", "04", "71", "72", "73", "74")  # Banten's regencies and cities
@@ -115,7 +115,7 @@ class Scale:
 
         self.citizen = (demo_module.DEMO_NIK, demo_module.DEMO_PASSWORD)
         self.psql_url = self.db_url.replace("postgresql+psycopg://", "postgresql://")
-        self.provider = start_gunicorn("provider", "idp:create_app()", self.args.workers, self.env, self.workdir)
+        self.provider = start_server("granian", "provider", "idp", self.args.workers, self.env, self.workdir)
         self.stops.append(lambda: services.stop_process(self.provider.proc))
 
     def load(self, total: int) -> float:
@@ -220,7 +220,7 @@ class Scale:
 
 def markdown(data: dict[str, Any]) -> str:
     lines = ["# Scale: citizen sign-in latency by number of accounts", "",
-             f"Run {data['run']}; gunicorn ({data['workers']} workers, gunicorn.conf.py), PostgreSQL and Redis on "
+             f"Run {data['run']}; idp serve ({data['workers']} workers), PostgreSQL and Redis on "
              "the same machine; argon2id t=5 m=7 MiB (Keycloak's cost). Latency of the sign-in POST "
              "(NIK + password) of one citizen, sequential.", "",
              "| Accounts | Load s | Table MiB | NIK lookup ms (planner) | p50 ms | p99 ms | mean ms | Sign-ins |",

@@ -1,4 +1,5 @@
-"""Operator commands: ``idp db upgrade``, ``idp clients ...``, ``idp keys ...``, ``idp demo``, ``idp run``.
+"""Operator commands: ``idp db upgrade``, ``idp clients ...``, ``idp keys ...``, ``idp demo``, ``idp run``,
+``idp serve`` (production).
 
 Commands build the app with the embedded store closed (``open_store=False``): most of them touch only the
 database, and must run while ``make run`` serves the same instance.  ``idp run`` opens it before serving;
@@ -16,6 +17,7 @@ from flask import Flask
 from flask.cli import FlaskGroup, ScriptInfo
 from flask.cli import run_command as flask_run_command
 
+from idp.cli.serve import serve as serve_command
 from idp.extensions import state
 from idp.store.memory import CLI_MESSAGE, MultiProcessError
 
@@ -90,3 +92,4 @@ def main() -> None:
 
 
 main.add_command(run_command)
+main.add_command(serve_command)  # on the group itself: serving must not build the app in this process
