@@ -180,3 +180,70 @@ def test_gunicorn_workers_add_up(oauth_app: Callable[..., Flask], redis_url: str
     assert len(access) == 24
     assert all(len(e["request_id"]) == 32 and e["status"] == 200 and e["path"] == "/token" for e in access)
     assert "gunicorn.access" not in log_path.read_text()
+
+
+def test_idp_serve_workers_add_up(oauth_app: Callable[..., Flask], redis_url: str, postgres_url: str,  # noqa: F811
+                                  tmp_path: Path) -> None:
+    """`idp serve` (Granian, two workers): tokens served by both, then one worker killed (-9) and replaced:
+    /metrics, from any worker, counts every token once, the dead worker's included; JSON log lines."""
+    app = oauth_app()
+    cid, secret = helpers.create_client(app, **MACHINE)
+    assert secret
+    cfg = app.extensions["idp"].config
+    port = services.free_port()
+    metrics_dir = tmp_path / "metrics"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("IDP_", "PROMETHEUS_", "WEB_CONCURRENCY"))}
+    env.update(IDP_INSTANCE_DIR=str(cfg["INSTANCE_DIR"]), IDP_DATABASE_URL=postgres_url, IDP_REDIS_URL=redis_url,
+               IDP_ISSUER="http://localhost", IDP_DATA_KEYS=TEST_DATA_KEY, IDP_BACKCHANNEL_WORKER="false",
+               IDP_LOG_FORMAT="json", IDP_LOG_LEVEL="INFO", IDP_SERVE_BIND=f"127.0.0.1:{port}",
+               PROMETHEUS_MULTIPROC_DIR=str(metrics_dir))
+    metrics_dir.mkdir()
+    (metrics_dir / "counter_1.db").write_bytes(b"stale file of an earlier run")  # emptied at start
+    log_path = tmp_path / "serve.log"
+    url = f"http://127.0.0.1:{port}"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([str(Path(sys.executable).parent / "idp"), "serve", "--workers", "2"],
+                                env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
+    try:
+        services.wait_port(port, timeout=30, proc=proc)
+
+        def token(_: int) -> int:
+            return requests.post(f"{url}/token", data={"grant_type": "client_credentials"}, auth=(cid, secret),
+                                 timeout=20).status_code
+
+        def started(count: int) -> None:
+            """Wait until Granian has said "Started worker-N" ``count`` times (a worker listens once its
+            app is built)."""
+            deadline = time.monotonic() + 30
+            while log_path.read_text().count('"Started worker-') < count:
+                assert time.monotonic() < deadline, "the workers did not start"
+                time.sleep(0.1)
+
+        started(2)
+        first = _workers(proc)
+        assert len(first) == 2
+        with ThreadPoolExecutor(8) as pool:
+            assert set(pool.map(token, range(16))) == {200}
+
+        os.kill(min(first), signal.SIGKILL)  # a worker dies mid-life: it is replaced, its counts stay
+        started(3)
+        assert len(_workers(proc)) == 2 and _workers(proc) != first
+        with ThreadPoolExecutor(8) as pool:
+            assert set(pool.map(token, range(8))) == {200}
+        served = 24
+
+        for _ in range(4):  # whichever worker answers
+            text = requests.get(f"{url}/metrics", timeout=10).text
+            assert sample(text, "idp_tokens_issued_total", grant_type="client_credentials") == served
+        assert not (metrics_dir / "counter_1.db").exists()
+        pids = {int(p.stem.rsplit("_", 1)[1]) for p in metrics_dir.glob("counter_*.db")}
+        assert first < pids and len(pids) >= 3  # both first workers' files, and the replacement's
+    finally:
+        services.stop_process(proc)
+
+    # JSON logs: Granian's own lines and the app's access lines, one object per line, with the request id.
+    lines = [json.loads(line) for line in log_path.read_text().splitlines() if line.startswith("{")]
+    assert any(e["logger"] == "_granian" for e in lines)
+    access = [e for e in lines if e["logger"] == "idp.access" and e.get("endpoint") == "oauth.token"]
+    assert len(access) == served
+    assert all(len(e["request_id"]) == 32 and e["status"] == 200 and e["path"] == "/token" for e in access)

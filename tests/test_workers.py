@@ -10,6 +10,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from idp.store.memory import MULTI_PROCESS_MESSAGE
 
 GUNICORN = str(Path(sys.executable).parent / "gunicorn")
@@ -62,3 +64,42 @@ def test_one_worker_serves(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.communicate(timeout=10)
+
+
+IDP = str(Path(sys.executable).parent / "idp")
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (["--workers", "2"], "need a shared store: set IDP_REDIS_URL"),
+    (["--bind", "nonsense"], "expected HOST:PORT"),
+    (["--bind", "127.0.0.1:99999"], "expected HOST:PORT"),
+    (["--workers", "0"], "--workers"),
+    (["--threads", "x"], "--threads"),
+])
+def test_idp_serve_refuses_bad_settings_in_one_line(tmp_path: Path, args: list[str], expected: str) -> None:
+    """`idp serve` with settings it cannot serve with: exit 2 and one clear message, no traceback."""
+    result = subprocess.run([IDP, "serve", *args], env=_env(tmp_path), capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_idp_serve_one_worker_with_the_embedded_store(tmp_path: Path) -> None:
+    """`idp serve --workers 1` serves beside nothing else (the embedded store, as `make run`)."""
+    port = _free_port()
+    proc = subprocess.Popen([IDP, "serve", "--workers", "1", "--bind", f"127.0.0.1:{port}"], env=_env(tmp_path),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as resp:
+                    assert resp.status == 200
+                    break
+            except OSError:
+                assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)  # also closes the pipe
