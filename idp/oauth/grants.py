@@ -162,21 +162,26 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         person = db.session.get(Person, authorization_code.person_id)
         if person is None or person.status != "active":
             return None
+        # Held by the request: the session's identity map keeps unchanged rows only while something
+        # refers to them, and the ID token's claims read this row again (idp.oauth.tokens.save_token).
+        self.request.person_row = person
         return TokenUser(person_id=authorization_code.person_id, sub=authorization_code.sub)
 
 
 def issue_id_token(*, client: Any, user: TokenUser, scope: str, access_token: str | None, nonce: str | None,
-                   auth_time: int | None, acr: str | None, amr: list[str] | None, sid: str | None) -> str:
+                   auth_time: int | None, acr: str | None, amr: list[str] | None, sid: str | None,
+                   claims: dict[str, Any] | None = None) -> str:
     """Sign an ID token (OpenID Connect Core 2) for ``client`` with our key for its algorithm.
 
-    Used by the code grant and available to the refresh grant.
+    Used by the code grant and the refresh grant.  ``claims``: the profile claims already read for this
+    token (:func:`idp.oauth.tokens.save_token`), else they are read here.
     """
     alg = client.id_token_alg if client.id_token_alg in keys.ALGORITHMS else keys.DEFAULT_ALG
     kid, key = keys.keyring().signing_key(alg)
     now = int(time.time())
     sub = pairwise.subject_for(client, user.sub)  # OIDC Core 8: public or pairwise, per client
-    body: dict[str, Any] = claims_module.claims_for(user.person_id, sub, scope, client.client_id,
-                                                    with_nik=False)
+    body: dict[str, Any] = dict(claims) if claims is not None else claims_module.claims_for(
+        user.person_id, sub, scope, client.client_id, with_nik=False)
     body.update({"iss": setting("ISSUER"), "sub": sub, "aud": client.client_id, "azp": client.client_id,
                  "iat": now, "exp": now + setting("ID_TOKEN_TTL")})
     if auth_time:
@@ -207,7 +212,8 @@ class OpenIDCode(oidc_grants.OpenIDCode):
         code: CodeData = request.authorization_code
         return issue_id_token(client=request.client, user=request.user, scope=token.get("scope", ""),
                               access_token=token.get("access_token"), nonce=code.nonce,
-                              auth_time=code.auth_time, acr=code.acr, amr=code.amr, sid=code.sid)
+                              auth_time=code.auth_time, acr=code.acr, amr=code.amr, sid=code.sid,
+                              claims=getattr(request, "id_token_claims", None))
 
     def __call__(self, grant: Any) -> None:
         # Prompt handling is done by the authorization view (idp.web.oauth), so only the token hook

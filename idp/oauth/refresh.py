@@ -81,14 +81,18 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         if (not isinstance(refresh_token, str) or not refresh_token
                 or len(refresh_token) > MAX_REFRESH_TOKEN_LENGTH or not refresh_token.isprintable()):
             return None
+        # The person as an entity (not two columns): it stays in the session, so the ID token's profile
+        # claims are read without another query (idp.oauth.tokens.save_token).
         found = db.session.execute(
-            select(RefreshToken, Person.sub, Person.status)
+            select(RefreshToken, Person)
             .join(Person, Person.id == RefreshToken.person_id)
             .where(RefreshToken.token_hash == tokens.refresh_token_hash(refresh_token))
         ).first()
         if found is None:
             return None
-        row, sub, status = found
+        row, person = found
+        sub, status = person.sub, person.status
+        self.request.person_row = person  # held: see idp.oauth.grants.AuthorizationCodeGrant.authenticate_user
         record = RefreshRecord(row=row, sub=sub, person_status=status, client_pk=row.client_id)
         if row.client_id != self.request.client.pk:
             return None  # another client's token (RFC 6749 6): invalid_grant, nothing revealed
@@ -177,7 +181,8 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             token["id_token"] = issue_id_token(
                 client=self.request.client, user=self.request.user, scope=token.get("scope", ""),
                 access_token=token.get("access_token"), nonce=None, auth_time=record.auth_time,
-                acr=record.acr, amr=record.amr, sid=record.sid)
+                acr=record.acr, amr=record.amr, sid=record.sid,
+                claims=getattr(self.request, "id_token_claims", None))
         return status, token, headers
 
 
