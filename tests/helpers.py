@@ -29,6 +29,20 @@ def choose_indonesian(browser: FlaskClient) -> FlaskClient:
     return browser
 
 
+# What a phone whose language is set to English sends (Chromium, Android WebView and Safari alike).
+PHONE_IN_ENGLISH = {"Accept-Language": "en-US,en;q=0.9"}
+
+
+def language_switch(page: str) -> tuple[str, str]:
+    """The language switch in the page's header (templates/base.html): the language it switches to and
+    its href."""
+    nav = re.search(r'<nav class="lang"[^>]*>(.*?)</nav>', page, re.S)
+    assert nav, "no language switch on the page"
+    link = re.search(r'<a href="([^"]*)" lang="(id|en)" hreflang="\2" id="lang-switch">', nav.group(1))
+    assert link, nav.group(1)
+    return link.group(2), html.unescape(link.group(1))
+
+
 def english(app: Flask, ip: str = "127.0.0.1") -> FlaskClient:
     """A new test client of ``app`` from address ``ip`` whose person chose English."""
     browser = app.test_client()

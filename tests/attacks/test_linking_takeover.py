@@ -24,6 +24,7 @@ from idp.extensions import db
 from idp.models import AuditEvent, Person, RecoveryCode, StaffAccount, Team, TeamMember, TotpCredential
 from idp.people import linking
 from tests.citizen.helpers import Citizen, csrf, register_and_verify, sign_in
+from tests.helpers import english
 from tests.ldap.conftest import BUDI, SITI, unique
 from tests.ldap.slapd import add_user
 
@@ -32,9 +33,7 @@ ADMIN_RULE = {"MFA_REQUIRED_ROLES": ["admin"]}
 
 # --------------------------------------------------------------------------- helpers
 def browser_of(app: Flask, ip: str = "127.0.0.1") -> FlaskClient:
-    browser = app.test_client()
-    browser.environ_base.update(HTTP_ACCEPT_LANGUAGE="en", REMOTE_ADDR=ip)
-    return browser
+    return english(app, ip)
 
 
 def code_at(secret: str, steps_ahead: int) -> str:
