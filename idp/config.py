@@ -288,7 +288,8 @@ SETTINGS: tuple[Setting, ...] = (
     S("LDAP_SYNC_PAGE_SIZE", 500, _int, "Entries per page (RFC 2696 simple paged results) for `idp ldap sync`.",
       minimum=10, maximum=5000),
     # --- protocol ---
-    S("DEFAULT_LOCALE", "id", _str, "Language of the pages when the browser does not choose.",
+    S("DEFAULT_LOCALE", "id", _str, "Language of the pages until the person (the language switch) or the "
+      "application (`ui_locales`) chooses another; the browser's `Accept-Language` does not decide.",
       choices=("id", "en")),
     S("SENSITIVE_SCOPES", ["nik", "staff"], _list, "Scopes a client may obtain only when allowed by an operator "
       "(`nik`: the citizen's NIK; `staff`: NIP, unit, title, groups and roles of civil servants)."),

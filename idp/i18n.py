@@ -1,4 +1,11 @@
-"""Language choice: ``ui_locales``, the switch, the browser's language, then the default (Indonesian)."""
+"""Language choice: the switch (``?lang=``), the application's ``ui_locales``, the person's earlier choice
+(the ``idp_lang`` cookie), then the default (Indonesian, ``IDP_DEFAULT_LOCALE``).
+
+The browser's ``Accept-Language`` does not decide: a phone set to English still gets Indonesian first,
+with the switch to English on every page (``templates/base.html``).  Only a choice counts: the
+person's (the switch, remembered in the cookie) or the application's (OpenID Connect Core 3.1.2.1
+``ui_locales``: the application knows its user's language and chose it).
+"""
 
 from __future__ import annotations
 
@@ -12,15 +19,16 @@ LANG_COOKIE = "idp_lang"
 
 
 def select_locale() -> str:
+    """The page's language: this request's choice (``?lang=``, ``ui_locales``, or the ``ui_locales`` of
+    the pending authorization request, :func:`idp.web.common.pending_request`), else the cookie, else
+    the default; never ``Accept-Language``."""
     chosen = g.get("ui_locale")
     if chosen:
         return str(chosen)
-
-    default = state().config["DEFAULT_LOCALE"]
     cookie = request.cookies.get(LANG_COOKIE)
     if cookie in SUPPORTED:
         return str(cookie)
-    return request.accept_languages.best_match(SUPPORTED, default=default) or default
+    return str(state().config["DEFAULT_LOCALE"])
 
 
 def pick_ui_locales(value: str | None) -> str | None:

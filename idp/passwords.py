@@ -101,6 +101,8 @@ def problems(password: str, *, min_length: int | None = None, nik: str | None = 
     if min_length is None:
         min_length = int(state().config["PASSWORD_MIN_LENGTH"])
     prepared = _prepare(password or "")
+    if not prepared.strip():  # white space only is an empty field (it could never sign in)
+        return [_l("Required.")]
     if len(prepared) < min_length:
         return [_l("Use at least %(n)d characters. A few unrelated words make a good password.", n=min_length)]
     if len(prepared) > MAX_LENGTH:

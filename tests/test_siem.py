@@ -19,6 +19,7 @@ from idp import audit, siem
 from idp.config import ConfigError, load
 from idp.extensions import db
 from tests.citizen.helpers import register_and_verify, sign_in
+from tests.helpers import choose_english, english
 
 SYSLOG = re.compile(rb"<(\d+)>1 (\S+) (\S+) idp (\d+) (\S+) - (\{.*\})\Z", re.S)
 FIELDS = {"schema", "event", "time", "outcome", "actor", "subject", "client", "ip", "user_agent", "request_id",
@@ -151,9 +152,8 @@ def test_sign_ins_reach_a_udp_syslog_listener_with_the_schema_and_no_nik(
         make_app: Callable[..., Flask], udp_listener: tuple[str, Collected]) -> None:
     url, got = udp_listener
     app = make_app(SIEM_SINK=url, SIEM_BURST_THRESHOLD=3)
-    browser = app.test_client()
-    browser.environ_base.update(HTTP_ACCEPT_LANGUAGE="en", HTTP_USER_AGENT="siem-test/1.0",
-                                REMOTE_ADDR="198.51.100.7")
+    browser = choose_english(app.test_client())
+    browser.environ_base.update(HTTP_USER_AGENT="siem-test/1.0", REMOTE_ADDR="198.51.100.7")
     citizen = register_and_verify(browser)
     for _ in range(3):
         assert sign_in(browser, citizen.nik, "not the password at all").status_code == 401
@@ -193,8 +193,7 @@ def test_failed_sign_ins_from_one_ip_on_many_accounts_are_a_burst(
     """Password spraying: one address, a different (unknown) account each time, over TCP syslog."""
     url, got = tcp_listener
     app = make_app(SIEM_SINK=url, SIEM_BURST_THRESHOLD=4)
-    browser = app.test_client()
-    browser.environ_base.update(HTTP_ACCEPT_LANGUAGE="en", REMOTE_ADDR="203.0.113.9")
+    browser = english(app, "203.0.113.9")
     for n in range(4):
         assert sign_in(browser, f"nobody{n}@example.org", "guess guess guess").status_code == 401
     drain(app)
@@ -226,8 +225,7 @@ def test_http_collector_gets_batches_with_retries_and_the_token(
         make_app: Callable[..., Flask], collector: Callable[..., tuple[str, Collector]]) -> None:
     url, state = collector(fail=2)
     app = make_app(SIEM_SINK=url, SIEM_HTTP_TOKEN="collector-secret-token", SIEM_RETRIES=3)
-    browser = app.test_client()
-    browser.environ_base.update(HTTP_ACCEPT_LANGUAGE="en")
+    browser = choose_english(app.test_client())
     citizen = register_and_verify(browser)
     assert sign_in(browser, citizen).status_code == 303
     drain(app)

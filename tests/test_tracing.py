@@ -19,6 +19,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from idp import net, tracing
 from idp.config import ConfigError, load
 from tests.citizen.helpers import PASSWORD, csrf, register_and_verify, sign_in
+from tests.helpers import choose_english
 
 
 @pytest.fixture
@@ -77,8 +78,7 @@ def test_tracing_is_off_by_default(make_app: Callable[..., Flask]) -> None:
 def test_a_sign_in_with_a_nik_is_traced_without_the_nik(
         traced: tuple[Flask, InMemorySpanExporter, list[bytes]]) -> None:
     app, memory, bodies = traced
-    browser = app.test_client()
-    browser.environ_base.update(HTTP_ACCEPT_LANGUAGE="en")
+    browser = choose_english(app.test_client())
     citizen = register_and_verify(browser)
     # The NIK in a query string too (login_hint-like), and the password in the form body.
     page = browser.get(f"/login?login_hint={citizen.nik}&next=/account")

@@ -83,17 +83,20 @@ class Refusal(Exception):
 
     ``error`` is public text; ``locked_minutes`` says how long the limits pause sign-in; ``unavailable``
     marks a source that did not answer; ``unverified_email`` is set for a citizen whose address is not
-    confirmed yet (the page offers to send the link again).
+    confirmed yet (the page offers to send the link again); ``missing`` names the empty fields of a form
+    that was not complete (:func:`missing`: nothing was checked or counted).
     """
 
     def __init__(self, status: int, *, error: Any = None, locked_minutes: int | None = None,
-                 unavailable: bool = False, unverified_email: str | None = None) -> None:
+                 unavailable: bool = False, unverified_email: str | None = None,
+                 missing: tuple[str, ...] = ()) -> None:
         super().__init__(status)
         self.status = status
         self.error = error
         self.locked_minutes = locked_minutes
         self.unavailable = unavailable
         self.unverified_email = unverified_email
+        self.missing = missing  # the empty fields of an incomplete form (status 400, nothing was checked)
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,26 @@ class Finished:
     recovery_codes_left: int | None = None
 
 
+# --- empty fields ------------------------------------------------------------------------------------
+REQUIRED = _l("Required.")
+
+
+def blank(value: str | None) -> bool:
+    """Whether a typed value is empty: nothing at all, or white space only (a field left empty)."""
+    return not (value or "").strip()
+
+
+def missing(**fields: str | None) -> tuple[str, ...]:
+    """The names of the empty fields (:func:`blank`) among ``fields``, in their order.
+
+    An empty user name, NIK, password or code is an incomplete form, not a failed attempt: the pages
+    answer "Required." at the field (:func:`idp.web.forms.required`), no source is asked (an empty
+    password is an anonymous bind on many directories), no counter moves, and the answer is the same
+    whether or not an account exists.  The checks below refuse it again for every other caller.
+    """
+    return tuple(name for name, value in fields.items() if blank(value))
+
+
 # --- proving a credential ----------------------------------------------------------------------------
 def _normalized_identifier(identifier: str) -> str:
     if nik.looks_like_nik(identifier):
@@ -133,8 +156,13 @@ def prove(kind: str, identifier: str, password: str) -> Identity:
     """Check a credential of ``kind`` under the brute-force limits; the :class:`Identity` or :class:`Refusal`.
 
     Used by the sign-in page and by account linking (which proves a second credential).  The limits
-    are checked BEFORE the connector: a locked-out user name costs the directory nothing.
+    are checked BEFORE the connector: a locked-out user name costs the directory nothing.  An empty
+    identifier or password (:func:`missing`) is refused before both (400, ``Refusal.missing``): it
+    neither reaches the source nor counts as a failure.
     """
+    empty = missing(identifier=identifier, password=password)
+    if empty:
+        raise Refusal(400, error=REQUIRED, missing=empty)
     factory = {value: f for value, _, f in login_kinds()}[kind]
     ident_key = ratelimit.identifier_key(f"{kind}:{_normalized_identifier(identifier)}")
     ip = request.remote_addr
@@ -186,8 +214,10 @@ def check_current_password(account: CitizenAccount, password: str) -> None:
 
     The same per-identifier and per-IP counters as :func:`prove`, so a stolen session cannot guess the
     password here more often than at the sign-in page, and failures here lock the sign-in page too.
-    Raises :class:`Refusal` (401 wrong, 429 locked).
+    Raises :class:`Refusal` (401 wrong, 429 locked; 400 empty, neither checked nor counted).
     """
+    if blank(password):
+        raise Refusal(400, error=REQUIRED, missing=("password",))
     keys = citizen_limit_keys(account)
     ip = request.remote_addr
     wait = ratelimit.locked_for(keys, ip)

@@ -35,7 +35,7 @@ from idp.people.claims import SCOPE_TEXT
 from idp.sources import citizen
 from idp.sources.population_registry import configured as registry_configured
 from idp.web.common import EXPIRED, SOURCE_TEXT, page, requires, signed_in
-from idp.web.forms import ActionForm, email_rule, full_name_rule
+from idp.web.forms import ActionForm, email_rule, full_name_rule, required
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 
@@ -66,8 +66,9 @@ class ConfirmEmailForm(FlaskForm):
 
 
 class PasswordForm(FlaskForm):
-    current_password = PasswordField(_l("Current password"))
-    password = PasswordField(_l("New password"))
+    # An empty current password is "Required." at the field, never a wrong guess (idp.people.signin.missing).
+    current_password = PasswordField(_l("Current password"), validators=[required])
+    password = PasswordField(_l("New password"), validators=[required])
     password_confirm = PasswordField(_l("Repeat the new password"))
 
     def validate_password_confirm(self, field: PasswordField) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 
 from flask import Response, abort, g, redirect, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
+from flask_babel import refresh
 from werkzeug.routing import BuildError
 
 from idp import assurance, sources
@@ -57,6 +58,7 @@ def pending_request(req: str | None) -> dict[str, Any] | None:
     picked = pick_ui_locales(value.get("ui_locales"))
     if picked and not g.get("ui_locale"):
         g.ui_locale = picked
+        refresh()  # the locale may be cached already (a form built before this call reads its translations)
     return value
 
 

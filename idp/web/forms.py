@@ -9,8 +9,9 @@ from email_validator import EmailNotValidError, validate_email
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import Field, HiddenField, StringField
-from wtforms.validators import ValidationError
+from wtforms.validators import StopValidation, ValidationError
 
+from idp.people.signin import REQUIRED, blank
 from idp.sources import citizen
 
 NAME_RE = re.compile(r"^[^\W\d_]+(?:[ .,'\-][^\W\d_]*)*\.?$")
@@ -20,6 +21,17 @@ MAX_FIELD = 254
 def no_control(value: str) -> bool:
     """Whether ``value`` holds no control, format, surrogate or private-use character."""
     return not any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co") for ch in value)
+
+
+def required(form: FlaskForm, field: Field) -> None:
+    """An empty field (nothing, or white space only: :func:`idp.people.signin.blank`) is answered
+    "Required." at the field, and the field's other rules are not run.  The page comes back (400) with
+    what was typed in the other fields; nothing was checked against an account, nothing counted."""
+    if blank(field.data if isinstance(field.data, str) else None):
+        raise StopValidation(REQUIRED)
+
+
+required.field_flags = {"required": True}  # type: ignore[attr-defined]
 
 
 def full_name_rule(form: FlaskForm, field: Field) -> None:

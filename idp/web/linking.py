@@ -26,7 +26,8 @@ from idp.people import identity, linking, mfa, passkeys, signin, signout
 from idp.people import session as login_session
 from idp.sources.base import Identity
 from idp.web.auth.signin import refusal_context
-from idp.web.common import clean_req, page, pending_request, requires, resume_url, signed_in
+from idp.web.common import EXPIRED, clean_req, page, pending_request, requires, resume_url, signed_in
+from idp.web.forms import required
 
 bp = Blueprint("linking", __name__)
 
@@ -50,8 +51,8 @@ WRONG_CODE = _l("That code is not right. Type the 6-digit code of the other acco
 
 
 class LinkForm(FlaskForm):
-    identifier = StringField(_l("User name"))
-    password = PasswordField(_l("Password"))
+    identifier = StringField(_l("User name"), validators=[required])
+    password = PasswordField(_l("Password"), validators=[required])
     req = HiddenField()
     offer = HiddenField()
 
@@ -66,6 +67,10 @@ class LinkCodeForm(FlaskForm):
     # The linked account's passkey may stand in for the code (static/js/passkeys.js fills these in).
     ceremony = HiddenField()
     credential = HiddenField()
+
+    def validate_code(self, field: StringField) -> None:
+        if not self.credential.data:  # an empty code is "Required.", not a wrong code (nothing counted)
+            required(self, field)
 
 
 def _after(req: str | None) -> Response:
@@ -93,7 +98,8 @@ def link(kind: str) -> Response:
         form.req.data, form.offer.data = req or "", "1" if offer else ""
         return page("linking/link.html", form=form, **ctx)
     if not form.validate():
-        return page("linking/link.html", 400, form=form, error=_l("The form has expired. Please try again."), **ctx)
+        # An expired form, or an empty field ("Required." at the field: nothing proved, nothing counted).
+        return page("linking/link.html", 400, form=form, error=EXPIRED if form.csrf_token.errors else None, **ctx)
     try:
         proved = signin.prove(kind, (form.identifier.data or "").strip(), form.password.data or "")
     except signin.Refusal as refusal:
@@ -164,7 +170,7 @@ def link_code(kind: str) -> Response:
     if request.method == "GET":
         return page("linking/link_code.html", form=form, **ctx)
     if not form.validate():
-        return page("linking/link_code.html", 400, form=form, error=_l("The form has expired. Please try again."),
+        return page("linking/link_code.html", 400, form=form, error=EXPIRED if form.csrf_token.errors else None,
                      **ctx)
     # The same counter as the sign-in page's code step: guesses here and there add up.
     key = ratelimit.identifier_key(f"mfa:{owner_id}")

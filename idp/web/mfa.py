@@ -135,6 +135,9 @@ def setup() -> Response:
         # Replacing an authenticator is a change of credential: it needs a current code (or a recovery
         # code) in this very request, whatever the session's level (a stolen session cookie alone must
         # not swap the owner's authenticator for the attacker's).
+        if not form.credential.data and signin.blank(form.current_code.data):
+            form.current_code.errors = [signin.REQUIRED]  # left empty: asked for, not counted as a wrong code
+            return _setup_page(form, secret, person, 400, req=req, signed_in=True, replacing=True)
         key = ratelimit.identifier_key(f"mfa:{person.id}")
         assert current is not None
         if ratelimit.locked_for(key, request.remote_addr) or not current_factor(current, person.id,

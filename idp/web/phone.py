@@ -13,6 +13,7 @@ from idp.models import Person
 from idp.people import phone
 from idp.people import session as login_session
 from idp.web.common import page, requires, see_other, signed_in
+from idp.web.forms import required
 
 bp = Blueprint("phone", __name__, url_prefix="/account/phone")
 
@@ -29,7 +30,7 @@ class NumberForm(FlaskForm):
 
 
 class CodeForm(FlaskForm):
-    code = StringField(_l("Code from the text message"))
+    code = StringField(_l("Code from the text message"), validators=[required])  # empty: not a wrong try
 
 
 class RemoveForm(FlaskForm):

@@ -11,10 +11,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from tests.citizen.helpers import Citizen, csrf, register_and_verify, sign_in
+from tests.helpers import english
 from tests.ldap.conftest import ldap_app, ldap_certs, slapd_main  # noqa: F401 - fixtures used here
 from tests.oauth.conftest import RP, make_rp, oauth_app  # noqa: F401 - fixtures used by the tests here
 
-__all__ = ["RP", "ldap_app", "ldap_certs", "make_rp", "oauth_app", "slapd_main"]
+__all__ = ["RP", "english", "ldap_app", "ldap_certs", "make_rp", "oauth_app", "slapd_main"]
 
 PAGES = ["/account", "/account/linked", "/account/sessions", "/account/apps", "/account/password",
          "/account/data", "/account/delete", "/account/two-step", "/account/two-step/setup"]
@@ -26,12 +27,6 @@ POSTS = ["/account", "/account/email", "/account/sessions/end/x", "/account/sess
 @pytest.fixture
 def app(oauth_app: Callable[..., Flask]) -> Flask:
     return oauth_app()
-
-
-def english(app: Flask, ip: str = "127.0.0.1") -> FlaskClient:
-    browser = app.test_client()
-    browser.environ_base.update(HTTP_ACCEPT_LANGUAGE="en", REMOTE_ADDR=ip)
-    return browser
 
 
 def signed_in_citizen(app: Flask, **kwargs: Any) -> tuple[FlaskClient, Citizen]:

@@ -46,7 +46,7 @@ def test_csrf_missing_is_400_and_changes_nothing(app: Flask) -> None:
 @pytest.mark.parametrize(("lang", "word"), [("en", "Your account"), ("id", "Akun")])
 def test_pages_render_in_both_languages(app: Flask, path: str, lang: str, word: str) -> None:
     browser, citizen = signed_in_citizen(app)
-    resp = browser.get(path, headers={"Accept-Language": lang})
+    resp = browser.get(f"{path}?lang={lang}")  # the language switch
     assert resp.status_code == 200
     html = resp.get_data(as_text=True)
     assert f'lang="{lang}"' in html and word in html

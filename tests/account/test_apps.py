@@ -43,7 +43,7 @@ def test_revoke_makes_that_apps_refresh_token_fail(two_rps: tuple[RP, RP]) -> No
     consent_id = consent_for(rp)
     consent_for(other)
     mine, theirs = rp.tokens(scope=SCOPE), other.tokens(scope=SCOPE)
-    page = rp.browser.get("/account/apps", headers={"Accept-Language": "en"})
+    page = rp.browser.get("/account/apps?lang=en")
     html = page.get_data(as_text=True)
     assert "Perizinan" in html and "Pajak" in html and "Your e-mail address" in html
     resp = rp.browser.post(f"/account/apps/revoke/{consent_id}", data={"csrf_token": csrf(page.data)})

@@ -33,5 +33,5 @@ def test_staff_sees_the_citizen_link_offer(ldap_app: object) -> None:
     app: Flask = ldap_app()  # type: ignore[operator]
     browser = english(app)
     assert post_login(browser, *BUDI).status_code == 303
-    html = browser.get("/account/linked", headers={"Accept-Language": "id"}).get_data(as_text=True)
+    html = browser.get("/account/linked?lang=id").get_data(as_text=True)  # the switch back to Indonesian
     assert 'href="/account/link/citizen"' in html and 'lang="id"' in html

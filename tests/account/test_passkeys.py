@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from idp import assurance
 from idp.extensions import db
+from idp.i18n import LANG_COOKIE
 from idp.models import AuditEvent, CitizenAccount, Passkey, RecoveryCode, StaffAccount
 from tests.webauthn_soft import SoftAuthenticator
 
@@ -290,7 +291,7 @@ def test_recovery_code_and_passkey_confirm_changes(app: Flask, enrolled: Any) ->
 
 def test_pages_are_indonesian_first(app: Flask, enrolled: Any) -> None:
     browser, _, _ = enrolled
-    browser.environ_base.pop("HTTP_ACCEPT_LANGUAGE", None)
+    browser.delete_cookie(LANG_COOKIE)  # forget the choice of English: the default again
     assert "Terakhir dipakai" in browser.get("/account/passkeys").get_data(as_text=True)
     login = app.test_client().get("/login").get_data(as_text=True)
     assert "Masuk dengan passkey" in login

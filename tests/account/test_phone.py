@@ -18,6 +18,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from tests.citizen.helpers import csrf, forgot, recovery_step, register_and_verify, sign_in
+from tests.helpers import choose_english
 from tests.oauth import helpers
 
 from .conftest import RP
@@ -47,8 +48,7 @@ def type_code(browser: FlaskClient, code: str) -> Any:
 
 def signed_in(app: Flask, **person: Any) -> tuple[FlaskClient, int, str]:
     person_id, sub = helpers.create_person(app, **person)
-    browser = app.test_client()
-    browser.environ_base.update(HTTP_ACCEPT_LANGUAGE="en")
+    browser = choose_english(app.test_client())
     helpers.sign_in(app, browser, person_id, sub)
     return browser, person_id, sub
 
@@ -184,8 +184,7 @@ def test_a_slow_gateway_times_out(oauth_app: Callable[..., Flask], gateway: Gate
 
 # --- the number as a sign-in identifier and a recovery channel ------------------------------------------
 def citizen_with_phone(app: Flask, number: str) -> tuple[Any, FlaskClient]:
-    browser = app.test_client()
-    browser.environ_base.update(HTTP_ACCEPT_LANGUAGE="en")
+    browser = choose_english(app.test_client())
     citizen = register_and_verify(browser)
     assert sign_in(browser, citizen).status_code == 303
     assert add_number(browser, number).status_code == 303

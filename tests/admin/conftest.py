@@ -14,10 +14,11 @@ from flask.testing import FlaskClient
 
 from idp.sources.ldap import get_connector
 from tests.citizen.helpers import csrf, sign_in
+from tests.helpers import english
 from tests.ldap.conftest import BUDI, SITI, ldap_certs, ldap_settings, slapd_main  # noqa: F401 - fixtures
 from tests.oauth.conftest import make_rp, oauth_app  # noqa: F401 - fixtures used by the tests here
 
-__all__ = ["BUDI", "SITI", "ldap_certs", "make_rp", "oauth_app", "slapd_main"]
+__all__ = ["BUDI", "SITI", "english", "ldap_certs", "make_rp", "oauth_app", "slapd_main"]
 
 
 @pytest.fixture
@@ -29,12 +30,6 @@ def app(oauth_app: Callable[..., Flask], slapd_main: Any) -> Iterator[Flask]:
     found = get_connector(made)
     if found is not None:
         found.close()
-
-
-def english(app: Flask, ip: str = "127.0.0.1") -> FlaskClient:
-    browser = app.test_client()
-    browser.environ_base.update(HTTP_ACCEPT_LANGUAGE="en", REMOTE_ADDR=ip)
-    return browser
 
 
 def staff(app: Flask, who: tuple[str, str], ip: str = "127.0.0.1") -> FlaskClient:

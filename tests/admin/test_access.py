@@ -16,6 +16,7 @@ from idp.extensions import db
 from idp.models import Person
 from tests.account.conftest import signed_in_citizen
 from tests.citizen.helpers import csrf
+from tests.helpers import choose_indonesian
 
 from .conftest import BUDI, SITI, admin, english, post_form, staff
 
@@ -114,7 +115,7 @@ def test_destructive_actions_need_a_recent_sign_in(app: Flask) -> None:
 
 def test_the_console_renders_in_indonesian(app: Flask) -> None:
     browser = admin(app)
-    browser.environ_base["HTTP_ACCEPT_LANGUAGE"] = "id"
+    choose_indonesian(browser)  # it chose English to sign in; back to Indonesian
     me = _me(app)
     for path in GETS:
         resp = browser.get(path.format(me=me))

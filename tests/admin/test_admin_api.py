@@ -17,6 +17,7 @@ from idp.extensions import db
 from idp.models import AuditEvent, Client, Person, ScopeRequest
 from tests.admin.conftest import SITI, staff
 from tests.citizen.helpers import register_and_verify, sign_in
+from tests.helpers import choose_english
 from tests.oauth import helpers
 from tests.oauth.test_private_key_jwt import ASSERTION_TYPE, RSA, assertion, pkjwt_client
 from tests.test_siem import collector  # noqa: F401 - the HTTP collector fixture
@@ -233,8 +234,7 @@ def test_scope_requests(app: Flask, api_for: Callable[[], Api]) -> None:
 # --- people ----------------------------------------------------------------------------------------------
 def test_people(app: Flask, api_for: Callable[[], Api]) -> None:
     api = api_for()
-    browser = app.test_client()
-    browser.environ_base.update(HTTP_ACCEPT_LANGUAGE="en")
+    browser = choose_english(app.test_client())
     citizen = register_and_verify(browser)
     assert sign_in(browser, citizen).status_code == 303
     staff(app, SITI)  # a directory account, through a real sign-in against slapd

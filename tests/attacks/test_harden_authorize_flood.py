@@ -14,6 +14,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from idp.oauth import keys
+from tests.helpers import english
 from tests.oauth import helpers
 from tests.oauth.conftest import TEST_DATA_KEY
 
@@ -30,9 +31,7 @@ def flood_app(request: pytest.FixtureRequest, make_app: Callable[..., Flask]) ->
 
 
 def browser(app: Flask, ip: str) -> FlaskClient:
-    client = app.test_client()
-    client.environ_base.update(REMOTE_ADDR=ip, HTTP_ACCEPT_LANGUAGE="en")
-    return client
+    return english(app, ip)
 
 
 def authorize(client: FlaskClient, client_id: str, **extra: Any) -> Any:

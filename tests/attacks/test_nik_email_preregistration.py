@@ -18,6 +18,7 @@ from sqlalchemy import select
 from idp.extensions import db
 from idp.models import CitizenAccount
 from tests.citizen.helpers import PASSWORD, TOKEN_RE, csrf, register, sign_in, verification_link
+from tests.helpers import choose_english
 
 VICTIM = "korban@example.org"
 
@@ -28,9 +29,7 @@ def app(oauth_app: Callable[..., Flask]) -> Flask:
 
 
 def _client(app: Flask):
-    browser = app.test_client()
-    browser.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
-    return browser
+    return choose_english(app.test_client())
 
 
 def _press(browser, link: str, password: str | None = None):

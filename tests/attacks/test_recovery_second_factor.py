@@ -22,14 +22,13 @@ from tests.citizen.helpers import (
     register_and_verify,
     sign_in,
 )
+from tests.helpers import english
 
 NEW = "soto betawi di warung"
 
 
 def browser(app: Flask, ip: str) -> FlaskClient:
-    client = app.test_client()
-    client.environ_base.update(REMOTE_ADDR=ip, HTTP_ACCEPT_LANGUAGE="en")
-    return client
+    return english(app, ip)
 
 
 def victim_with_two_step(app: Flask) -> tuple[object, str, list[str]]:

@@ -1,7 +1,8 @@
-"""Citizen page tests read English text: their browsers ask for English (the default is Indonesian).
+"""Citizen page tests read English text: their browsers chose English (the default is Indonesian).
 
-``tests/test_i18n.py`` covers the Indonesian default; here every test client sends
-``Accept-Language: en`` so the assertions can name the English messages.
+``tests/test_i18n.py`` covers the Indonesian default; here every test client holds the cookie the
+language switch leaves after "English" (:func:`tests.helpers.choose_english`) so the assertions can
+name the English messages.
 """
 
 from __future__ import annotations
@@ -13,13 +14,15 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from tests.helpers import choose_english
+
 
 class EnglishClient(FlaskClient):
-    """A test client whose requests prefer English."""
+    """A test client whose person chose English."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.environ_base.setdefault("HTTP_ACCEPT_LANGUAGE", "en")
+        choose_english(self)
 
 
 @pytest.fixture

@@ -89,6 +89,20 @@ def test_the_owner_is_told_and_nobody_else(limited: Flask) -> None:
     assert count == before + 1
 
 
+def test_empty_fields_lock_nothing(limited: Flask) -> None:
+    """Many empty submissions (an impatient tap on "Sign in") are not failed attempts: no lock, no mail,
+    and the right password still signs in from the same address."""
+    client = limited.test_client()
+    citizen = register_and_verify(client)
+    before = len(outbox(limited))
+    for identifier, password in [(citizen.nik, ""), (citizen.email, "  "), ("", citizen.password), ("", "")] * 5:
+        assert sign_in(client, identifier, password).status_code == 400  # 20: beyond the address's 15 too
+    assert lock_seconds(limited, citizen.nik) == 0
+    assert sign_in(client, citizen).status_code == 303
+    time.sleep(0.3)  # a lock notice would leave from a thread
+    assert len(outbox(limited)) == before
+
+
 @pytest.mark.parametrize("rounds", [40])
 def test_unknown_account_costs_the_same_time_as_a_wrong_password(make_app, rounds: int) -> None:
     app = make_app(LOGIN_MAX_FAILURES=1000)

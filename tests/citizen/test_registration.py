@@ -65,6 +65,8 @@ def field_error(html: str, field: str) -> str | None:
         ({"password": "Budi Santoso", "password_confirm": "Budi Santoso"}, "password", "NIK"),
         ({"password_confirm": "something else entirely"}, "password_confirm", "not the same"),
         ({"password_confirm": ""}, "password_confirm", "Repeat the password"),
+        ({"password": "", "password_confirm": ""}, "password", "Required."),
+        ({"password": " " * 12, "password_confirm": " " * 12}, "password", "Required."),  # white space only
     ],
 )
 def test_field_level_errors_are_tied_to_their_field(client, changes, field, words):
@@ -344,6 +346,19 @@ def test_phone_only_registration_confirms_by_sms_and_signs_in(client, app):
     with app.app_context():
         account = db.session.execute(select(CitizenAccount)).scalar_one()
         assert account.email is None and account.person.phone_number == "+6281255550001"
+
+
+def test_an_empty_sms_code_is_required_and_uses_up_no_try(client, app):
+    citizen, resp = register(client, email_address="", phone="0812-5555-0002")
+    assert resp.status_code == 303
+    [sent] = sms_codes(app)
+    code = re.search(r"\b(\d{6})\b", sent["text"]).group(1)
+    for typed in ["", "  ", "\t"] * 3:  # nine: the code allows five wrong tries
+        empty = verify_phone(client, typed)
+        assert empty.status_code == 400
+        assert field_error(empty.data.decode(), "code") == "Required."
+    assert verify_phone(client, code).status_code == 303
+    assert sign_in(app.test_client(), citizen.nik, citizen.password).status_code == 303
 
 
 def test_neither_address_nor_number_is_refused_at_the_field(client):

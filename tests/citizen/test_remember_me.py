@@ -30,8 +30,7 @@ def test_without_remember_me_the_cookie_dies_with_the_browser(app, client) -> No
 
 def test_remember_me_lasts_the_remember_ttl_without_idle_timeout(make_app) -> None:
     app = make_app(SESSION_IDLE_TTL=300, SESSION_REMEMBER_TTL=7 * 86400)
-    client = app.test_client()
-    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+    client = app.test_client()  # English: the citizen tests' client (tests/citizen/conftest.py)
     citizen = register_and_verify(client)
     page = client.get("/login").get_data(as_text=True)
     assert 'name="remember"' in page and "For 7 days" in page

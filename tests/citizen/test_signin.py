@@ -3,6 +3,7 @@ accounts, rehash on login, the hand-off back to a pending authorization request.
 
 from __future__ import annotations
 
+import re
 import statistics
 import time
 
@@ -12,6 +13,7 @@ from sqlalchemy import select
 from idp import assurance
 from idp.extensions import db
 from idp.models import AuditEvent, CitizenAccount, Person
+from tests.helpers import REQUIRED, field_error, field_value
 
 from .helpers import PASSWORD, make_nik, register, register_and_verify, sign_in
 
@@ -50,7 +52,7 @@ def test_sign_in_with_separators_in_nik(client):
 
 
 @pytest.mark.parametrize("identifier", [
-    "wrong-password", "unknown-nik", "unknown-email", "budi", "", "' OR 1=1 --", "x" * 10_000, "3603\x00",
+    "wrong-password", "unknown-nik", "unknown-email", "budi", "' OR 1=1 --", "x" * 10_000, "3603\x00",
     "<script>alert(1)</script>", "٣٦٠٣٠١١٢٠٥٩٠٠٠٠١",
 ])
 def test_every_failure_gives_the_same_message(client, identifier):
@@ -69,12 +71,65 @@ def test_every_failure_gives_the_same_message(client, identifier):
     assert client.get_cookie("idp_session") is None
 
 
-@pytest.mark.parametrize("password", ["", "x" * 10_000, "\x00", "' OR '1'='1", "<b>x</b>"])
+@pytest.mark.parametrize("password", ["x" * 10_000, "\x00", "' OR '1'='1", "<b>x</b>"])
 def test_hostile_passwords_are_refused_cleanly(client, password):
     citizen = register_and_verify(client)
     resp = sign_in(client, citizen.nik, password)
     assert resp.status_code == 401
     assert GENERIC in resp.data
+
+
+# Empty fields, white space only included: "Required." at the field, never the failure message (issue 16).
+# (identifier, password, the fields answered "Required."); "nik", "email" and "right" stand for the
+# account's own, "unknown" for a NIK nobody registered.
+EMPTY_FIELDS = [
+    ("nik", "", ["password"]),
+    ("email", "", ["password"]),
+    ("unknown", "", ["password"]),
+    ("nobody@example.org", "", ["password"]),
+    ("", "right", ["identifier"]),
+    ("", "", ["identifier", "password"]),
+    ("   ", "right", ["identifier"]),
+    ("\t\n", "", ["identifier", "password"]),
+    ("nik", "   ", ["password"]),
+    ("nik", "\u3000", ["password"]),  # an ideographic space
+    ("0812-3456-7890", " ", ["password"]),
+    ("' OR 1=1 --", "", ["password"]),
+    ("<script>alert(1)</script>", "\t", ["password"]),
+]
+
+
+@pytest.mark.parametrize(("identifier", "password", "empty"), EMPTY_FIELDS)
+def test_empty_fields_are_required_at_the_field(client, app, identifier, password, empty):
+    citizen = register_and_verify(client)
+    identifier = {"nik": citizen.nik, "email": citizen.email, "unknown": make_nik()}.get(identifier, identifier)
+    password = citizen.password if password == "right" else password
+    resp = sign_in(client, identifier, password)
+    assert resp.status_code == 400
+    html = resp.get_data(as_text=True)
+    for name in ("identifier", "password"):
+        assert field_error(html, name) == (REQUIRED if name in empty else None), name
+    if "identifier" not in empty:
+        assert field_value(html, "identifier") == identifier  # kept, to add the password
+    assert field_value(html, "password") == ""
+    assert GENERIC not in resp.data and 'id="login-error"' not in html
+    assert client.get_cookie("idp_session") is None
+    with app.app_context():  # not a failed sign-in: nothing in the audit log
+        assert not db.session.execute(select(AuditEvent).where(AuditEvent.event == "login",
+                                                               AuditEvent.outcome == "failure")).first()
+
+
+def test_an_empty_password_answers_the_same_for_every_account(client):
+    """No enumeration: a real account's NIK and a NIK nobody holds get the same page (the identifier aside)."""
+    citizen = register_and_verify(client)
+    unknown = make_nik()
+    known_page = sign_in(client, citizen.nik, "").get_data(as_text=True)
+    unknown_page = sign_in(client, unknown, "").get_data(as_text=True)
+
+    def strip(page: str, identifier: str) -> str:
+        return re.sub(r'name="csrf_token" type="hidden" value="[^"]*"', "", page).replace(identifier, "NIK")
+
+    assert strip(known_page, citizen.nik) == strip(unknown_page, unknown)
 
 
 def test_unverified_account_is_told_after_the_password_only(client, app):

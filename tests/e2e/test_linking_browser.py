@@ -26,6 +26,7 @@ from idp.oauth.registration import create_client
 from idp.sources.ldap import get_connector
 from tests import services
 from tests.citizen.helpers import Citizen, register_and_verify
+from tests.helpers import english
 
 from .conftest import directory_settings
 from .test_citizen_flow import ROOT, wait_for
@@ -109,8 +110,7 @@ def test_staff_member_links_the_citizen_account_and_the_rp_sees_one_sub(
     driver = browser
     server, rp = provider_and_rp
     idp = server.url
-    client = server.app.test_client()
-    client.environ_base.update(HTTP_ACCEPT_LANGUAGE="en", REMOTE_ADDR="10.4.0.1")
+    client = english(server.app, "10.4.0.1")
     citizen: Citizen = register_and_verify(client, nik=BUDI_NIK, birthdate=BUDI_BIRTH)
     shots = Path(tempfile.mkdtemp(prefix="e2e-linking-shots-"))
     step = 0

@@ -102,7 +102,7 @@ def test_the_counter_moves_the_nik_to_the_person_with_the_card(browsers: Callabl
 
     # The officer signs in with the directory password and sets up the authenticator app on the way.
     officer = browsers()
-    officer.get(f"{idp}/officer")
+    officer.get(f"{idp}/officer?lang=en")  # the officer chooses English (the switch; the cookie keeps it)
     staff_sign_in(officer, "budi", "Budi-Pass-2026")
     secret_el = wait_for(officer, lambda d: d.find_elements(By.ID, "totp-secret"), "the two-step set-up page")
     officer.find_element(By.NAME, "code").send_keys(pyotp.TOTP(secret_el[0].text.replace(" ", "")).now())

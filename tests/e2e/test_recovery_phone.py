@@ -46,9 +46,15 @@ def test_forgotten_password_on_a_phone(browser: Any, live_server: Callable[..., 
     server = live_server()
     citizen = register_and_verify(server.app.test_client())
     driver, shot = browser, Shots(browser, "recovery")
-    driver.get(f"{server.url}/login?lang=id")  # the language switch (the browser itself asks for English)
+    driver.get(f"{server.url}/login")
     link = wait_for(driver, lambda d: d.find_elements(By.ID, "forgot-password"), "the forgot-password link")[0]
+    # The phone asks for English (tests/e2e/conftest.py), yet the page is Indonesian first, the switch in view.
+    assert driver.execute_script("return navigator.language").startswith("en")
     assert link.text == "Lupa kata sandi?"
+    switch = driver.find_element(By.ID, "lang-switch")
+    assert switch.is_displayed() and switch.text == "English"
+    assert driver.execute_script("const r = arguments[0].getBoundingClientRect();"
+                                 "return r.top >= 0 && r.right <= window.innerWidth && r.height >= 40", switch)
     fits_the_phone(driver)
     shot("sign-in")
     link.click()

@@ -19,6 +19,7 @@ from idp import assurance
 from idp.extensions import db
 from idp.models import AuditEvent, CitizenAccount, IdentityLink, Person, StaffAccount
 from tests.citizen.helpers import csrf, register_and_verify
+from tests.helpers import REQUIRED, field_error, field_value
 
 from .conftest import BUDI, unique
 from .slapd import add_user
@@ -128,6 +129,32 @@ def test_no_link_without_proof(app: Flask, identifier: str, password: str) -> No
     resp = link_post(browser, "ldap", identifier, password)
     assert resp.status_code in (400, 401)
     assert staff_person(app, "budi") is None
+
+
+@pytest.mark.parametrize(("identifier", "password", "empty"), [
+    ("budi", "", ["password"]), ("", BUDI[1], ["identifier"]), ("", "", ["identifier", "password"]),
+    ("  ", BUDI[1], ["identifier"]), ("budi", " \t ", ["password"]), ("*", "", ["password"]),
+])
+def test_empty_fields_are_required_at_the_field_and_count_nothing(ldap_app: Any, identifier: str, password: str,
+                                                                   empty: list[str]) -> None:
+    """Linking proves a credential like the sign-in page: an empty field is asked for again (400, "Required."
+    at the field), the directory is not asked and nothing counts (one counted failure would lock budi)."""
+    app = ldap_app(LOGIN_MAX_FAILURES=1)
+    browser = english(app)
+    citizen = register_and_verify(browser)
+    assert post_login(browser, citizen.nik, citizen.password, kind="citizen").status_code == 303
+    for _ in range(6):  # beyond the address's limit too
+        resp = link_post(browser, "ldap", identifier, password)
+        assert resp.status_code == 400
+        html = resp.get_data(as_text=True)
+        for name in ("identifier", "password"):
+            assert field_error(html, name) == (REQUIRED if name in empty else None), name
+        if "identifier" not in empty:
+            assert field_value(html, "identifier") == identifier
+        assert 'id="link-error"' not in html
+    assert staff_person(app, "budi") is None
+    assert link_post(browser, "ldap", *BUDI).status_code == 303
+    assert staff_person(app, "budi") is not None
 
 
 def test_a_wrong_citizen_password_links_nothing(app: Flask) -> None:

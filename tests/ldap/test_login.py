@@ -8,6 +8,7 @@ refusal with its reason, 429 too many attempts, 503 the directory does not answe
 
 from __future__ import annotations
 
+import base64
 import threading
 import time
 import uuid
@@ -18,11 +19,13 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from idp import assurance
+from idp import assurance, ratelimit
 from idp.extensions import db
-from idp.models import IdentityLink, Person, StaffAccount
+from idp.models import AuditEvent, IdentityLink, Person, StaffAccount
+from idp.people import signin
 from idp.sources.ldap import ldap3
 from tests.citizen.helpers import csrf, register_and_verify
+from tests.helpers import REQUIRED, english, field_error, field_input, field_value
 
 from .conftest import BUDI, SITI, closed_port_url, unique, wait_since
 from .slapd import LOCKOUT_POLICY, PEOPLE, add_user, admin_do
@@ -31,13 +34,6 @@ STAFF_WRONG = "The user name or the password is wrong."
 CITIZEN_WRONG = "The NIK/e-mail or the password is wrong."
 CHOOSE = "Choose how you sign in."
 BUDI_NIK = "3603011503850002"  # budi's NIK in the directory (he has no citizen account)
-
-
-def english(app: Flask, ip: str = "127.0.0.1") -> FlaskClient:
-    """A test client that asks for English pages (the default is Indonesian) from address ``ip``."""
-    browser = app.test_client()
-    browser.environ_base.update(HTTP_ACCEPT_LANGUAGE="en", REMOTE_ADDR=ip)
-    return browser
 
 
 def post_login(browser: FlaskClient, identifier: str, password: str, kind: str | None = "ldap",
@@ -122,7 +118,7 @@ def test_page_offers_warga_and_pegawai_with_neither_chosen(ldap_app):
     radios = [part.split(">", 1)[0] for part in html.split("<input")[1:] if 'name="kind"' in part.split(">", 1)[0]]
     assert len(radios) == 2 and not any("checked" in radio for radio in radios)
     assert "16 digits" in html  # the rule is written on the page (works without JavaScript)
-    indonesian = app.test_client().get("/login", headers={"Accept-Language": "id"}).get_data(as_text=True)
+    indonesian = app.test_client().get("/login").get_data(as_text=True)  # Indonesian: the default
     assert "Warga" in indonesian and "Pegawai" in indonesian
 
 
@@ -269,31 +265,69 @@ def test_wildcard_characters_are_literal(ldap_app):
     assert post_login(english(app), "star*", "Star-Pass-2026").status_code == 401
 
 
+# Empty fields, white space only included: "Required." at the field, never "wrong password" (issue 16).
+# (identifier, password, the fields answered "Required.")
+EMPTY_FIELDS = [
+    ("budi", "", ["password"]),
+    ("", BUDI[1], ["identifier"]),
+    ("", "", ["identifier", "password"]),
+    ("   ", BUDI[1], ["identifier"]),
+    ("\t", "anything", ["identifier"]),
+    ("", "anything", ["identifier"]),
+    ("no-such-person", "", ["password"]),
+    ("budi", "   ", ["password"]),
+    ("budi", "\t\r\n", ["password"]),
+    ("\u3000", BUDI[1], ["identifier"]),  # an ideographic space
+    ("budi", "\xa0", ["password"]),  # a no-break space
+    ("*", "", ["password"]),  # a filter wildcard with an empty password: nothing is searched
+    ("cn=admin,dc=bantenprov,dc=go,dc=id", "", ["password"]),  # a DN with an empty password: no anonymous bind
+]
+
+
 @pytest.mark.parametrize("directory", ["slapd_main", "slapd_permissive"])
 @pytest.mark.parametrize("kind", ["ldap", None])
-@pytest.mark.parametrize(
-    ("identifier", "password"),
-    [
-        ("budi", ""),
-        ("", BUDI[1]),
-        ("", ""),
-        ("   ", BUDI[1]),
-        ("\t", "anything"),
-        ("", "anything"),
-        ("no-such-person", ""),
-    ],
-)
-def test_empty_user_name_or_password_is_refused(request, ldap_app, directory, kind, identifier, password):
-    """With slapd's default AND ``allow bind_anon_dn`` (where a DN with an empty password binds anonymously)."""
+@pytest.mark.parametrize(("identifier", "password", "empty"), EMPTY_FIELDS)
+def test_empty_user_name_or_password_is_required_at_the_field(request, ldap_app, directory, kind, identifier,
+                                                             password, empty):
+    """With slapd's default AND ``allow bind_anon_dn`` (where a DN with an empty password binds anonymously):
+    the page comes back (400) with "Required." at each empty field, the user name kept, no "wrong" message."""
     server = request.getfixturevalue(directory)
     app = ldap_app([server.url])
     browser = english(app)
     resp = post_login(browser, identifier, password, kind=kind)
-    assert resp.status_code == 401
-    assert STAFF_WRONG in error_text(resp)
+    assert resp.status_code == 400
+    html = resp.get_data(as_text=True)
+    for name in ("identifier", "password"):
+        assert field_error(html, name) == (REQUIRED if name in empty else None), name
+        assert "required" in field_input(html, name).split()  # the HTML attribute, too
+    if "identifier" not in empty:
+        assert field_value(html, "identifier") == identifier
+    assert field_value(html, "password") == ""
+    assert 'id="login-error"' not in html and STAFF_WRONG not in html
     assert session_of(app, browser) is None
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Person)) == 0
+
+
+def test_required_is_indonesian_by_default(ldap_app):
+    app = ldap_app()
+    browser = app.test_client()
+    resp = post_login(browser, "budi", "")
+    assert resp.status_code == 400
+    assert field_error(resp.get_data(as_text=True), "password") == "Wajib diisi."
+
+
+def test_empty_fields_are_not_failed_attempts(ldap_app):
+    """Many empty submissions lock nothing (not the name, not the address): the right password still signs
+    in, and the audit log records no failed sign-in."""
+    app = ldap_app(LOGIN_MAX_FAILURES=2)
+    for identifier, password, _ in EMPTY_FIELDS:  # 13 from one address: more than the address's limit (10)
+        assert post_login(english(app), identifier, password).status_code == 400
+        assert post_login(english(app), identifier, password, kind=None).status_code == 400
+    assert post_login(english(app), *BUDI).status_code == 303
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(AuditEvent).where(
+            AuditEvent.event == "login", AuditEvent.outcome == "failure")) == 0
 
 
 def test_missing_fields_are_refused_not_crashed(ldap_app):
@@ -302,7 +336,10 @@ def test_missing_fields_are_refused_not_crashed(ldap_app):
     token = csrf(browser.get("/login").data)
     for data in ({"kind": "ldap"}, {"kind": "ldap", "identifier": "budi"}, {"kind": "ldap", "password": BUDI[1]}):
         resp = browser.post("/login", data={"csrf_token": token, **data})
-        assert resp.status_code == 401, (data, resp.status_code)
+        assert resp.status_code == 400, (data, resp.status_code)
+        html = resp.get_data(as_text=True)
+        for name in ("identifier", "password"):
+            assert field_error(html, name) == (None if name in data else REQUIRED), (data, name)
     no_token = browser.post("/login", data={"kind": "ldap", "identifier": "budi", "password": BUDI[1]})
     assert no_token.status_code == 400 and session_of(app, browser) is None
 
@@ -487,13 +524,36 @@ def test_locked_out_user_name_makes_no_directory_call(ldap_app, slapd_spare):
 
 
 def test_locked_out_user_name_never_connects(ldap_app, hung_server):
-    """Empty passwords fail before the network; after the lock, the real password is not sent either."""
-    app = ldap_app([hung_server.url], LOGIN_MAX_FAILURES=2, LDAP_RECEIVE_TIMEOUT=2)
-    assert post_login(english(app), "budi", "").status_code == 401
-    assert post_login(english(app), "budi", "").status_code == 429
+    """Empty fields fail before the network and count nothing; once wrong passwords have locked the name,
+    the real password is not sent either.  Two nodes of one deployment (one store, one hash key): the
+    name is locked through the node whose directory answers, then tried at the node whose directory hangs."""
+    shared = {"HASH_KEY": base64.urlsafe_b64encode(b"k" * 32).decode(), "LOGIN_MAX_FAILURES": 2}
+    hung = ldap_app([hung_server.url], LDAP_RECEIVE_TIMEOUT=2, **shared)
+    answering = ldap_app(**shared)
+    for _ in range(3):
+        started = time.monotonic()
+        empty = post_login(english(hung), "budi", "")
+        assert empty.status_code == 400 and field_error(empty.get_data(as_text=True), "password") == REQUIRED
+        assert time.monotonic() - started < 1
+    assert hung_server.accepted == []
+    assert post_login(english(answering), "budi", "wrong-1").status_code == 401
+    assert post_login(english(answering), "budi", "wrong-2").status_code == 429
     started = time.monotonic()
-    assert post_login(english(app), *BUDI).status_code == 429
+    assert post_login(english(hung), *BUDI).status_code == 429
     assert time.monotonic() - started < 1
+    assert hung_server.accepted == []
+
+
+def test_prove_refuses_empty_fields_before_the_limits_and_the_directory(ldap_app, hung_server):
+    """The rule below the pages (idp.people.signin.prove, also used by linking): an empty or white-space
+    identifier or password is a 400 naming the empty fields; the directory is not asked, nothing counts."""
+    app = ldap_app([hung_server.url], LOGIN_MAX_FAILURES=1, LDAP_RECEIVE_TIMEOUT=2)
+    with app.test_request_context("/login", method="POST", environ_base={"REMOTE_ADDR": "192.0.2.40"}):
+        for identifier, password, empty in EMPTY_FIELDS:
+            with pytest.raises(signin.Refusal) as refused:
+                signin.prove("ldap", identifier, password)
+            assert refused.value.status == 400 and list(refused.value.missing) == empty
+        assert ratelimit.locked_for(ratelimit.identifier_key("ldap:budi"), "192.0.2.40") == 0
     assert hung_server.accepted == []
 
 

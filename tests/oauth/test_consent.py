@@ -118,7 +118,7 @@ def test_language_switch_on_consent_page_after_sign_in(make_rp) -> None:
     rp = make_rp(first_party=False, signed_in=False)
     req = helpers.query(rp.authorize().headers["Location"])["req"]
     rp.sign_in()
-    page = rp.browser.get(f"/authorize/resume?req={req}", headers={"Accept-Language": "id"})
+    page = rp.browser.get(f"/authorize/resume?req={req}")  # Indonesian: the default
     assert page.status_code == 200
     link = re.search(r'href="(\?[^"]*lang=en[^"]*)"', page.get_data(as_text=True)).group(1).replace("&amp;", "&")
     english = rp.browser.get("/authorize/resume" + link)

@@ -90,8 +90,7 @@ def test_logout_page_has_one_iframe_per_frontchannel_client_of_the_session(fc_rp
     _join(fc_rp, FC_B)  # frontchannel_logout_session_required absent (false): iss and sid all the same
     _join(fc_rp)  # no frontchannel_logout_uri: no iframe
     helpers.create_client(fc_rp.app, first_party=True, frontchannel_logout_uri=FC_D)  # not in the session
-    resp = fc_rp.browser.get("/end_session", query_string={"id_token_hint": tokens["id_token"]},
-                             headers={"Accept-Language": "en"})
+    resp = fc_rp.browser.get("/end_session", query_string={"id_token_hint": tokens["id_token"], "lang": "en"})
     assert resp.status_code == 200 and "Location" not in resp.headers
     html = resp.get_data(as_text=True)
     page = _page(html)
@@ -119,7 +118,7 @@ def test_post_logout_redirect_uri_waits_for_the_iframes_and_keeps_state(fc_rp) -
     sid = _sid(tokens["id_token"])
     resp = fc_rp.browser.get("/end_session", query_string={
         "id_token_hint": tokens["id_token"], "post_logout_redirect_uri": helpers.LOGOUT_REDIRECT,
-        "state": "bye & <1>", "client_id": fc_rp.client_id}, headers={"Accept-Language": "en"})
+        "state": "bye & <1>", "client_id": fc_rp.client_id, "lang": "en"})
     assert resp.status_code == 200 and "Location" not in resp.headers
     html = resp.get_data(as_text=True)
     page = _page(html)

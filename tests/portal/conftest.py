@@ -12,10 +12,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from tests.citizen.helpers import csrf
+from tests.helpers import english
 from tests.ldap.conftest import BUDI, SITI, ldap_app, ldap_certs, slapd_main  # noqa: F401 - fixtures used here
 from tests.oauth.conftest import TEST_DATA_KEY
 
-__all__ = ["BUDI", "SITI", "ldap_app", "ldap_certs", "slapd_main"]
+__all__ = ["BUDI", "SITI", "english", "ldap_app", "ldap_certs", "slapd_main"]
 
 REDIRECT = "https://app.example.org/callback"
 
@@ -29,12 +30,6 @@ def app(ldap_app: Callable[..., Flask]) -> Flask:
     with made.app_context():
         keys.ensure()
     return made
-
-
-def english(app: Flask) -> FlaskClient:
-    browser = app.test_client()
-    browser.environ_base.update(HTTP_ACCEPT_LANGUAGE="en", REMOTE_ADDR="127.0.0.1")
-    return browser
 
 
 def staff_browser(app: Flask, who: tuple[str, str] = BUDI) -> FlaskClient:

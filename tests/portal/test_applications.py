@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from idp.extensions import db
 from idp.models import AuditEvent, Client, utcnow
+from tests.helpers import choose_indonesian
 from tests.oauth.helpers import basic
 
 from .conftest import REDIRECT, create_team, post, register, registered, rotate, staff_browser
@@ -336,7 +337,7 @@ def test_client_secret_post_during_and_after_the_grace_period(app: Flask) -> Non
 def test_field_messages_in_indonesian(app: Flask, fields: dict[str, Any], field: str, words: str) -> None:
     """The shared registration rules' reasons are said in the page's language (Indonesian by default)."""
     browser = staff_browser(app)
-    browser.environ_base["HTTP_ACCEPT_LANGUAGE"] = "id"
+    choose_indonesian(browser)  # it chose English to sign in; back to Indonesian
     team_id = create_team(browser)
     resp = register(browser, team_id, **fields)
     assert resp.status_code == 400

@@ -18,6 +18,7 @@ from wtforms.validators import ValidationError
 from idp import pow
 from idp.extensions import setting
 from idp.people import notices, recovery
+from idp.people.signin import blank
 from idp.web.auth import bp
 from idp.web.common import clean_req, page, see_other
 from idp.web.forms import MAX_FIELD, no_control
@@ -59,7 +60,7 @@ class NewPasswordForm(FlaskForm):
     password_confirm = PasswordField(_l("Repeat the new password"))
 
     def validate_password(self, field: PasswordField) -> None:
-        if not field.data:
+        if blank(field.data):  # white space only too (idp.people.signin.blank)
             raise ValidationError(_l("Enter a new password."))
 
     def validate_password_confirm(self, field: PasswordField) -> None:

@@ -19,12 +19,13 @@ from idp import mail, passwords, pow, ratelimit, sms
 from idp.extensions import db, setting, state
 from idp.people import phone
 from idp.people import registration as registration_flow
+from idp.people.signin import REQUIRED, blank
 from idp.sources import citizen, nik
 from idp.sources.nik import Nik
 from idp.web.auth import bp
 from idp.web.auth.signin import after_sign_in
 from idp.web.common import clean_req, page, pending_request
-from idp.web.forms import MAX_FIELD, ResendForm, email_rule, full_name_rule, no_control
+from idp.web.forms import MAX_FIELD, ResendForm, email_rule, full_name_rule, no_control, required
 
 
 def _nik_rule(form: FlaskForm, field: Field) -> None:
@@ -56,7 +57,8 @@ class RegisterForm(FlaskForm):
     phone = StringField(_l("Mobile number (optional)"), description=_l("For example 0812-3456-7890. We send a "
                                                                        "code by SMS to confirm it."))
     password = PasswordField(_l("Password"), description=_l("At least %(n)d characters. A few unrelated words "
-                                                            "are easy to remember and hard to guess.", n=10))
+                                                            "are easy to remember and hard to guess.", n=10),
+                             validators=[required])
     password_confirm = PasswordField(_l("Repeat the password"))
     req = HiddenField()
 
@@ -120,9 +122,9 @@ def _browser() -> str:
 
 
 class PhoneCodeForm(FlaskForm):
-    """The SMS code of a phone registration."""
+    """The SMS code of a phone registration (an empty code is "Required.", not a wrong try)."""
 
-    code = StringField(_l("Code from the text message"))
+    code = StringField(_l("Code from the text message"), validators=[required])
 
 
 class CorrectEmailForm(FlaskForm):
@@ -298,9 +300,12 @@ def verify_email() -> Response:
     if not form.validate():
         return page("auth/verify_invalid.html", 400, resend_form=ResendForm(formdata=None))
     try:
-        account, req = citizen.confirm_email(form.token.data or "", form.password.data or None,
-                                             session.get("reg_browser"))
+        # White space only is an empty field: asked for again, not tried (a wrong try uses the link up).
+        account, req = citizen.confirm_email(form.token.data or "", None if blank(form.password.data) else
+                                             form.password.data, session.get("reg_browser"))
     except citizen.PasswordNeeded as exc:
+        if not exc.wrong and "password" in request.form:  # the field was on the page and left empty
+            form.password.errors = [REQUIRED]
         form.password.data = ""
         return page("auth/verify.html", 400, form=form, needs_password=True,
                     error=WRONG_PASSWORD if exc.wrong else PASSWORD_NEEDED)

@@ -21,13 +21,15 @@ from idp.people import passkeys, signin
 from idp.people import session as login_session
 from idp.web.auth import bp
 from idp.web.common import clean_req, page, pending_request, resume_url, safe_next, see_other
-from idp.web.forms import MAX_FIELD, CeremonyForm, ResendForm, no_control
+from idp.web.forms import MAX_FIELD, CeremonyForm, ResendForm, no_control, required
+
+CHOOSE = _l("Choose how you sign in.")
 
 
 class LoginForm(FlaskForm):
     kind = RadioField(_l("Sign in as"), validate_choice=False)
-    identifier = StringField(_l("NIK, e-mail address or mobile number"))
-    password = PasswordField(_l("Password"))
+    identifier = StringField(_l("NIK, e-mail address or mobile number"), validators=[required])
+    password = PasswordField(_l("Password"), validators=[required])
     remember = BooleanField(_l("Keep me signed in on this device"))
     req = HiddenField()
 
@@ -90,9 +92,13 @@ def login() -> Response:
         return page("auth/login.html", form=form, **context)
 
     chosen = form.kind.data or signin.AUTO
-    if not form.validate() or (chosen != signin.AUTO and chosen not in kinds):  # CSRF token, then the kind
+    complete = form.validate()
+    if form.csrf_token.errors or (chosen != signin.AUTO and chosen not in kinds):  # CSRF token, then the kind
         form.kind.data = None
-        return page("auth/login.html", 400, form=form, error=_l("Choose how you sign in."), **context)
+        return page("auth/login.html", 400, form=form, error=CHOOSE, **context)
+    if not complete:
+        # An empty field: "Required." at the field, the identifier kept; no source asked, nothing counted.
+        return page("auth/login.html", 400, form=form, **context)
     identifier = (form.identifier.data or "").strip()
     kind = signin.auto_kind(identifier, kinds) if chosen == signin.AUTO else chosen
     try:

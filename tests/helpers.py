@@ -1,0 +1,81 @@
+"""Helpers every test package shares: choosing the pages' language the way a person does, and reading
+the error a page shows at one of its fields.
+
+The pages are Indonesian unless the person chose English (the language switch, remembered in the
+``idp_lang`` cookie) or the application asked for it (``ui_locales``); the browser's Accept-Language
+does not decide (:mod:`idp.i18n`).  Tests that read English text choose English here, once per client.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+from flask import Flask
+from flask.testing import FlaskClient
+
+from idp.i18n import LANG_COOKIE
+
+
+def choose_english(browser: FlaskClient) -> FlaskClient:
+    """Give ``browser`` the cookie the language switch leaves after "English" was chosen; returns it."""
+    browser.set_cookie(LANG_COOKIE, "en")
+    return browser
+
+
+def choose_indonesian(browser: FlaskClient) -> FlaskClient:
+    """The same for "Bahasa Indonesia" (a client that chose English before switches back)."""
+    browser.set_cookie(LANG_COOKIE, "id")
+    return browser
+
+
+# What a phone whose language is set to English sends (Chromium, Android WebView and Safari alike).
+PHONE_IN_ENGLISH = {"Accept-Language": "en-US,en;q=0.9"}
+
+
+def language_switch(page: str) -> tuple[str, str]:
+    """The language switch in the page's header (templates/base.html): the language it switches to and
+    its href."""
+    nav = re.search(r'<nav class="lang"[^>]*>(.*?)</nav>', page, re.S)
+    assert nav, "no language switch on the page"
+    link = re.search(r'<a href="([^"]*)" lang="(id|en)" hreflang="\2" id="lang-switch">', nav.group(1))
+    assert link, nav.group(1)
+    return link.group(2), html.unescape(link.group(1))
+
+
+def english(app: Flask, ip: str = "127.0.0.1") -> FlaskClient:
+    """A new test client of ``app`` from address ``ip`` whose person chose English."""
+    browser = app.test_client()
+    browser.environ_base.update(REMOTE_ADDR=ip)
+    return choose_english(browser)
+
+
+REQUIRED = "Required."  # an empty field, in English (idp.people.signin.REQUIRED; "Wajib diisi." in Indonesian)
+_INPUT_RE = r'<input\b[^>]*\bname="{name}"[^>]*>'
+
+
+def field_input(page: str, name: str) -> str:
+    """The ``<input>`` tag of the field ``name`` on the page (the first one)."""
+    found = re.search(_INPUT_RE.format(name=re.escape(name)), page)
+    assert found, f"no input named {name} on the page"
+    return found.group(0)
+
+
+def field_error(page: str, name: str) -> str | None:
+    """The error shown at the field ``name``, as a screen reader gets it: the input is ``aria-invalid`` and
+    names the error in ``aria-describedby``; None when the field shows no error."""
+    tag = field_input(page, name)
+    described = re.search(r'aria-describedby="([^"]*)"', tag)
+    if 'aria-invalid="true"' not in tag or not described:
+        return None
+    for ref in described.group(1).split():
+        found = re.search(rf'<p class="field-error" id="{re.escape(ref)}">(.*?)</p>', page, re.S)
+        if found:
+            return html.unescape(found.group(1)).strip()
+    return None
+
+
+def field_value(page: str, name: str) -> str:
+    """What the field ``name`` shows as typed (its ``value``; empty when it has none)."""
+    found = re.search(r'\bvalue="([^"]*)"', field_input(page, name))
+    return html.unescape(found.group(1)) if found else ""
