@@ -1,4 +1,5 @@
-"""Two real provider processes (gunicorn) sharing one Redis and one PostgreSQL behave as one provider.
+"""Two real provider processes (`idp serve`, the production server) sharing one Redis and one PostgreSQL
+behave as one provider.
 
 The session, the authorization code, the refresh tokens and the signing keys live in the shared
 stores, so a relying party may be sent to either node by a load balancer at every step.
@@ -26,13 +27,13 @@ from tests import services
 from tests.oauth import helpers
 from tests.oauth.conftest import TEST_DATA_KEY
 
-GUNICORN = str(Path(sys.executable).parent / "gunicorn")
+IDP = str(Path(sys.executable).parent / "idp")
 
 
 @pytest.fixture
 def nodes(oauth_app: Callable[..., Flask], redis_url: str, postgres_url: str,
           tmp_path: Path) -> Iterator[tuple[Flask, list[str], str, dict[str, str]]]:
-    """The in-process app (to create rows) and the base URLs of two gunicorn nodes with one issuer."""
+    """The in-process app (to create rows) and the base URLs of two `idp serve` nodes with one issuer."""
     issuer = "http://localhost"  # one public name in front of both nodes (the load balancer's)
     app = oauth_app(ISSUER=issuer)
     cfg = app.extensions["idp"].config
@@ -51,10 +52,9 @@ def nodes(oauth_app: Callable[..., Flask], redis_url: str, postgres_url: str,
             port = services.free_port()
             log = open(tmp_path / f"node{i}.log", "wb")  # noqa: SIM115 - closed after the process
             logs.append(log)
-            procs.append(subprocess.Popen([GUNICORN, "-w", "1", "-b", f"127.0.0.1:{port}", "--timeout", "30",
-                                           # One control socket per node, not gunicorn's shared default.
-                                           "--control-socket", str(tmp_path / f"node{i}.ctl"),
-                                           "idp:create_app()"], env=env, stdout=log, stderr=subprocess.STDOUT))
+            procs.append(subprocess.Popen([IDP, "serve", "--workers", "1", "--bind", f"127.0.0.1:{port}"],
+                                          env={**env, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / f"metrics{i}")},
+                                          stdout=log, stderr=subprocess.STDOUT))
             urls.append(f"http://127.0.0.1:{port}")
         for proc, url in zip(procs, urls, strict=True):
             services.wait_port(int(url.rsplit(":", 1)[1]), timeout=30, proc=proc)

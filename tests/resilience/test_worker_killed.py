@@ -1,10 +1,11 @@
 """A provider worker killed with SIGKILL in the middle of token issuance leaves no half-written state.
 
-A real gunicorn provider (one worker; the master starts a new one) serves a stream of refresh grants
-with rotation from several threads; the worker is killed with ``kill -9`` while they run.  Afterwards
-every refresh-token family is whole: either the rotation happened (the presented token is marked
-rotated AND its successor exists) or it did not (the presented token is still the live one) — never a
-family with no live token and no revocation.  Every client that kept a live token can go on refreshing.
+A real provider under the production server (`idp serve`: one worker; the master starts a new one)
+serves a stream of refresh grants with rotation from several threads; the worker is killed with
+``kill -9`` while they run.  Afterwards every refresh-token family is whole: either the rotation
+happened (the presented token is marked rotated AND its successor exists) or it did not (the presented
+token is still the live one) — never a family with no live token and no revocation.  Every client that
+kept a live token can go on refreshing.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from tests import services
 from tests.oauth import helpers
 from tests.oauth.conftest import TEST_DATA_KEY
 
-GUNICORN = str(Path(sys.executable).parent / "gunicorn")
+IDP = str(Path(sys.executable).parent / "idp")
 CHAINS = 6
 
 
@@ -46,9 +47,9 @@ def node(oauth_app: Callable[..., Flask], redis_url: str, postgres_url: str,
                IDP_LOG_LEVEL="WARNING")
     port = services.free_port()
     log = open(tmp_path / "node.log", "wb")  # noqa: SIM115 - closed after the process
-    proc = subprocess.Popen([GUNICORN, "-w", "1", "--threads", "4", "-k", "gthread", "-b", f"127.0.0.1:{port}",
-                             "--timeout", "30", "--control-socket", str(tmp_path / "node.ctl"), "idp:create_app()"],
-                            env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen([IDP, "serve", "--workers", "1", "--threads", "4", "--bind", f"127.0.0.1:{port}"],
+                            env={**env, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics")}, stdout=log,
+                            stderr=subprocess.STDOUT)
     try:
         services.wait_port(port, timeout=30, proc=proc)
         yield app, f"http://127.0.0.1:{port}", proc
