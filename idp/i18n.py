@@ -16,6 +16,7 @@ from idp.extensions import babel, state
 
 SUPPORTED = ("id", "en")
 LANG_COOKIE = "idp_lang"
+AUTHORIZE_ENDPOINT = "oauth.authorize"  # the Flask endpoint of /authorize (idp.web.oauth)
 
 
 def select_locale() -> str:
@@ -51,7 +52,13 @@ def init_app(app: Flask) -> None:
             g.ui_locale = lang
             g.remember_lang = lang
             return
-        picked = pick_ui_locales(request.values.get("ui_locales"))
+        # ui_locales is a query parameter, or a field of an authorization request sent by POST (OIDC Core
+        # 3.1.2.1).  No other POST carries it: their bodies are not parsed here (the token endpoint's
+        # form is read once, by Authlib).
+        value = request.args.get("ui_locales")
+        if value is None and request.method == "POST" and request.endpoint == AUTHORIZE_ENDPOINT:
+            value = request.form.get("ui_locales")
+        picked = pick_ui_locales(value)
         if picked:
             g.ui_locale = picked
             g.remember_lang = picked

@@ -29,3 +29,17 @@ def test_without_ui_locales_the_sign_in_for_an_application_is_indonesian(make_rp
     resp = rp.browser.get("/authorize", query_string=rp.auth_params(), headers=PHONE_IN_ENGLISH)
     login = rp.browser.get(resp.headers["Location"], headers=PHONE_IN_ENGLISH).get_data(as_text=True)
     assert '<html lang="id">' in login and language_switch(login)[0] == "en"
+
+
+def test_ui_locales_of_an_authorization_request_sent_by_post(make_rp: Callable[..., RP]) -> None:
+    """OpenID Connect Core 3.1.2.1 also allows POST to /authorize: its ui_locales chooses English too, and
+    the choice is remembered as for a GET."""
+    rp = make_rp(signed_in=False)
+    resp = rp.authorize("POST", ui_locales="en")
+    assert resp.status_code == 303 and "ui_locales=en" in resp.headers["Location"]  # the same request, by GET
+    resp = rp.browser.get(resp.headers["Location"], headers=PHONE_IN_ENGLISH)
+    assert resp.status_code in (302, 303) and "/login?req=" in resp.headers["Location"]
+    cookie = rp.browser.get_cookie(LANG_COOKIE)
+    assert cookie is not None and cookie.value == "en"
+    login = rp.browser.get(resp.headers["Location"], headers=PHONE_IN_ENGLISH).get_data(as_text=True)
+    assert '<html lang="en">' in login
