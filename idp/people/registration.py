@@ -130,6 +130,6 @@ def confirm_phone(handle: Any, code: str, pending: dict[str, Any] | None) -> sig
         if not ratelimit.allow("reg-phone-dup", str(handle)[:64], phone.MAX_TRIES, 3600):
             raise phone.PhoneError(gettext("Too many wrong codes. Please ask for a new one."), 429)
         raise phone.PhoneError(gettext("This code is not right."), 401)
-    phone.confirm(account.person, code)
+    phone.confirm(account.person, code, registering=True)
     audit.record("citizen.phone_verified", person_id=account.person_id, commit=True)
     return sign_in_after_verification(handle, account, pending)
