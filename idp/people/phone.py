@@ -71,8 +71,10 @@ def request_code(person: Person, number: str, *, ip: str | None, background: boo
                                  "10 minutes. Never tell it to anybody.", code=code))
     text = " / ".join(dict.fromkeys(texts))
     if background:
-        state().store.put(KIND, str(person.id), {"number": number, "code": _hash(person.id, number, code),
-                                                 "tries": 0}, CODE_TTL)
+        store, key = state().store, str(person.id)  # the thread must not touch the ORM object
+        previous, left = store.get(KIND, key), store.ttl(KIND, key)
+        record = {"number": number, "code": _hash(person.id, number, code), "tries": 0}
+        store.put(KIND, key, record, CODE_TTL)
         app = current_app._get_current_object()  # type: ignore[attr-defined]
 
         def run() -> None:
@@ -81,6 +83,10 @@ def request_code(person: Person, number: str, *, ip: str | None, background: boo
                     sms.send(number, text, kind="phone_verify", ip=ip)
                 except sms.SmsError as exc:
                     log.warning("could not send the registration code by SMS: %s", exc)
+                    # A code that never left must not replace one the person may already hold (a resend
+                    # over the SMS limits keeps the earlier code working).
+                    if isinstance(previous, dict) and store.get(KIND, key) == record:
+                        store.put(KIND, key, previous, max(1, left or 1))
 
         threading.Thread(target=run, name="idp-phone-code", daemon=True).start()
         return
