@@ -41,30 +41,43 @@ PASSWORD, EMAIL, PHONE, SECOND_FACTOR, NEW_DEVICE = "password", "email", "phone"
 EVENTS = (PASSWORD, EMAIL, PHONE, SECOND_FACTOR, NEW_DEVICE)
 
 
-def notify(person: Person, event: str, *, to_email: str | None = None) -> None:
+def notify(person: Person, event: str, *, to_email: str | None = None, replaced_phone: str | None = None) -> None:
     """Tell ``person`` that ``event`` happened (one of :data:`EVENTS`); ``to_email`` overrides the address
-    (an e-mail change tells the address that was replaced).  Never raises: a notice that cannot be sent is
-    logged."""
-    token = secrets.token_urlsafe(32)
-    state().store.put(NOT_ME_KIND, token, {"person": person.id, "event": event}, NOT_ME_TTL)
-    link = url_for("auth.not_me", token=token, _external=True)
+    (an e-mail change tells the address that was replaced).  ``replaced_phone``: the number a change of
+    number replaced or removed; when the person is told by SMS (no confirmed e-mail address), that number
+    is told too, as it is the one the real owner holds.  Each recipient gets a "this was not me" link of
+    its own (a link used up by the holder of the new number leaves the owner's working).  Never raises: a
+    notice that cannot be sent is logged."""
     device = device_of(request.user_agent.string if request else None) or ""
     address = to_email or (person.email if person.email and person.email_verified else None)
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     audit.record("security.notice", person_id=person.id, notice=event)
     if address:
+        link = _not_me_link(person, event)
         subject, body = mail.render("auth/mail/security_notice.txt", name=person.name or "", event=event,
                                     device=device, not_me_url=link,
                                     forgot_url=url_for("auth.forgot_password", _external=True))
         _later(app, lambda: mail.send(address, subject, body, kind=f"notice_{event}"))
-    elif person.phone_number:
-        number, ip = person.phone_number, request.remote_addr
-        texts = []
-        for lang in mail.LANGUAGES:
-            with force_locale(lang):
-                texts.append(gettext("Banten SSO: %(what)s. Not you? %(link)s", what=_sms_what(event), link=link))
-        text = " / ".join(dict.fromkeys(texts))
-        _later(app, lambda: sms.send(number, text, kind=f"notice_{event}", ip=ip))
+        return
+    ip = request.remote_addr
+    for number in dict.fromkeys(n for n in (person.phone_number, replaced_phone) if n):
+        _sms_notice(app, number, event, _not_me_link(person, event), ip)
+
+
+def _not_me_link(person: Person, event: str) -> str:
+    """A fresh "this was not me" link (its token kept :data:`NOT_ME_TTL` in the store)."""
+    token = secrets.token_urlsafe(32)
+    state().store.put(NOT_ME_KIND, token, {"person": person.id, "event": event}, NOT_ME_TTL)
+    return str(url_for("auth.not_me", token=token, _external=True))
+
+
+def _sms_notice(app: Flask, number: str, event: str, link: str, ip: str | None) -> None:
+    texts = []
+    for lang in mail.LANGUAGES:
+        with force_locale(lang):
+            texts.append(gettext("Banten SSO: %(what)s. Not you? %(link)s", what=_sms_what(event), link=link))
+    text = " / ".join(dict.fromkeys(texts))
+    _later(app, lambda: sms.send(number, text, kind=f"notice_{event}", ip=ip))
 
 
 def _sms_what(event: str) -> str:

@@ -13,7 +13,8 @@ a password) and for a passwordless sign-in (WebAuthn 7.2 step 17).  The signatur
 whenever either the stored or the new value is non-zero (7.2 step 22); a counter that does not is
 refused and audited as a possible cloned authenticator, and only after the signature was verified (a
 stranger cannot raise false alarms).  The backup eligibility flag must not change from registration
-(6.1.3); the backup state is stored as the authenticator reports it.
+(6.1.3); the backup state is stored as the authenticator reports it.  Adding and removing a passkey are
+second-factor changes: the person gets a security notice (:mod:`idp.people.notices`).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from webauthn.helpers.structs import (
 from idp import assurance, audit
 from idp.extensions import db, setting, state
 from idp.models import Passkey, Person, utcnow
+from idp.people import notices
 
 CEREMONY_TTL = 300
 TIMEOUT_MS = 120_000
@@ -193,6 +195,7 @@ def register(person: Person, binding: str, token: str | None, raw: str | None, n
     db.session.add(row)
     db.session.flush()
     audit.record("passkey.registered", person_id=person.id, passkey=row.id, synced=row.backup_eligible)
+    notices.notify(person, notices.SECOND_FACTOR)  # a second-factor change, with a "this was not me" link
     return row
 
 
@@ -270,4 +273,7 @@ def remove(person_id: int, passkey_id: int) -> bool:
         return False
     db.session.delete(row)
     audit.record("passkey.removed", person_id=person_id, passkey=passkey_id)
+    person = db.session.get(Person, person_id)
+    if person is not None:
+        notices.notify(person, notices.SECOND_FACTOR)  # a second-factor change, with a "this was not me" link
     return True

@@ -7,7 +7,8 @@ numbers only (a landline cannot receive the code).  :func:`request_code` sends a
 the store for ``CODE_TTL`` with at most ``MAX_TRIES`` wrong codes; :func:`confirm` stores the number on
 the person, which makes it the ``phone_number`` claim with ``phone_number_verified`` true (OpenID Connect
 Core 5.1, scope ``phone``, 5.4).  A number another person already holds is refused with the same words
-as a wrong code would not be (the person proved control of it; they should know to ask the help desk).
+as a wrong code would not be (the person proved control of it; they should know to ask the help desk,
+whose contact the page shows).  Adding, replacing and removing a number are security notices.
 """
 
 from __future__ import annotations
@@ -70,8 +71,10 @@ def request_code(person: Person, number: str, *, ip: str | None, background: boo
                                  "10 minutes. Never tell it to anybody.", code=code))
     text = " / ".join(dict.fromkeys(texts))
     if background:
-        state().store.put(KIND, str(person.id), {"number": number, "code": _hash(person.id, number, code),
-                                                 "tries": 0}, CODE_TTL)
+        store, key = state().store, str(person.id)  # the thread must not touch the ORM object
+        previous, left = store.get(KIND, key), store.ttl(KIND, key)
+        record = {"number": number, "code": _hash(person.id, number, code), "tries": 0}
+        store.put(KIND, key, record, CODE_TTL)
         app = current_app._get_current_object()  # type: ignore[attr-defined]
 
         def run() -> None:
@@ -80,6 +83,10 @@ def request_code(person: Person, number: str, *, ip: str | None, background: boo
                     sms.send(number, text, kind="phone_verify", ip=ip)
                 except sms.SmsError as exc:
                     log.warning("could not send the registration code by SMS: %s", exc)
+                    # A code that never left must not replace one the person may already hold (a resend
+                    # over the SMS limits keeps the earlier code working).
+                    if isinstance(previous, dict) and store.get(KIND, key) == record:
+                        store.put(KIND, key, previous, max(1, left or 1))
 
         threading.Thread(target=run, name="idp-phone-code", daemon=True).start()
         return
@@ -101,8 +108,13 @@ def pending(person: Person) -> str | None:
     return str(value["number"]) if isinstance(value, dict) else None
 
 
-def confirm(person: Person, code: str) -> str:
-    """Check the code; store the number on the person.  Returns the number; :class:`PhoneError` otherwise."""
+def confirm(person: Person, code: str, *, registering: bool = False) -> str:
+    """Check the code; store the number on the person.  Returns the number; :class:`PhoneError` otherwise.
+
+    A number added, replaced or removed is a security notice (it is a recovery channel and a sign-in
+    identifier; :mod:`idp.people.notices`), to the replaced number too when the person has only a phone;
+    ``registering``: the number of a registration, confirmed by the person who just registered with it
+    (nothing changed on an existing account)."""
     store = state().store
     value = store.get(KIND, str(person.id))
     if not isinstance(value, dict):
@@ -124,8 +136,8 @@ def confirm(person: Person, code: str) -> str:
     replaced = person.phone_number
     person.phone_number = number
     audit.record("profile.updated", person_id=person.id, fields=["phone_number"])
-    if replaced:  # a first number added at registration is no change to report
-        notices.notify(person, notices.PHONE)
+    if not registering and replaced != number:  # added or replaced: a new recovery channel and identifier
+        notices.notify(person, notices.PHONE, replaced_phone=replaced)
     try:
         db.session.commit()
     except IntegrityError:  # another person confirmed the number at the same moment
@@ -137,7 +149,8 @@ def confirm(person: Person, code: str) -> str:
 
 def remove(person: Person) -> None:
     """Forget the person's number (the claim goes with it)."""
+    removed = person.phone_number
     person.phone_number = None
     audit.record("profile.updated", person_id=person.id, fields=["phone_number"])
-    notices.notify(person, notices.PHONE)
+    notices.notify(person, notices.PHONE, replaced_phone=removed)  # a phone-only person: told at that number
     db.session.commit()

@@ -12,9 +12,13 @@ The steps, each a page of :mod:`idp.web.auth.recovery`:
 2. :func:`check_code`: the 8-digit code.  It is kept only as a keyed hash bound to the flow (a code of
    another flow, or of another account, never matches), at most ``RECOVERY_MAX_TRIES`` wrong codes
    per flow (then the flow is gone), and it works once.
-3. :func:`check_second_factor`: when the person uses two-step verification, a current code or a
-   recovery code too (the rule that every proof of a credential honours the second factor), under the
-   same counters as the sign-in's code page, so the reset is no side door for guessing codes.
+3. :func:`check_second_factor` / :func:`check_passkey`: when the person has a second factor of any kind
+   (an authenticator app, a passkey, or both: :func:`idp.people.mfa.has_second_factor`), a proof of it
+   too (the rule that every proof of a credential honours the second factor): a current authenticator
+   code, one of the person's recovery codes, or the person's passkey (a WebAuthn assertion bound to the
+   flow).  The mailed (or texted) code alone never sets a password for such a person; one who has lost
+   every factor and has no recovery code left is sent to the help desk.  Failures count on the sign-in's
+   code counters, so the reset is no side door for guessing codes.
 4. :func:`set_password`: the new password.  Every session of the person ends (back-channel logout
    notices, ``idp.people.signout``), every refresh token family is revoked (offline access included:
    someone else may have had the old password), the sign-in locks of the account are lifted, the
@@ -41,7 +45,7 @@ from flask_babel import lazy_gettext as _l
 from idp import audit, events, mail, passwords, ratelimit, sms
 from idp.extensions import db, setting, state
 from idp.models import CitizenAccount, utcnow
-from idp.people import mfa, notices, signin, signout
+from idp.people import mfa, notices, passkeys, signin, signout
 from idp.people import session as login_session
 from idp.sources import citizen, nik
 
@@ -212,28 +216,95 @@ def check_code(code: str) -> Flow:
             raise RecoveryError(_l("Too many wrong codes. Please ask for a new code."), 429, restart=True)
         raise RecoveryError(_l("This code is not right. Check the newest e-mail we sent and try again."), 401)
     person_id = int(flow.record["person"])
-    step = SECOND if mfa.has_totp(person_id) else PASSWORD
+    # Any second factor (an authenticator app or a passkey) must be proved too: never the code alone.
+    step = SECOND if mfa.has_second_factor(person_id) else PASSWORD
     return _advance(flow, step=step, code=None)  # the code is used up
 
 
+@dataclass(frozen=True)
+class SecondFactors:
+    """What the person of a flow at :data:`SECOND` can prove: the page offers exactly these."""
+
+    totp: bool
+    passkey: bool  # has a passkey, and passkeys work here
+    recovery_codes: int  # unused recovery codes left
+
+    @property
+    def none_usable(self) -> bool:
+        """Nothing left to prove the second factor with: only the help desk can help."""
+        return not (self.totp or self.passkey or self.recovery_codes)
+
+
+def second_factors(flow: Flow) -> SecondFactors:
+    person_id = int(flow.record["person"])
+    return SecondFactors(totp=mfa.has_totp(person_id),
+                         passkey=passkeys.enabled() and passkeys.has_passkey(person_id),
+                         recovery_codes=mfa.recovery_codes_left(person_id))
+
+
+def _second_factor_key(person_id: int) -> str:
+    return ratelimit.identifier_key(f"mfa:{person_id}")  # the sign-in code page's counters
+
+
+def _second_factor_failed(flow: Flow, person_id: int, locked: int, method: str) -> RecoveryError:
+    started = locked or ratelimit.record_failure(_second_factor_key(person_id), request.remote_addr)
+    audit.record("password.reset_second_factor", outcome="failure", person_id=person_id, method=method,
+                 commit=True)
+    if started:
+        drop(flow.flow_id)
+        return RecoveryError(_l("Too many wrong codes. Please try again later."), 429, restart=True)
+    if method == "passkey":
+        return RecoveryError(_l("The passkey was not accepted. Please try again, or type one of your recovery "
+                                "codes."), 401)
+    return RecoveryError(_l("This code is not right. Use the current code of your authenticator app or "
+                            "one of your recovery codes."), 401)
+
+
 def check_second_factor(code: str) -> Flow:
-    """Step 3 (two-step verification on): a current authenticator code or a recovery code."""
+    """Step 3 (a second factor on the account): a current authenticator code or a recovery code."""
     flow = current(SECOND)
     person_id = int(flow.record["person"])
-    key = ratelimit.identifier_key(f"mfa:{person_id}")  # the sign-in code page's counters
-    ip = request.remote_addr
-    locked = ratelimit.locked_for(key, ip)
+    key = _second_factor_key(person_id)
+    locked = ratelimit.locked_for(key, request.remote_addr)
     method = None if locked else mfa.verify(person_id, code)
     if method is None:
-        started = locked or ratelimit.record_failure(key, ip)
-        audit.record("password.reset_second_factor", outcome="failure", person_id=person_id, commit=True)
-        if started:
-            drop(flow.flow_id)
-            raise RecoveryError(_l("Too many wrong codes. Please try again later."), 429, restart=True)
-        raise RecoveryError(_l("This code is not right. Use the current code of your authenticator app or "
-                               "one of your recovery codes."), 401)
+        raise _second_factor_failed(flow, person_id, locked, "code")
     ratelimit.record_success(key)
     return _advance(flow, step=PASSWORD, second=method)
+
+
+def _passkey_binding(flow: Flow) -> str:
+    return "recovery:" + flow.flow_id
+
+
+def passkey_options() -> tuple[str, str]:
+    """Step 3 with a passkey: start the ceremony for the flow's person (bound to this flow).  Returns the
+    ceremony token and the WebAuthn options (JSON); :class:`RecoveryError` or
+    :class:`idp.people.passkeys.PasskeyError` otherwise."""
+    flow = current(SECOND)
+    person_id = int(flow.record["person"])
+    if not passkeys.has_passkey(person_id):
+        raise passkeys.PasskeyError("off", "no passkey on this account")
+    return passkeys.authentication_options(_passkey_binding(flow), person_id)
+
+
+def check_passkey(ceremony: str | None, answer: str | None) -> Flow:
+    """Step 3 with a passkey: the browser's answer to :func:`passkey_options` for the flow's person (another
+    person's passkey, a replayed or foreign ceremony prove nothing); the same counters as a wrong code."""
+    flow = current(SECOND)
+    person_id = int(flow.record["person"])
+    key = _second_factor_key(person_id)
+    locked = ratelimit.locked_for(key, request.remote_addr)
+    used = None
+    if not locked:
+        try:
+            used = passkeys.authenticate(_passkey_binding(flow), ceremony, answer, person_id)
+        except passkeys.PasskeyError as exc:
+            log.info("passkey refused in a password reset: %s (%s)", exc.reason, exc.detail)
+    if used is None:
+        raise _second_factor_failed(flow, person_id, locked, "passkey")
+    ratelimit.record_success(key)
+    return _advance(flow, step=PASSWORD, second="passkey")
 
 
 def password_problems(flow: Flow, new_password: str) -> list[str]:

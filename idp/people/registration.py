@@ -9,6 +9,8 @@ no enumeration), for ``EMAIL_VERIFY_TTL``.
   old address) and a new link goes to the new one.  An address another account uses gets that owner
   the "address in use" notice instead (rate-limited), the page says the same.  A duplicate's handle
   changes nothing.  At most :data:`CORRECTIONS_PER_HOUR` per handle.
+- :func:`resend_phone_code` and :func:`correct_phone`: the same for a registration with a mobile number
+  (the "check your phone" page): the code again, or to a corrected number, under the SMS cost guards.
 - :func:`sign_in_after_verification`: the link opened in the same browser (the handle names the account
   it confirmed) starts the session: the person set the password in this browser a moment ago and has
   just shown control of the mailbox.  Not when a second factor is needed (an application asking for
@@ -113,11 +115,65 @@ def sign_in_after_verification(handle: Any, account: CitizenAccount,
 
 def send_phone_code(handle: Any, number: str, *, ip: str | None) -> None:
     """A phone registration: the SMS code to the new account's number (from a thread); nothing for a
-    duplicate's handle (the page is the same)."""
+    duplicate's handle (the page is the same).  The handle remembers the number (to send again)."""
     record = _record(handle)
-    account = citizen.find_by_public_id(str((record or {}).get("account") or ""))
+    if record is None:
+        return
+    _keep(str(handle), {**record, "phone": number})
+    account = citizen.find_by_public_id(str(record.get("account") or ""))
     if account is not None:
         phone.request_code(account.person, number, ip=ip, background=True)
+
+
+def _keep(handle: str, record: dict[str, Any]) -> None:
+    store = state().store
+    store.put(KIND, handle, record, max(1, store.ttl(KIND, handle) or int(setting("EMAIL_VERIFY_TTL"))))
+
+
+def _unconfirmed_phone_account(record: dict[str, Any]) -> CitizenAccount | None:
+    """The handle's account while its number waits for the code (None for a duplicate or once confirmed)."""
+    account = citizen.find_by_public_id(str(record.get("account") or ""))
+    if account is None or account.status != "active" or account.person.phone_number is not None:
+        return None
+    return account
+
+
+def resend_phone_code(handle: Any, *, ip: str | None) -> bool:
+    """"Send the code again" on the "check your phone" page: a new code to the registration's number,
+    from a thread, under the SMS cost guards (per number, per address, the daily cap: a text over them is
+    not sent and the earlier code keeps working).  False when the handle is unknown or expired; True
+    otherwise, whatever happened (a duplicate's handle sends nothing: the page is the same).  At most
+    :data:`CORRECTIONS_PER_HOUR` per handle (:class:`TooMany`)."""
+    record = _record(handle)
+    if record is None or not record.get("phone"):
+        return False
+    if not ratelimit.allow("reg-phone-resend", str(handle), CORRECTIONS_PER_HOUR, 3600):
+        raise TooMany()
+    account = _unconfirmed_phone_account(record)
+    if account is not None:
+        phone.request_code(account.person, str(record["phone"]), ip=ip, background=True)
+        audit.record("citizen.phone_code_resent", person_id=account.person_id, commit=True)
+    return True
+
+
+def correct_phone(handle: Any, new_number: str, *, ip: str | None) -> bool:
+    """"Wrong number? Correct it": the code goes to ``new_number`` (E.164, normalised by the caller)
+    instead, and the earlier code stops working (it was bound to the old number).  A number another
+    account holds is found out only when the code is typed (the person then proved they hold it; the page
+    names the help desk).  False when the handle is unknown or expired; True otherwise (a duplicate's
+    handle sends nothing).  Shares the :data:`CORRECTIONS_PER_HOUR` of the e-mail corrections."""
+    record = _record(handle)
+    if record is None or not record.get("phone"):
+        return False
+    if not ratelimit.allow("reg-correct", str(handle), CORRECTIONS_PER_HOUR, 3600):
+        raise TooMany()
+    _keep(str(handle), {**record, "phone": new_number})
+    account = _unconfirmed_phone_account(record)
+    if account is not None:
+        state().store.delete(phone.KIND, str(account.person_id))  # the old number's code is void
+        phone.request_code(account.person, new_number, ip=ip, background=True)
+        audit.record("citizen.phone_corrected", person_id=account.person_id, commit=True)
+    return True
 
 
 def confirm_phone(handle: Any, code: str, pending: dict[str, Any] | None) -> signin.Finished | None:
@@ -130,6 +186,6 @@ def confirm_phone(handle: Any, code: str, pending: dict[str, Any] | None) -> sig
         if not ratelimit.allow("reg-phone-dup", str(handle)[:64], phone.MAX_TRIES, 3600):
             raise phone.PhoneError(gettext("Too many wrong codes. Please ask for a new one."), 429)
         raise phone.PhoneError(gettext("This code is not right."), 401)
-    phone.confirm(account.person, code)
+    phone.confirm(account.person, code, registering=True)
     audit.record("citizen.phone_verified", person_id=account.person_id, commit=True)
     return sign_in_after_verification(handle, account, pending)

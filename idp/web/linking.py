@@ -135,7 +135,7 @@ def _finish(current: login_session.LoginSession, person: Person, proved: Identit
     except linking.LinkRefused as exc:
         return page("linking/link.html", 409, form=LinkForm(formdata=None, req=ctx.get("req") or "",
                                                              offer="1" if ctx.get("offer") else ""),
-                     error=REFUSED[exc.reason], **ctx)
+                     error=REFUSED[exc.reason], refused=exc.reason == "inactive", **ctx)  # help desk shown
     flash(_l("The accounts are linked: applications now see one identity."), "success")
     return _after(ctx.get("req"))
 

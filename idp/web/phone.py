@@ -40,10 +40,11 @@ class RemoveForm(FlaskForm):
 def _page(person: Person, status: int = 200, *, form: NumberForm | None = None, code_form: CodeForm | None = None,
           error: str | None = None) -> Response:
     waiting = phone.pending(person)
+    # A number another account holds (409) is a dead end only the help desk resolves: its contact is shown.
     return page("account/phone.html", status, form=form or NumberForm(formdata=None),
                 code_form=code_form or CodeForm(formdata=None), remove_form=RemoveForm(formdata=None),
                 person=person, waiting=sms.mask_number(waiting) if waiting else None,
-                number=person.phone_number, error=error, active="phone")
+                number=person.phone_number, error=error, active="phone", show_helpdesk=status == 409)
 
 
 @bp.route("", methods=["GET", "POST"])

@@ -11,10 +11,15 @@ from typing import Any
 
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import select
 
+from idp.extensions import db
+from idp.models import Passkey
 from tests.citizen.helpers import PASSWORD, body, csrf, mails_to, register, sign_in, wait_for_mails
+from tests.webauthn_soft import SoftAuthenticator
 
 from .conftest import RP, english, post_page, signed_in_citizen
+from .test_passkeys import ISSUER, RP_ID, add_passkey, passwordless
 from .test_phone import add_number, code_in, sms_outbox, type_code
 from .test_two_step import set_up
 
@@ -69,9 +74,12 @@ def test_second_factor_and_phone_changes_are_reported(app: Flask) -> None:
     notices(app, citizen.email, 2, "Two-step verification")
     assert add_number(browser, "0812-4444-0001").status_code == 303
     assert type_code(browser, code_in(sms_outbox(app)[-1]["text"])).status_code == 303
+    # A first number is reported too: it is a new recovery channel and sign-in identifier.
+    [added] = notices(app, citizen.email, 3, "mobile number")
+    assert LINK_RE.search(body(added))
     page = browser.get("/account/phone")
     assert browser.post("/account/phone/remove", data={"csrf_token": csrf(page.data)}).status_code == 303
-    notices(app, citizen.email, 3, "mobile number")
+    assert len(notices(app, citizen.email, 4, "mobile number")) == 2
 
 
 def test_a_phone_only_person_gets_the_notice_by_sms(oauth_app: Callable[..., Flask]) -> None:
@@ -88,11 +96,65 @@ def test_a_phone_only_person_gets_the_notice_by_sms(oauth_app: Callable[..., Fla
     assert wait and "/not-me?token=" in wait[0]["text"]
 
 
-def wait_for_sms(app: Flask, kind: str) -> list[dict[str, Any]]:
+def wait_for_sms(app: Flask, kind: str, count: int = 1) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     for _ in range(100):
         found = [m for m in sms_outbox(app) if m["kind"] == kind]
-        if found:
+        if len(found) >= count:
             break
         time.sleep(0.05)
     return found
+
+
+def phone_only_citizen(app: Flask, number: str) -> tuple[FlaskClient, Any]:
+    """A citizen registered with a mobile number only, confirmed and signed in."""
+    browser = english(app)
+    citizen, _ = register(browser, email_address="", phone=number)
+    page = browser.get("/register-account/sent")
+    code = code_in(wait_for_sms(app, "phone_verify")[0]["text"])  # sent from a thread
+    assert browser.post("/register-account/verify-phone",
+                        data={"csrf_token": csrf(page.data), "code": code}).status_code == 303
+    return browser, citizen
+
+
+def test_a_phone_only_persons_number_change_is_told_to_the_replaced_number(oauth_app: Callable[..., Flask]) -> None:
+    """The holder of the new number may be the intruder: the old number, the owner's, is told too, with a
+    "this was not me" link of its own that still works after the new number's link was used."""
+    app = oauth_app()
+    browser, _ = phone_only_citizen(app, "0812-4444-0003")
+    assert not wait_for_sms(app, "notice_phone")  # confirming the registration's number is no change
+    assert add_number(browser, "0812-4444-0004").status_code == 303
+    assert type_code(browser, code_in(sms_outbox(app)[-1]["text"])).status_code == 303
+    sent = {m["to"]: m for m in wait_for_sms(app, "notice_phone", 2)}
+    assert set(sent) == {"+6281244440003", "+6281244440004"}
+    links = {to: re.search(r"/not-me\?token=\S+", m["text"]).group(0) for to, m in sent.items()}  # type: ignore[union-attr]
+    assert len(set(links.values())) == 2
+    assert not_me(english(app, "10.3.3.1"), links["+6281244440004"]).status_code == 303
+    owner = not_me(english(app, "10.3.3.2"), links["+6281244440003"])
+    assert owner.status_code == 303 and owner.headers["Location"].endswith("/forgot-password")
+
+
+def test_a_phone_only_persons_removed_number_is_told(oauth_app: Callable[..., Flask]) -> None:
+    app = oauth_app()
+    browser, _ = phone_only_citizen(app, "0812-4444-0005")
+    page = browser.get("/account/phone")
+    assert browser.post("/account/phone/remove", data={"csrf_token": csrf(page.data)}).status_code == 303
+    [sent] = wait_for_sms(app, "notice_phone")
+    assert sent["to"] == "+6281244440005" and "/not-me?token=" in sent["text"]
+
+
+def test_adding_and_removing_a_passkey_is_reported(oauth_app: Callable[..., Flask]) -> None:
+    app = oauth_app(ISSUER=ISSUER)  # a host name: passkeys work
+    browser, citizen = signed_in_citizen(app)
+    authenticator = SoftAuthenticator(RP_ID, ISSUER)
+    assert add_passkey(browser, authenticator).status_code == 200
+    [added] = notices(app, citizen.email, 2, "Two-step verification")
+    assert "passkey" in body(added) and LINK_RE.search(body(added))
+    fresh = english(app, "10.3.4.1")
+    assert passwordless(fresh, authenticator).status_code == 303  # a fresh sign-in with the passkey
+    with app.app_context():
+        passkey_id = db.session.execute(select(Passkey.id)).scalar_one()
+    token = csrf(fresh.get("/account/passkeys").data)
+    assert fresh.post(f"/account/passkeys/{passkey_id}/remove", data={"csrf_token": token}).status_code == 303
+    found = [m for m in wait_for_mails(app, citizen.email, 4) if "Two-step verification" in str(m["Subject"])]
+    assert len(found) == 2 and LINK_RE.search(body(found[-1]))

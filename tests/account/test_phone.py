@@ -108,6 +108,24 @@ def test_cost_guards(oauth_app: Callable[..., Flask]) -> None:
     assert len(sms_outbox(app)) == 3
 
 
+def test_the_per_address_limit(oauth_app: Callable[..., Flask]) -> None:
+    """``SMS_PER_IP_PER_HOUR`` counts the texts one client address causes, whichever person and number:
+    different numbers and different accounts from one address share it; another address is not held up."""
+    app = oauth_app(SMS_PER_IP_PER_HOUR=2)
+    first, _, _ = signed_in(app)
+    second, _, _ = signed_in(app, nik="3603014501900003")
+    elsewhere, _, _ = signed_in(app, nik="3603014501900004")
+    for browser, address in ((first, "10.8.0.1"), (second, "10.8.0.1"), (elsewhere, "10.8.0.2")):
+        browser.environ_base["REMOTE_ADDR"] = address
+    assert add_number(first, "0812-3333-0001").status_code == 303
+    assert add_number(second, "0812-3333-0002").status_code == 303
+    refused = add_number(first, "0812-3333-0003")  # a third number, a third text from 10.8.0.1
+    assert refused.status_code == 429 and 'id="phone-error"' in refused.get_data(as_text=True)
+    assert add_number(second, "0812-3333-0004").status_code == 429  # another account, the same address
+    assert add_number(elsewhere, "0812-3333-0005").status_code == 303
+    assert [m["to"] for m in sms_outbox(app)] == ["+6281233330001", "+6281233330002", "+6281233330005"]
+
+
 def test_the_page_needs_a_sign_in(app: Flask) -> None:
     assert app.test_client().get("/account/phone").status_code == 303
 

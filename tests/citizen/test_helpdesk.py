@@ -3,17 +3,22 @@ people to contact it; a sentence naming the province's help desk when none is co
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
+from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from idp.config import ConfigError
 from idp.extensions import db
 from idp.models import CitizenAccount
 
-from .helpers import body, register, register_and_verify, sign_in, wait_for_mails
+from .helpers import body, csrf, register, register_and_verify, sign_in, wait_for_mails
 
 DESK = {"HELPDESK_NAME": "Layanan Aduan Diskominfo", "HELPDESK_PHONE": "0811-1234-5678 (WhatsApp)",
         "HELPDESK_HOURS": "Senin-Jumat 08.00-16.00 WIB", "HELPDESK_URL": "https://bantuan.example.org/sso"}
@@ -70,3 +75,45 @@ def test_without_settings_the_province_desk_is_named(make_app: Callable[..., Fla
 def test_the_desk_link_must_be_a_web_address(make_app: Callable[..., Flask], url: str) -> None:
     with pytest.raises(ConfigError, match="IDP_HELPDESK_URL"):
         make_app(HELPDESK_URL=url)
+
+
+def sms_code(app: Flask, count: int) -> str:
+    folder = Path(app.extensions["idp"].config["OUTBOX_DIR"])
+    texts = [json.loads(p.read_text()) for p in sorted(folder.glob("*.sms"))]
+    assert len(texts) == count, texts
+    return re.search(r"\b(\d{6})\b", texts[-1]["text"]).group(1)  # type: ignore[union-attr]
+
+
+def confirm_number(client: FlaskClient, app: Flask, typed: str, count: int) -> Any:
+    page = client.get("/account/phone")
+    assert client.post("/account/phone", data={"csrf_token": csrf(page.data), "number": typed}).status_code == 303
+    page = client.get("/account/phone")
+    return client.post("/account/phone/verify", data={"csrf_token": csrf(page.data), "code": sms_code(app, count)})
+
+
+def test_a_number_of_another_account_names_the_desk(app: Flask) -> None:
+    """"This number belongs to another account ... contact the help desk": the page shows the contact."""
+    holder, other = app.test_client(), app.test_client()
+    for n, client in enumerate((holder, other)):
+        assert sign_in(client, register_and_verify(client)).status_code == 303
+        resp = confirm_number(client, app, "0812-7777-0001", n + 1)
+        if client is holder:
+            assert resp.status_code == 303
+            assert not shows_desk(client.get("/account/phone").get_data(as_text=True))
+    assert resp.status_code == 409 and shows_desk(resp.get_data(as_text=True))
+    assert "another account" in resp.get_data(as_text=True)
+
+
+def test_linking_a_disabled_account_names_the_desk(app: Flask) -> None:
+    client, other = app.test_client(), app.test_client()
+    assert sign_in(client, register_and_verify(client)).status_code == 303
+    disabled = register_and_verify(other)
+    with app.app_context():
+        account = db.session.execute(select(CitizenAccount).where(CitizenAccount.email == disabled.email)).scalar_one()
+        account.status = "disabled"
+        db.session.commit()
+    page = client.get("/account/link/citizen")
+    resp = client.post("/account/link/citizen", data={"csrf_token": csrf(page.data), "identifier": disabled.nik,
+                                                       "password": disabled.password})
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 403 and "help desk" in html and shows_desk(html), (resp.status_code, html[:3000])

@@ -1,15 +1,17 @@
 """The forgotten-password pages ("Lupa kata sandi?"); the steps and their rules are :mod:`idp.people.recovery`.
 
 ``/forgot-password`` asks for a NIK or an e-mail address and always answers with the code page (no
-enumeration); ``/forgot-password/code``, ``/forgot-password/two-step`` and ``/forgot-password/new`` are
-the steps of this browser's flow.  A step that cannot go on shows the failure page with the help desk.
+enumeration); ``/forgot-password/code``, ``/forgot-password/two-step`` (with
+``/forgot-password/two-step/passkey`` and its ``options``: the person's passkey instead of a code) and
+``/forgot-password/new`` are the steps of this browser's flow.  A step that cannot go on shows the
+failure page with the help desk.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, flash, redirect, request, url_for
+from flask import Response, flash, jsonify, redirect, request, url_for
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, PasswordField, StringField
@@ -17,11 +19,11 @@ from wtforms.validators import ValidationError
 
 from idp import pow
 from idp.extensions import setting
-from idp.people import notices, recovery
+from idp.people import notices, passkeys, recovery
 from idp.people.signin import blank
 from idp.web.auth import bp
 from idp.web.common import clean_req, page, see_other
-from idp.web.forms import MAX_FIELD, no_control
+from idp.web.forms import MAX_FIELD, CeremonyForm, no_control
 
 
 class ForgotForm(FlaskForm):
@@ -130,23 +132,73 @@ def recovery_code() -> Response:
     return see_other("auth.recovery_second" if flow.step == recovery.SECOND else "auth.recovery_password")
 
 
+def _second_page(flow: recovery.Flow, status: int, form: SecondFactorForm, error: Any = None) -> Response:
+    """The second-factor step: what the person can prove (an authenticator code, a recovery code, the
+    passkey), or, with none of them left, the help desk."""
+    return page("auth/recovery_second.html", status, form=form, error=error, factors=recovery.second_factors(flow),
+                passkey_form=CeremonyForm(formdata=None))
+
+
 @bp.route("/forgot-password/two-step", methods=["GET", "POST"])
 def recovery_second() -> Response:
     form = SecondFactorForm()
     try:
-        recovery.current(recovery.SECOND)
+        flow = recovery.current(recovery.SECOND)
     except recovery.RecoveryError as error:
         return _failed(error)
     if request.method == "GET" or not form.validate():
-        return page("auth/recovery_second.html", 200 if request.method == "GET" else 400, form=form)
+        return _second_page(flow, 200 if request.method == "GET" else 400, form)
     try:
         recovery.check_second_factor(form.code.data or "")
     except recovery.RecoveryError as error:
         if error.restart:
             return _failed(error)
         form.code.data = ""
-        return page("auth/recovery_second.html", error.status, form=form, error=error.message)
+        return _second_page(flow, error.status, form, error.message)
     return see_other("auth.recovery_password")
+
+
+@bp.post("/forgot-password/two-step/passkey/options")
+def recovery_passkey_options() -> Response:
+    """Start the passkey ceremony of this browser's flow (JSON for ``static/js/passkeys.js``)."""
+    form = CeremonyForm()
+    failed = None
+    if not form.validate():
+        failed = EXPIRED_PASSKEY
+    else:
+        try:
+            token, options = recovery.passkey_options()
+        except (recovery.RecoveryError, passkeys.PasskeyError):
+            failed = EXPIRED_PASSKEY
+    if failed is not None:
+        resp = jsonify(error=str(failed))
+        resp.status_code = 400
+        return resp
+    resp = jsonify(ceremony=token, options=options)
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+@bp.post("/forgot-password/two-step/passkey")
+def recovery_passkey() -> Response:
+    """The passkey's answer proves the second factor of this browser's flow."""
+    form = CeremonyForm()
+    try:
+        flow = recovery.current(recovery.SECOND)
+    except recovery.RecoveryError as error:
+        return _failed(error)
+    if not form.validate():
+        return _second_page(flow, 400, SecondFactorForm(formdata=None), EXPIRED_PASSKEY)
+    try:
+        recovery.check_passkey(form.ceremony.data, form.credential.data)
+    except recovery.RecoveryError as error:
+        if error.restart:
+            return _failed(error)
+        return _second_page(flow, error.status, SecondFactorForm(formdata=None), error.message)
+    return see_other("auth.recovery_password")
+
+
+EXPIRED_PASSKEY = _l("The passkey request has expired. Please try again.")
 
 
 @bp.route("/forgot-password/new", methods=["GET", "POST"])

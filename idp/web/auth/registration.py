@@ -127,6 +127,25 @@ class PhoneCodeForm(FlaskForm):
     code = StringField(_l("Code from the text message"), validators=[required])
 
 
+class CorrectPhoneForm(FlaskForm):
+    """The "check your phone" page: the number was mistyped, send the code to this one instead."""
+
+    number = StringField(_l("Correct mobile number"), description=_l("For example 0812-3456-7890."))
+    normalized: str = ""
+
+    def validate_number(self, field: StringField) -> None:
+        if not (field.data or "").strip():
+            raise ValidationError(REQUIRED)
+        found = sms.normalize_mobile(field.data or "")
+        if found is None:
+            raise ValidationError(_l("Enter an Indonesian mobile number, for example 0812-3456-7890."))
+        self.normalized = found
+
+
+class ResendCodeForm(FlaskForm):
+    """The "send the code again" button."""
+
+
 class CorrectEmailForm(FlaskForm):
     """The "check your mail" page: the address was mistyped, send the link to this one instead."""
 
@@ -228,13 +247,66 @@ def registered() -> Response:
 
 def _registered_page(info: dict[str, Any], req: str | None, status: int = 200, *,
                      correct_form: CorrectEmailForm | None = None, code_form: PhoneCodeForm | None = None,
-                     phone_error: Any = None) -> Response:
-    """The "check your mail / phone" page: where the link or code went (masked), and how to go on."""
+                     phone_error: Any = None, correct_phone_form: CorrectPhoneForm | None = None) -> Response:
+    """The "check your mail / phone" page: where the link or code went (masked), and how to go on: a new
+    link or code, or a corrected address or number."""
+    handle = info.get("handle")
     return page("auth/registered.html", status, req=req, sent_to=info.get("to"), sent_phone=info.get("phone"),
-                correct_form=correct_form or (CorrectEmailForm(formdata=None) if info.get("handle") and info.get("to")
+                correct_form=correct_form or (CorrectEmailForm(formdata=None) if handle and info.get("to")
                                               else None),
+                correct_phone_form=correct_phone_form or (CorrectPhoneForm(formdata=None)
+                                                          if handle and info.get("phone") else None),
+                resend_code_form=ResendCodeForm(formdata=None) if handle and info.get("phone") else None,
                 code_form=code_form or PhoneCodeForm(formdata=None), phone_error=phone_error,
                 resend_form=ResendForm(formdata=None, req=req or ""))
+
+
+def _to_registered(req: str | None) -> Response:
+    return redirect(url_for("auth.registered", req=req) if req else url_for("auth.registered"),
+                    303)  # type: ignore[return-value]
+
+
+def _expired_registration() -> Response:
+    flash(_l("This registration has expired. Please register again."), "info")
+    return redirect(url_for("auth.register"), 303)  # type: ignore[return-value]
+
+
+@bp.post("/register-account/resend-code")
+def resend_phone_code() -> Response:
+    """"Send the code again": a new SMS code to the registration's number (the SMS cost guards apply)."""
+    info = session.get("registered") or {}
+    req = clean_req(request.values.get("req"))
+    if not ResendCodeForm().validate() or not info.get("phone"):
+        return _registered_page(info, req, 400)
+    try:
+        known = registration_flow.resend_phone_code(info.get("handle"), ip=request.remote_addr)
+    except registration_flow.TooMany:
+        return page("error.html", 429, status=429, code="too_many_requests", ref=None,
+                    message=_l("You asked for a new code too often. Please wait an hour, or register again."))
+    if not known:
+        return _expired_registration()
+    flash(_l("We sent a new code to %(number)s. It replaces the earlier one.", number=info["phone"]), "success")
+    return _to_registered(req)
+
+
+@bp.post("/register-account/correct-phone")
+def correct_phone() -> Response:
+    """The number was mistyped: the code goes to the corrected one (see :mod:`idp.people.registration`)."""
+    info = session.get("registered") or {}
+    req = clean_req(request.values.get("req"))
+    form = CorrectPhoneForm()
+    if not form.validate() or not info.get("phone"):
+        return _registered_page(info, req, 400, correct_phone_form=form)
+    try:
+        known = registration_flow.correct_phone(info.get("handle"), form.normalized, ip=request.remote_addr)
+    except registration_flow.TooMany:
+        return page("error.html", 429, status=429, code="too_many_requests", ref=None,
+                    message=_l("You corrected the number too often. Please wait an hour, or register again."))
+    if not known:
+        return _expired_registration()
+    session["registered"] = {**info, "phone": sms.mask_number(form.normalized)}
+    flash(_l("We sent a new code to the corrected number."), "success")
+    return _to_registered(req)
 
 
 @bp.post("/register-account/verify-phone")
