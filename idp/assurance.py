@@ -8,9 +8,17 @@ typed data belong to the NIK) and ``citizen-in-person`` (an officer checked the 
 They rank like ``citizen`` as authentication, and a request for one of them is met only by a person
 whose NIK was proved at that level or a higher one (:data:`NIK_LEVELS`): a staff sign-in or a second
 factor proves nothing about a NIK, so neither satisfies them on its own.
+
+:data:`WORDS` says every level in words (issue 16: a person never reads a URN): how a session signed in
+(``templates/_acr.html``) and what an application's minimum demands (the portal's and the console's
+access policy, ``idp/web/portal/forms.py``).
 """
 
 from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+from flask_babel import lazy_gettext as _l
 
 PREFIX = "urn:bantenprov:sso:acr:"
 
@@ -35,6 +43,32 @@ _NIK_PROOFS = frozenset({CITIZEN_REGISTRY, CITIZEN_IN_PERSON})
 # The ``nik_verification`` claim: how the NIK was proven (README "Assurance levels").
 NIK_METHODS: dict[str, str] = {CITIZEN_REVIEW: "self-declared", CITIZEN: "self-declared",
                                CITIZEN_REGISTRY: "registry", CITIZEN_IN_PERSON: "in-person"}
+
+
+
+class Words(NamedTuple):
+    """A level in words (English message ids, Indonesian in the catalogue)."""
+
+    signed_in: Any  # how a session signed in: "password and two-step verification"
+    policy: Any  # an application's minimum: "With a second factor"
+    nik: Any = None  # how an account's NIK is proven (a NIK level): "Matched by the population registry"
+
+
+# Every ``acr`` value the provider issues (the keys are :data:`LEVELS`, tests/account/test_polish.py).
+WORDS: dict[str, Words] = {
+    CITIZEN_REVIEW: Words(_l("password (data under review)"),
+                          _l("Any sign-in, also a citizen whose data are under review"),
+                          _l("Self-declared (not verified)")),
+    CITIZEN: Words(_l("password"), _l("A verified citizen account or stronger"), _l("Self-declared (not verified)")),
+    CITIZEN_REGISTRY: Words(_l("password, NIK confirmed by the population registry"),
+                            _l("A NIK confirmed by the population registry, or checked in person"),
+                            _l("Matched by the population registry")),
+    CITIZEN_IN_PERSON: Words(_l("password, NIK checked in person at a service counter"),
+                             _l("A NIK checked in person at a service counter"),
+                             _l("Verified in person at a service counter")),
+    STAFF: Words(_l("staff directory password"), _l("A staff sign-in or stronger")),
+    MFA: Words(_l("password and two-step verification"), _l("With a second factor")),
+}
 
 # RFC 8176 method references.
 AMR_PASSWORD = "pwd"  # noqa: S105 - an RFC 8176 method name, not a password

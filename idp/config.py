@@ -239,7 +239,7 @@ SETTINGS: tuple[Setting, ...] = (
     S("SMTP_TIMEOUT", 10, _int, "SMTP connect and response timeout.", minimum=1, maximum=120),
     S("SMTP_CA_FILE", "", _str, "PEM file of the certificate authority that signed the SMTP server's "
       "certificate (empty: the system's trusted authorities)."),
-    S("MAIL_FROM", "SSO Provinsi Banten <no-reply@bantenprov.go.id>", _str, "Sender of the mails."),
+    S("MAIL_FROM", "SSO Banten <no-reply@bantenprov.go.id>", _str, "Sender of the mails."),
     S("OUTBOX_DIR", "", _str, "Folder for mails when no SMTP host is set. Empty: `<instance>/outbox`."),
     # --- staff directory (LDAP / Active Directory); empty IDP_LDAP_* names take the preset's value ---
     S("LDAP_URLS", [], _list, "Directory servers, tried in this order (`ldaps://host:636`, `ldap://host:389`); "

@@ -5,18 +5,38 @@ The browser's ``Accept-Language`` does not decide: a phone set to English still 
 with the switch to English on every page (``templates/base.html``).  Only a choice counts: the
 person's (the switch, remembered in the cookie) or the application's (OpenID Connect Core 3.1.2.1
 ``ui_locales``: the application knows its user's language and chose it).
+
+The product has one name per language (:data:`PRODUCT_NAMES`, issue 16): pages, mails and messages say
+it through ``product`` (a template global) or ``product=product_name()``, never by writing it out.
 """
 
 from __future__ import annotations
 
-from flask import Flask, Response, g, request
-from flask_babel import get_locale
+from typing import Any
 
+from flask import Flask, Response, g, request
+from flask_babel import LazyString, get_locale
+
+from idp import assurance
 from idp.extensions import babel, state
 
 SUPPORTED = ("id", "en")
 LANG_COOKIE = "idp_lang"
 AUTHORIZE_ENDPOINT = "oauth.authorize"  # the Flask endpoint of /authorize (idp.web.oauth)
+
+# The product's name in each language.  A label that has one language only (the mail sender, the entry
+# in the authenticator app, the page of last resort) uses the default language's: PRODUCT_NAME.
+PRODUCT_NAMES = {"id": "SSO Banten", "en": "Banten SSO"}
+PRODUCT_NAME = PRODUCT_NAMES["id"]
+
+
+def product_name() -> str:
+    """The product's name in the current language (outside a request: :data:`PRODUCT_NAME`)."""
+    return PRODUCT_NAMES.get(str(get_locale()), PRODUCT_NAME)
+
+
+# The name as a lazy string: evaluated when shown, in the language of that moment (a mail's, a page's).
+PRODUCT: Any = LazyString(product_name)
 
 
 def select_locale() -> str:
@@ -43,6 +63,9 @@ def pick_ui_locales(value: str | None) -> str | None:
 
 def init_app(app: Flask) -> None:
     babel.init_app(app, locale_selector=select_locale)
+    # Every template may say the product's name and an assurance level in words (templates/_acr.html).
+    app.jinja_env.globals.update(product=PRODUCT, assurance_words=assurance.WORDS,
+                                 product_label=PRODUCT_NAME)  # the name as a one-language label says it
 
     @app.before_request
     def _explicit_choice() -> None:

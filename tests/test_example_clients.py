@@ -22,8 +22,8 @@ def load(name: str) -> ModuleType:
     return module
 
 
-@pytest.mark.parametrize(("name", "login"), [("example-rp", "Masuk dengan Banten SSO"),
-                                             ("example-rp2", "Masuk dengan Banten SSO")])
+@pytest.mark.parametrize(("name", "login"), [("example-rp", "Masuk dengan SSO Banten"),
+                                             ("example-rp2", "Masuk dengan SSO Banten")])
 def test_indonesian_first_with_an_english_switch(name: str, login: str) -> None:
     client = load(name).app.test_client()
     page = client.get("/").get_data(as_text=True)

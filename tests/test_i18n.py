@@ -88,14 +88,14 @@ def test_authorize_error_page_follows_ui_locales(client: FlaskClient) -> None:
     assert resp.status_code == 400
     html = resp.get_data(as_text=True)
     assert '<html lang="en">' in html
-    assert "This application is not registered with Banten Single Sign-On." in html
+    assert "This application is not registered with Banten SSO." in html
     assert "Aplikasi ini tidak terdaftar" not in html
 
 
 def test_authorize_error_page_is_indonesian_by_default(client: FlaskClient) -> None:
     resp = client.get("/authorize?" + urlencode({"client_id": "unknown-client", "response_type": "code"}))
     assert resp.status_code == 400
-    assert "Aplikasi ini tidak terdaftar di Banten Single Sign-On." in resp.get_data(as_text=True)
+    assert "Aplikasi ini tidak terdaftar di SSO Banten." in resp.get_data(as_text=True)
 
 
 def test_catalogue_is_complete() -> None:

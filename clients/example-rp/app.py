@@ -93,7 +93,7 @@ def _drop_ended_session() -> None:
 # the session, and passed to the provider as ``ui_locales``, OIDC Core 3.1.2.1).
 TEXT = {
     "id": {"error": "Galat", "signed_in": "Anda sudah masuk.", "claims": "Klaim ID token",
-           "logout": "Keluar", "login": "Masuk dengan Banten SSO", "switch": "English", "switch_to": "en"},
+           "logout": "Keluar", "login": "Masuk dengan SSO Banten", "switch": "English", "switch_to": "en"},
     "en": {"error": "Error", "signed_in": "Signed in.", "claims": "ID token claims",
            "logout": "Sign out", "login": "Sign in with Banten SSO", "switch": "Bahasa Indonesia", "switch_to": "id"},
 }

@@ -103,7 +103,7 @@ keys = Keys()
 
 # Indonesian by default; ``?lang=en`` switches to English (a cookie remembers it).
 TEXT = {
-    "id": {"error": "Galat", "as": "Masuk sebagai", "logout": "Keluar", "login": "Masuk dengan Banten SSO",
+    "id": {"error": "Galat", "as": "Masuk sebagai", "logout": "Keluar", "login": "Masuk dengan SSO Banten",
            "switch": "English", "switch_to": "en"},
     "en": {"error": "Error", "as": "Signed in as", "logout": "Sign out", "login": "Sign in with Banten SSO",
            "switch": "Bahasa Indonesia", "switch_to": "id"},

@@ -21,6 +21,7 @@ from sqlalchemy import delete, func, select, update
 
 from idp import audit
 from idp.extensions import db, state
+from idp.i18n import PRODUCT_NAME
 from idp.models import Person, RecoveryCode, TotpCredential, utcnow
 from idp.people import notices, passkeys
 
@@ -28,7 +29,7 @@ STEP = 30
 DIGITS = 6
 DRIFT_STEPS = 1
 RECOVERY_CODES = 10
-ISSUER_NAME = "Banten SSO"
+ISSUER_NAME = PRODUCT_NAME  # the entry in the authenticator app: one language, the default's
 _RECOVERY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i: read aloud or typed from paper
 
 

@@ -45,6 +45,7 @@ from webauthn.helpers.structs import (
 
 from idp import assurance, audit
 from idp.extensions import db, setting, state
+from idp.i18n import PRODUCT_NAME
 from idp.models import Passkey, Person, utcnow
 from idp.people import notices
 
@@ -53,7 +54,7 @@ TIMEOUT_MS = 120_000
 MAX_PASSKEYS = 20
 MAX_NAME = 64
 MAX_RESPONSE = 64 * 1024  # characters of the browser's JSON answer (a credential is a few kilobytes)
-RP_NAME = "Banten SSO"
+RP_NAME = PRODUCT_NAME  # shown by the authenticator in one language: the default one's name (idp.i18n)
 AMR_HWK = "hwk"  # RFC 8176: proof of possession of a hardware-secured key
 AMR_USER = "user"  # RFC 8176: a user presence test (here: the authenticator verified the user)
 

@@ -26,7 +26,7 @@ from wtforms.validators import ValidationError
 from idp import mail
 from idp.errors import IdpError
 from idp.extensions import csrf, db, state
-from idp.i18n import pick_ui_locales
+from idp.i18n import PRODUCT, pick_ui_locales
 from idp.models import Person
 from idp.oauth import authorize as authz
 from idp.oauth import backchannel, discovery, frontchannel, keys
@@ -102,7 +102,7 @@ def _target(params: MultiDict[str, str]) -> Target:
                            "repeated)."), detail="bad client_id")
     client = query_client(client_id)
     if client is None:
-        raise PageError(_l("This application is not registered with Banten Single Sign-On."),
+        raise PageError(_l("This application is not registered with %(product)s.", product=PRODUCT),
                         code="invalid_client", detail="unknown client")
     redirect_uri = _single(params, "redirect_uri")
     if not redirect_uri or not client.check_redirect_uri(redirect_uri):
@@ -403,7 +403,7 @@ def end_session() -> Response:
             raise IdpError(_l("The application asked to return to an address that is not registered for it."),
                            detail="post_logout_redirect_uri not registered")
     if params.get("client_id") and req.client is None:
-        raise IdpError(_l("This application is not registered with Banten Single Sign-On."),
+        raise IdpError(_l("This application is not registered with %(product)s.", product=PRODUCT),
                        code="invalid_client", detail="unknown client")
     current = login_session.current()
     # A hint for someone other than the signed-in person: ask before ending their session.

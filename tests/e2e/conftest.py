@@ -1,12 +1,19 @@
-"""A headless Chromium per test (Debian's chromium + chromedriver, no downloads, no outside traffic)."""
+"""A headless Chromium per test (Debian's chromium + chromedriver, no downloads, no outside traffic).
+
+Screenshots are test artefacts (issue 16): each test's go to ``test-artifacts/screenshots/<test name>/``
+under the repository (``TEST_ARTIFACTS_DIR`` moves the ``test-artifacts`` folder), emptied when the test
+starts; a failing test adds ``failure-<n>.png`` of every browser it had open.
+"""
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import ExitStack, contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +26,46 @@ FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-u
          # A phone set to English: the provider's pages are still Indonesian until the person chooses
          # (issue 16); a test that reads English text chooses it with the switch (?lang=en).
          "--lang=en-US")
+
+
+ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS_DIR") or Path(__file__).resolve().parents[2] / "test-artifacts")
+_OPEN: list[Any] = []  # the browsers open now (for the screenshot of a failure)
+
+
+def screenshot_folder(item: pytest.Item) -> Path:
+    """Where the screenshots of ``item`` go: test-artifacts/screenshots/<test name>/."""
+    return ARTIFACTS / "screenshots" / re.sub(r"[^\w.-]+", "_", item.name)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_screenshots(request: pytest.FixtureRequest) -> None:
+    """The folder holds this run's screenshots only."""
+    shutil.rmtree(screenshot_folder(request.node), ignore_errors=True)
+
+
+@pytest.fixture
+def screenshots(request: pytest.FixtureRequest) -> Path:
+    """This test's screenshot folder (created)."""
+    folder = screenshot_folder(request.node)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, None]:
+    """A failing test leaves a screenshot of every browser it had open (before the fixtures close them)."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.when != "call" or not report.failed or not _OPEN:
+        return
+    folder = screenshot_folder(item)
+    folder.mkdir(parents=True, exist_ok=True)
+    for number, driver in enumerate(list(_OPEN), 1):
+        try:
+            driver.save_screenshot(str(folder / f"failure-{number}.png"))
+        except Exception as exc:  # noqa: BLE001 - a dead browser must not hide the test's own failure
+            report.sections.append(("screenshot", f"no failure screenshot of browser {number}: {exc}"))
+    report.sections.append(("screenshots", f"screenshots in {folder}"))
 
 
 @pytest.fixture(scope="module")
@@ -77,8 +124,10 @@ def _chromium() -> Iterator[object]:
     driver.set_window_size(390, 844)
     driver.implicitly_wait(2)
     driver.set_page_load_timeout(20)
+    _OPEN.append(driver)
     try:
         yield driver
     finally:
+        _OPEN.remove(driver)
         driver.quit()
         shutil.rmtree(profile, ignore_errors=True)

@@ -12,7 +12,6 @@ import re
 import secrets
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -85,14 +84,15 @@ def wait_for(driver: Any, predicate: Callable[[Any], Any], what: str, timeout: f
         raise AssertionError(f"timed out waiting for {what}; at {driver.current_url}; errors: {errors}") from None
 
 
-def test_register_verify_sign_in_and_out(browser: Any, provider_and_rp: tuple[Any, str, str]) -> None:
+def test_register_verify_sign_in_and_out(browser: Any, provider_and_rp: tuple[Any, str, str],
+                                         screenshots: Path) -> None:
     from selenium.webdriver.common.by import By
 
     started = time.monotonic()
     driver = browser
     server, rp, client_id = provider_and_rp
     idp = server.url
-    shots = Path(tempfile.mkdtemp(prefix="e2e-shots-"))
+    shots = screenshots
     step = 0
 
     def shot(name: str) -> None:

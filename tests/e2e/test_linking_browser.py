@@ -13,7 +13,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -103,7 +102,7 @@ def _rp_sub(driver: Any, rp: str) -> str:
 
 
 def test_staff_member_links_the_citizen_account_and_the_rp_sees_one_sub(
-        browser: Any, provider_and_rp: tuple[Any, str]) -> None:
+        browser: Any, provider_and_rp: tuple[Any, str], screenshots: Path) -> None:
     from selenium.webdriver.common.by import By
 
     started = time.monotonic()
@@ -112,7 +111,7 @@ def test_staff_member_links_the_citizen_account_and_the_rp_sees_one_sub(
     idp = server.url
     client = english(server.app, "10.4.0.1")
     citizen: Citizen = register_and_verify(client, nik=BUDI_NIK, birthdate=BUDI_BIRTH)
-    shots = Path(tempfile.mkdtemp(prefix="e2e-linking-shots-"))
+    shots = screenshots
     step = 0
 
     def shot(name: str) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -52,13 +51,14 @@ def _client_credentials(issuer: str, client_id: str, secret: str) -> int:
         return int(exc.code)
 
 
-def test_developer_registers_an_application_and_rotates_its_secret(browser: Any, provider: Any) -> None:
+def test_developer_registers_an_application_and_rotates_its_secret(browser: Any, provider: Any,
+                                                                   screenshots: Path) -> None:
     from selenium.webdriver.common.by import By
 
     started = time.monotonic()
     driver = browser
     idp = provider.url
-    shots = Path(tempfile.mkdtemp(prefix="e2e-portal-shots-"))
+    shots = screenshots
     step = 0
 
     def shot(name: str) -> None:

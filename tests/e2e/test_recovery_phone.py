@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -24,11 +23,10 @@ NEW = "pisang goreng hangat sore"
 
 
 class Shots:
-    """Numbered screenshots in one folder per journey."""
+    """Numbered screenshots in the test's folder (the ``screenshots`` fixture, tests/e2e/conftest.py)."""
 
-    def __init__(self, driver: Any, name: str) -> None:
-        self.driver, self.step = driver, 0
-        self.folder = Path(tempfile.mkdtemp(prefix=f"e2e-{name}-"))
+    def __init__(self, driver: Any, folder: Path) -> None:
+        self.driver, self.step, self.folder = driver, 0, folder
 
     def __call__(self, what: str) -> None:
         self.step += 1
@@ -40,12 +38,12 @@ def fits_the_phone(driver: Any) -> None:
     assert driver.execute_script("return document.documentElement.scrollWidth <= window.innerWidth + 1")
 
 
-def test_forgotten_password_on_a_phone(browser: Any, live_server: Callable[..., Any]) -> None:
+def test_forgotten_password_on_a_phone(browser: Any, live_server: Callable[..., Any], screenshots: Path) -> None:
     from selenium.webdriver.common.by import By
 
     server = live_server()
     citizen = register_and_verify(server.app.test_client())
-    driver, shot = browser, Shots(browser, "recovery")
+    driver, shot = browser, Shots(browser, screenshots)
     driver.get(f"{server.url}/login")
     link = wait_for(driver, lambda d: d.find_elements(By.ID, "forgot-password"), "the forgot-password link")[0]
     # The phone asks for English (tests/e2e/conftest.py), yet the page is Indonesian first, the switch in view.
@@ -86,11 +84,12 @@ def test_forgotten_password_on_a_phone(browser: Any, live_server: Callable[..., 
     print(f"screenshots in {shot.folder}")
 
 
-def test_phone_only_registration_on_a_phone(browser: Any, live_server: Callable[..., Any]) -> None:
+def test_phone_only_registration_on_a_phone(browser: Any, live_server: Callable[..., Any],
+                                            screenshots: Path) -> None:
     from selenium.webdriver.common.by import By
 
     server = live_server(PROOF_OF_WORK="always", PROOF_OF_WORK_MAX_NUMBER=20000)  # pow.js does its work too
-    driver, shot = browser, Shots(browser, "register-phone")
+    driver, shot = browser, Shots(browser, screenshots)
     outbox = Path(server.app.extensions["idp"].config["OUTBOX_DIR"])
     driver.get(f"{server.url}/register-account")
     wait_for(driver, lambda d: d.find_elements(By.ID, "register-nik"), "the NIK step")

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -68,14 +67,15 @@ def provider_and_rp(live_server: Callable[..., Any], directory: Any) -> Iterator
             connector.close()
 
 
-def test_staff_member_signs_in_to_the_example_rp(browser: Any, provider_and_rp: tuple[Any, str]) -> None:
+def test_staff_member_signs_in_to_the_example_rp(browser: Any, provider_and_rp: tuple[Any, str],
+                                                 screenshots: Path) -> None:
     from selenium.webdriver.common.by import By
 
     started = time.monotonic()
     driver = browser
     server, rp = provider_and_rp
     idp = server.url
-    shots = Path(tempfile.mkdtemp(prefix="e2e-staff-shots-"))
+    shots = screenshots
     step = 0
 
     def shot(name: str) -> None:

@@ -222,7 +222,7 @@ def test_plain_php_example_signs_in_and_out(live_server: Callable[..., Any], pro
 
     home = setup.browser.get(setup.app_url + "/", timeout=20)
     assert home.status_code == 200 and 'lang="id"' in home.text and "Masuk dengan SSO Banten" in home.text
-    assert "Sign in with SSO Banten" in setup.browser.get(setup.app_url + "/?lang=en", timeout=20).text
+    assert "Sign in with Banten SSO" in setup.browser.get(setup.app_url + "/?lang=en", timeout=20).text
 
     signed_in = setup.browser.get(setup.app_url + "/login", timeout=20)
     assert signed_in.status_code == 200, (signed_in.url, signed_in.text[:1000], log.read_text()[-2000:])
@@ -242,7 +242,7 @@ def test_plain_php_example_signs_in_and_out(live_server: Callable[..., Any], pro
     assert f'<code id="sub">{setup.sub}</code>' in forged.text
     out = setup.browser.post(setup.app_url + "/logout", data={"csrf": csrf}, timeout=20)
     assert out.status_code == 200 and out.url == setup.app_url + "/", (out.url, out.text[:1000])
-    assert "Sign in with SSO Banten" in out.text and setup.sub not in out.text
+    assert "Sign in with Banten SSO" in out.text and setup.sub not in out.text
     assert any(urlsplit(r.url).path == "/end_session" for r in out.history)
     again = setup.browser.get(setup.app_url + "/login", timeout=20)
     assert again.url.startswith(setup.server.url), again.url  # no provider session: its sign-in page

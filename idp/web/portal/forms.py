@@ -38,12 +38,8 @@ PERSON_TYPE_TEXT: dict[str, Any] = {
     "staff": _l("Staff only (a directory account)"),
     "citizen": _l("Citizens only (a citizen account)"),
 }
-ACR_TEXT: dict[str, Any] = {
-    ANY: _l("Any sign-in"),
-    assurance.CITIZEN: _l("A verified citizen account or stronger"),
-    assurance.STAFF: _l("A staff sign-in or stronger"),
-    assurance.MFA: _l("With a second factor"),
-}
+# The minimum sign-in strength, from the one table of every level (idp/assurance.py WORDS).
+ACR_TEXT: dict[str, Any] = {ANY: _l("Any sign-in"), **{acr: words.policy for acr, words in assurance.WORDS.items()}}
 
 
 # --- forms ---------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-// Sign in with SSO Banten: Node.js + openid-client 6, the authorization code flow with PKCE (S256).
+// Sign in with Banten SSO: Node.js + openid-client 6, the authorization code flow with PKCE (S256).
 // npm install openid-client; then: SSO_CLIENT_SECRET=... PORT=... node app.mjs
 import http from "node:http";
 import * as client from "openid-client";

@@ -1,5 +1,5 @@
 <?php
-// Sign in with SSO Banten: plain PHP + jumbojett/openid-connect-php, the authorization code flow with PKCE (S256).
+// Sign in with Banten SSO: plain PHP + jumbojett/openid-connect-php, the authorization code flow with PKCE (S256).
 // composer require jumbojett/openid-connect-php; this file answers the login and the redirect URI.
 require __DIR__ . '/vendor/autoload.php';
 

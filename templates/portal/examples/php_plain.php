@@ -1,5 +1,5 @@
 <?php
-// Sign in with SSO Banten in plain PHP, without a library: PHP's session, curl and openssl functions only.
+// Sign in with Banten SSO in plain PHP, without a library: PHP's session, curl and openssl functions only.
 // The authorization code flow with PKCE (S256), the ID token's signature and claims checked, UserInfo, sign-out.
 // apt-get install php-cli php-curl; then: SSO_CLIENT_SECRET=... php -S 127.0.0.1:PORT index.php
 // (in production: behind Apache or nginx with PHP-FPM, over https; this file answers every path).
@@ -14,7 +14,7 @@ const TEXT = [ // Indonesian first; ?lang=en switches to English and asks the pr
     'id' => ['title' => 'Contoh Aplikasi PHP', 'login' => 'Masuk dengan SSO Banten', 'logout' => 'Keluar',
              'signed_in' => 'Anda sudah masuk sebagai', 'failed' => 'Gagal masuk', 'again' => 'Coba lagi',
              'switch' => 'English', 'to' => 'en'],
-    'en' => ['title' => 'PHP Example Application', 'login' => 'Sign in with SSO Banten', 'logout' => 'Sign out',
+    'en' => ['title' => 'PHP Example Application', 'login' => 'Sign in with Banten SSO', 'logout' => 'Sign out',
              'signed_in' => 'You are signed in as', 'failed' => 'Sign-in failed', 'again' => 'Try again',
              'switch' => 'Bahasa Indonesia', 'to' => 'id'],
 ];

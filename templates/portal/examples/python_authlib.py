@@ -1,4 +1,4 @@
-"""Sign in with SSO Banten: Flask + Authlib, the authorization code flow with PKCE (S256).
+"""Sign in with Banten SSO: Flask + Authlib, the authorization code flow with PKCE (S256).
 
 pip install flask authlib requests; then: APP_SECRET_KEY=... SSO_CLIENT_SECRET=... PORT=... python app.py
 """
