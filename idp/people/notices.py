@@ -28,6 +28,7 @@ from idp.models import Person
 from idp.people import session as login_session
 from idp.people import signout
 from idp.people.session import device_of
+from idp.store import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +93,9 @@ def _later(app: Flask, send: Any) -> None:
         with app.app_context():
             try:
                 send()
-            except (mail.MailError, sms.SmsError) as exc:
+            except (mail.MailError, sms.SmsError, StoreUnavailable) as exc:
+                # The request that changed the account has already answered: a notice that cannot leave
+                # is logged (without personal data), never raised in this thread.
                 log.warning("could not send a security notice: %s", exc.__class__.__name__)
 
     threading.Thread(target=run, name="idp-security-notice", daemon=True).start()

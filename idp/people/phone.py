@@ -27,6 +27,7 @@ from idp import audit, mail, sms
 from idp.extensions import db, state
 from idp.models import Person
 from idp.people import notices
+from idp.store import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,8 @@ def request_code(person: Person, number: str, *, ip: str | None, background: boo
                     # over the SMS limits keeps the earlier code working).
                     if isinstance(previous, dict) and store.get(KIND, key) == record:
                         store.put(KIND, key, previous, max(1, left or 1))
+                except StoreUnavailable:  # the SMS limits could not be counted: nothing was sent
+                    log.warning("could not send the registration code by SMS: the store is unavailable")
 
         threading.Thread(target=run, name="idp-phone-code", daemon=True).start()
         return

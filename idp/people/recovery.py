@@ -48,6 +48,7 @@ from idp.models import CitizenAccount, utcnow
 from idp.people import mfa, notices, passkeys, signin, signout
 from idp.people import session as login_session
 from idp.sources import citizen, nik
+from idp.store import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -169,6 +170,8 @@ def _sms_later(number: str, code: str, ip: str | None) -> None:
                 sms.send(number, text, kind="recovery_code", ip=ip)
             except sms.SmsError as exc:
                 log.warning("could not send the recovery code by SMS: %s", exc)
+            except StoreUnavailable:  # the SMS limits could not be counted: nothing was sent
+                log.warning("could not send the recovery code by SMS: the store is unavailable")
 
     threading.Thread(target=run, name="idp-recovery-sms", daemon=True).start()
 
