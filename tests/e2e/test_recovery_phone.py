@@ -1,6 +1,7 @@
 """Chromium at a phone-sized viewport (390 x 844, tests/e2e/conftest.py), issue 16's journeys: a citizen who
 forgot the password gets back in ("Lupa kata sandi?", the mailed code, a new password), and a phone-only
-registration confirmed by the SMS code, with the proof of work on (``static/js/pow.js`` solves it).
+registration confirmed by the SMS code, with the proof of work on (``static/js/pow.js`` solves it); then
+a mobile number added on the account pages, and the security notice's "this was not me" link followed.
 Screenshots of every step are kept in a folder whose path the test prints (test artefacts)."""
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from tests.citizen.helpers import mails_to as outbox_mails
 from tests.citizen.helpers import make_nik, newest_recovery_code, register_and_verify
 from tests.e2e.test_citizen_flow import wait_for
 
@@ -81,6 +83,49 @@ def test_forgotten_password_on_a_phone(browser: Any, live_server: Callable[..., 
     driver.find_element(By.ID, "sign-in").click()
     wait_for(driver, lambda d: "/login" not in d.current_url, "the start page, signed in")
     shot("signed-in")
+
+    # Signed in again: add a mobile number (the code from the SMS outbox), on the account menu's page.
+    outbox = Path(server.app.extensions["idp"].config["OUTBOX_DIR"])
+    driver.get(f"{server.url}/account/phone")
+    wait_for(driver, lambda d: d.find_elements(By.ID, "send-phone-code"), "the mobile number page")
+    current = driver.find_element(By.CSS_SELECTOR, "nav [aria-current=page]")
+    assert current.get_attribute("href").endswith("/account/phone")
+    assert current.value_of_css_property("font-weight") in ("700", "bold")  # marked, not by colour alone
+    driver.find_element(By.NAME, "number").send_keys("0812-7777-0002")
+    driver.find_element(By.ID, "send-phone-code").click()
+    wait_for(driver, lambda d: d.find_elements(By.ID, "verify-phone"), "the code field")
+    deadline, sent = time.monotonic() + 10, []
+    while not sent and time.monotonic() < deadline:
+        sent = [json.loads(p.read_text()) for p in outbox.glob("*.sms")]
+        time.sleep(0.1)
+    code = re.search(r"\b(\d{6})\b", sent[0]["text"]).group(1)  # type: ignore[union-attr]
+    driver.find_element(By.NAME, "code").send_keys(code)
+    fits_the_phone(driver)
+    shot("phone-code")
+    driver.find_element(By.ID, "verify-phone").click()
+    wait_for(driver, lambda d: d.find_elements(By.ID, "phone-current"), "the confirmed number")
+    assert "danger" in driver.find_element(By.ID, "remove-phone").get_attribute("class")
+    shot("phone-confirmed")
+
+    # The security notice of the new number carries "this was not me": it signs the person out everywhere.
+    deadline, link = time.monotonic() + 10, None
+    while link is None and time.monotonic() < deadline:
+        texts = [str(m.get_body(("plain",)).get_content()) for m in outbox_mails(server.app, citizen.email)]
+        found = [re.search(r"/not-me\?token=\S+", t) for t in texts if "/not-me?token=" in t]
+        link = found[-1].group(0) if found else None
+        time.sleep(0.1)
+    assert link, "no security notice with a 'this was not me' link"
+    driver.get(f"{server.url}{link}")
+    confirm = wait_for(driver, lambda d: d.find_elements(By.ID, "confirm-not-me"), "the not-me page")[0]
+    assert "danger" in confirm.get_attribute("class")
+    fits_the_phone(driver)
+    shot("not-me")
+    confirm.click()
+    wait_for(driver, lambda d: d.find_elements(By.ID, "send-code"), "the forgotten-password page, to choose anew")
+    shot("choose-a-new-password")
+    driver.get(f"{server.url}/account/phone")
+    wait_for(driver, lambda d: "/login" in d.current_url, "signed out: the account pages ask for the sign-in")
+    shot("signed-out-everywhere")
     print(f"screenshots in {shot.folder}")
 
 
