@@ -71,6 +71,7 @@ def assert_refused(rp: RP, reason_fragment: str, **params: Any) -> None:
     assert audited is not None
     assert "Test App " + rp.client_id in body  # the page names the application
     assert reason_fragment in body
+    assert 'id="helpdesk"' in body  # a dead end for the person: the help desk is named (issue 16)
     # The way back gives the application access_denied with its state and the issuer (RFC 9207).
     back = body.split('id="refused-back" href="')[1].split('"')[0].replace("&amp;", "&")
     assert back.startswith(helpers.REDIRECT + "?")
