@@ -26,6 +26,33 @@ def pytest_configure(config: pytest.Config) -> None:
     each test sets the settings it needs as overrides (or in a subprocess's explicit environment)."""
     for name in services.ambient_settings():
         del os.environ[name]
+    _reuse_route_builders()
+
+
+def _reuse_route_builders() -> None:
+    """Suite speed only: the suite builds an app per test, and werkzeug compiles two URL-builder functions
+    per route with ``ast`` + ``compile()`` for every app (about 60 ms of each app's 65).  The generated code
+    depends only on the rule's parsed parts, its defaults and converters and the ``append_unknown`` flag,
+    so one code object per such key serves every app's identical rule (each still binds its own rule:
+    ``Rule.compile`` does ``__get__(self)``).  Production builds its app once and is not touched."""
+    from werkzeug.routing import rules
+
+    original = rules.Rule._compile_builder
+    if getattr(original, "reused", False):
+        return
+    made: dict[tuple[Any, ...], Callable[..., Any]] = {}
+
+    def compile_builder(self: Any, append_unknown: bool = True) -> Callable[..., Any]:
+        key = (self.rule, append_unknown, tuple(self._trace), repr(sorted((self.defaults or {}).items())),
+               tuple(sorted((name, type(conv).__name__, repr({k: v for k, v in vars(conv).items() if k != "map"}))
+                            for name, conv in self._converters.items())))
+        found = made.get(key)
+        if found is None:
+            found = made[key] = original(self, append_unknown)
+        return found
+
+    compile_builder.reused = True  # type: ignore[attr-defined]
+    rules.Rule._compile_builder = compile_builder  # type: ignore[method-assign]
 
 
 # Low argon2 cost keeps the suite fast; production uses the OWASP defaults from the settings table.
@@ -63,10 +90,47 @@ def postgres_url(postgres_admin_url: str) -> str:
 KEEP_TABLES = {"signing_keys", "alembic_version"}
 
 
+# Per database: the query that names the tables a test left rows in or whose id sequence it used, and
+# each table's sequences.
+_DIRTY: dict[str, tuple[str, dict[str, list[str]]]] = {}
+
+
+def _dirty_tables(names: list[str]) -> tuple[list[str], dict[str, list[str]]]:
+    """The tables of ``names`` that hold a row or whose sequence moved (only those need emptying), and the
+    sequences of every table."""
+    url = str(db.engine.url)
+    if url not in _DIRTY:
+        owned = db.session.execute(text(
+            "SELECT t.relname, quote_ident(n.nspname) || '.' || quote_ident(s.relname) FROM pg_class s "
+            "JOIN pg_depend d ON d.objid = s.oid AND d.deptype IN ('a', 'i') "
+            "JOIN pg_class t ON t.oid = d.refobjid JOIN pg_namespace n ON n.oid = s.relnamespace "
+            "WHERE s.relkind = 'S'")).all()
+        sequences: dict[str, list[str]] = {}
+        for table, sequence in owned:
+            sequences.setdefault(table, []).append(sequence)
+        parts = []
+        for name in names:  # names come from the models, never from input
+            used = "".join(f" OR (SELECT is_called FROM {seq})" for seq in sequences.get(name, []))
+            parts.append(f"SELECT '{name}' WHERE EXISTS (SELECT 1 FROM \"{name}\"){used}")  # noqa: S608
+        _DIRTY[url] = (" UNION ALL ".join(parts), sequences)
+    query, sequences = _DIRTY[url]
+    return [row[0] for row in db.session.execute(text(query))], sequences
+
+
 def _empty_tables() -> None:
     names = [t.name for t in reversed(db.metadata.sorted_tables) if t.name not in KEEP_TABLES]
     if db.engine.dialect.name == "postgresql":
-        db.session.execute(text("TRUNCATE " + ", ".join(f'"{n}"' for n in names) + " RESTART IDENTITY CASCADE"))
+        # The state a TRUNCATE ... RESTART IDENTITY of every table would leave, in one round trip: the
+        # tables a test touched are emptied (DELETE, children first: a few rows each, where TRUNCATE costs
+        # file operations per table, about 90 ms a test) and their sequences start again at 1.
+        dirty, sequences = _dirty_tables(names)
+        if dirty:
+            touched = set(dirty)
+            statements = [f'DELETE FROM "{n}"' for n in names if n in touched]  # noqa: S608 - model names
+            restarts = [f"setval('{seq}', 1, false)" for n in dirty for seq in sequences.get(n, [])]
+            if restarts:
+                statements.append("SELECT " + ", ".join(restarts))
+            db.session.execute(text("; ".join(statements)))
     else:
         for name in names:
             db.session.execute(text(f'DELETE FROM "{name}"'))
