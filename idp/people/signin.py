@@ -384,10 +384,23 @@ def second_factor_passkey(token: str, held: Parked, ceremony: str | None, answer
             used = passkeys.authenticate("parked:" + token, ceremony, answer, held.person_id)
         except passkeys.PasskeyError as exc:
             log.info("passkey second factor refused: %s (%s)", exc.reason, exc.detail)
-    if used is None:
+    person = _second_step_outcome(token, held, key, locked, proved=used is not None, method="passkey")
+    if person is None or used is None:
+        return None
+    return finish(person, acr=assurance.MFA, amr=passkeys.with_passkey(held.amr, used), source=held.source,
+                  remember=held.remember, pending=pending, link_offer_declined=link_offer_declined)
+
+
+def _second_step_outcome(token: str, held: Parked, key: str, locked: int, *, proved: bool,
+                         method: str | None = None) -> Person | None:
+    """The shared end of both second-factor steps (code, passkey): a failed proof counts towards the
+    limits and raises :class:`Refusal` (401; 429 once locked, when the parked proof goes too); a good
+    one uses up the parked first factor.  The person, or None when a parallel request used the proof
+    meanwhile or the person is no longer active."""
+    if not proved:
         started = locked or ratelimit.record_failure(key, request.remote_addr)
         audit.record("login.second_factor", outcome="failure", person_id=held.person_id, source=held.source,
-                     method="passkey", commit=True)
+                     commit=True, **({"method": method} if method else {}))
         if started:
             drop_parked(token)
             raise Refusal(429, locked_minutes=ratelimit.minutes(started))
@@ -398,8 +411,7 @@ def second_factor_passkey(token: str, held: Parked, ceremony: str | None, answer
     person = db.session.get(Person, held.person_id)
     if person is None or person.status != "active":
         return None
-    return finish(person, acr=assurance.MFA, amr=passkeys.with_passkey(held.amr, used), source=held.source,
-                  remember=held.remember, pending=pending, link_offer_declined=link_offer_declined)
+    return person
 
 
 PASSKEY_REFUSED = _l("That passkey did not work here. Try again, or sign in with your password.")
@@ -454,19 +466,8 @@ def second_factor(token: str, held: Parked, code: str | None, *, pending: dict[s
     key = ratelimit.identifier_key(f"mfa:{held.person_id}")
     locked = ratelimit.locked_for(key, request.remote_addr)
     method = None if locked else mfa.verify(held.person_id, code)
-    if method is None:
-        started = locked or ratelimit.record_failure(key, request.remote_addr)
-        audit.record("login.second_factor", outcome="failure", person_id=held.person_id, source=held.source,
-                     commit=True)
-        if started:
-            drop_parked(token)
-            raise Refusal(429, locked_minutes=ratelimit.minutes(started))
-        raise Refusal(401)
-    ratelimit.record_success(key)
-    if not unpark(token):
-        return None
-    person = db.session.get(Person, held.person_id)
-    if person is None or person.status != "active":
+    person = _second_step_outcome(token, held, key, locked, proved=method is not None)
+    if person is None:
         return None
     return finish(person, acr=assurance.MFA, amr=with_otp(held.amr), source=held.source, remember=held.remember,
                   pending=pending, recovery=method == "recovery", link_offer_declined=link_offer_declined)
