@@ -12,6 +12,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,20 @@ def wait_port(port: int, timeout: float = 20.0, proc: subprocess.Popen[Any] | No
         except OSError:
             time.sleep(0.05)
     raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
+
+
+def wait_healthy(port: int, proc: subprocess.Popen[str], timeout: float = 30.0) -> None:
+    """Wait until a provider on ``port`` answers ``/healthz`` with 200; fail with its output if it exits."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as resp:
+                assert resp.status == 200
+                return
+        except OSError:
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
 
 
 def stop_process(proc: subprocess.Popen[Any], timeout: float = 10) -> None:

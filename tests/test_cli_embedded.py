@@ -12,13 +12,13 @@ import os
 import sqlite3
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests import services
 from tests.services import free_port
 
 IDP = str(Path(sys.executable).parent / "idp")
@@ -64,16 +64,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, int
     proc = subprocess.Popen([IDP, "run", "--host", "127.0.0.1", "--port", str(port), "--no-reload"],
                             env=_env(instance), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as resp:
-                    assert resp.status == 200
-                    break
-            except OSError:
-                assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-                assert time.monotonic() < deadline
-                time.sleep(0.2)
+        services.wait_healthy(port, proc, timeout=30)
         yield instance, port
     finally:
         proc.terminate()

@@ -3,24 +3,16 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from idp.store.memory import MULTI_PROCESS_MESSAGE
+from tests import services
 
 GUNICORN = str(Path(sys.executable).parent / "gunicorn")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _env(tmp_path: Path) -> dict[str, str]:
@@ -38,7 +30,7 @@ def _start(tmp_path: Path, workers: int, port: int) -> subprocess.Popen[str]:
 
 
 def test_two_workers_refused(tmp_path: Path) -> None:
-    proc = _start(tmp_path, 2, _free_port())
+    proc = _start(tmp_path, 2, services.free_port())
     try:
         out, _ = proc.communicate(timeout=30)
     finally:
@@ -48,19 +40,10 @@ def test_two_workers_refused(tmp_path: Path) -> None:
 
 
 def test_one_worker_serves(tmp_path: Path) -> None:
-    port = _free_port()
+    port = services.free_port()
     proc = _start(tmp_path, 1, port)
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as resp:
-                    assert resp.status == 200
-                    break
-            except OSError:
-                assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-                assert time.monotonic() < deadline
-                time.sleep(0.2)
+        services.wait_healthy(port, proc, timeout=20)
     finally:
         proc.terminate()
         proc.communicate(timeout=10)
@@ -86,20 +69,11 @@ def test_idp_serve_refuses_bad_settings_in_one_line(tmp_path: Path, args: list[s
 
 def test_idp_serve_one_worker_with_the_embedded_store(tmp_path: Path) -> None:
     """`idp serve --workers 1` serves beside nothing else (the embedded store, as `make run`)."""
-    port = _free_port()
+    port = services.free_port()
     proc = subprocess.Popen([IDP, "serve", "--workers", "1", "--bind", f"127.0.0.1:{port}"], env=_env(tmp_path),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as resp:
-                    assert resp.status == 200
-                    break
-            except OSError:
-                assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-                assert time.monotonic() < deadline
-                time.sleep(0.2)
+        services.wait_healthy(port, proc, timeout=30)
     finally:
         proc.terminate()
         proc.communicate(timeout=30)  # also closes the pipe
