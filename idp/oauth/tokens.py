@@ -117,17 +117,21 @@ def save_token(token: dict[str, Any], request: Any) -> None:
     ttl = int(token.get("expires_in") or setting("ACCESS_TOKEN_TTL"))
     scope = token.get("scope", "") or ""
     audience = audience_of(client)
+    # What the client knows its person by (OIDC Core 8: public or pairwise), computed once for the token's
+    # record, the JWT's sub and the ID token's claims.  A client's own token (client credentials:
+    # person_id None) keeps the person-less sub it was given.
+    subject = (pairwise.subject_for(client, user.sub) if user.person_id else user.sub) if user else None
     if (client.client_metadata or {}).get("access_token_format") == "jwt":
-        access_token = _jwt_access_token(client, user, scope, ctx, now, ttl)
+        access_token = _jwt_access_token(client, subject if user else client.client_id, audience, scope, ctx,
+                                         now, ttl)
     else:
         access_token = f"{random_token(32)}.{family}"
     token["access_token"] = access_token
     state().store.put("at", access_token, {
         "client_id": client.client_id,
         "sub": user.sub if user else None,  # the person's public sub (internal)
-        # What the client sees (OIDC Core 8): userinfo and introspection answer with it, no client lookup.
-        # A client's own token (client credentials: person_id None) keeps its client_id as sub.
-        "client_sub": (pairwise.subject_for(client, user.sub) if user.person_id else user.sub) if user else None,
+        # What the client sees: userinfo and introspection answer with it, no client lookup.
+        "client_sub": subject,
         "person_id": user.person_id if user else None,
         "scope": scope,
         "sid": ctx["sid"],
@@ -154,8 +158,8 @@ def save_token(token: dict[str, Any], request: Any) -> None:
         # hook; its profile claims are read now, from the person the grant already loaded, because
         # after the commit the ORM would read the person again and end the request with one more
         # transaction (a SELECT and a ROLLBACK: two round trips per token; bench/FINDINGS.md).
-        request.id_token_claims = claims_module.claims_for(
-            user.person_id, pairwise.subject_for(client, user.sub), scope, client.client_id, with_nik=False)
+        request.id_token_claims = claims_module.claims_for(user.person_id, str(subject), scope, client.client_id,
+                                                           with_nik=False)
     # A client-credentials token usually touched no row (its client came from the cache): then there is
     # no transaction to commit, and opening one only to end it costs a pool checkout and a ROLLBACK-free
     # COMMIT round trip per token (bench/FINDINGS.md, issue 20).
@@ -165,9 +169,10 @@ def save_token(token: dict[str, Any], request: Any) -> None:
             session.commit()
 
 
-def _jwt_access_token(client: Any, user: TokenUser | None, scope: str, ctx: dict[str, Any], now: int,
-                      ttl: int) -> str:
-    """An RFC 9068 JWT access token for ``client`` (signed with our keys; ``typ`` ``at+jwt``)."""
+def _jwt_access_token(client: Any, sub: str | None, audience: str | None, scope: str, ctx: dict[str, Any],
+                      now: int, ttl: int) -> str:
+    """An RFC 9068 JWT access token for ``client`` (signed with our keys; ``typ`` ``at+jwt``); ``sub`` and
+    ``audience`` as :func:`save_token` worked them out."""
     meta = client.client_metadata or {}
     alg = meta.get("access_token_signed_response_alg") or "RS256"
     alg = alg if alg in keys.ALGORITHMS else keys.DEFAULT_ALG
@@ -177,9 +182,8 @@ def _jwt_access_token(client: Any, user: TokenUser | None, scope: str, ctx: dict
     # accepts only tokens meant for it (RFC 9068 4).  Without one, this provider's userinfo endpoint.
     # Our userinfo endpoint recognises its tokens by the stored record, not by aud, so a token for an
     # API still reads userinfo when it has the openid scope (unmodified relying parties keep working).
-    sub = (pairwise.subject_for(client, user.sub) if user.person_id else user.sub) if user else client.client_id
     claims: dict[str, Any] = {"iss": setting("ISSUER"), "sub": sub, "client_id": client.client_id,
-                              "aud": audience_of(client) or setting("ISSUER") + "/userinfo",
+                              "aud": audience or setting("ISSUER") + "/userinfo",
                               "iat": now, "exp": now + ttl, "jti": random_token(16), "scope": scope}
     if ctx.get("auth_time"):
         claims.update(auth_time=ctx["auth_time"], acr=ctx["acr"], amr=ctx["amr"])
