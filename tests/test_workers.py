@@ -77,3 +77,12 @@ def test_idp_serve_one_worker_with_the_embedded_store(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.communicate(timeout=30)  # also closes the pipe
+
+
+def test_idp_serve_refuses_settings_the_workers_would_refuse(tmp_path: Path) -> None:
+    """Production without its secrets: `idp serve` says so in one line before any worker starts."""
+    env = {**_env(tmp_path), "IDP_ENV": "production", "IDP_ISSUER": "https://sso.example.org"}
+    result = subprocess.run([IDP, "serve", "--workers", "1"], env=env, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 1
+    assert result.stderr.startswith("Error: IDP_") and "required when IDP_ENV=production" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout

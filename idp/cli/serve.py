@@ -12,6 +12,8 @@ The command prepares what must exist before any worker imports the app, then rep
 - ``PROMETHEUS_MULTIPROC_DIR``: where the workers keep their metric values (default: a new temporary
   folder).  It is emptied first: prometheus-client requires it between runs.  Each worker, respawned
   ones included, writes its own files; the counters of a dead worker still count.
+- The settings, read and validated once here (a mistake is one line before any worker starts); the
+  store they choose must be shared (Redis) when there is more than one worker.
 - JSON logs (``IDP_LOG_FORMAT=json``): Granian's own messages in the provider's JSON line format.
 
 Settings (options, or their environment variables): ``--bind`` (``IDP_SERVE_BIND``, default
@@ -32,6 +34,8 @@ import tempfile
 from typing import Any
 
 import click
+
+from idp import config, store
 
 DEFAULT_BIND = "127.0.0.1:8000"
 TARGET = "idp:create_app"
@@ -96,17 +100,20 @@ def serve(bind: str, workers: int | None, threads: int) -> None:
     """Serve the provider in production (Granian WSGI workers; README "Production")."""
     host, port = parse_bind(bind)
     count = workers or len(os.sched_getaffinity(0)) or 1
-    if count > 1 and not os.environ.get("IDP_REDIS_URL") and not os.environ.get("IDP_REDIS_SENTINELS") \
-            and not os.environ.get("IDP_REDIS_CLUSTER_NODES"):
+    try:
+        cfg = config.load()  # the workers read the same settings: a mistake is one line here, before any starts
+    except config.ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    if count > 1 and not store.shared(cfg):
         raise click.UsageError(
             f"{count} workers need a shared store: set IDP_REDIS_URL, or run --workers 1 (the in-process store "
             f"cannot be shared) / {count} worker memerlukan penyimpanan bersama: setel IDP_REDIS_URL, atau "
             "jalankan --workers 1")
     folder = metrics_folder()
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
-    level = os.environ.get("IDP_LOG_LEVEL", "info").lower()
+    level = str(cfg["LOG_LEVEL"]).lower()  # validated by the settings table
     level = level if level in ("critical", "error", "warning", "info", "debug") else "info"
-    log_config = json_log_config(folder, level) if os.environ.get("IDP_LOG_FORMAT", "").lower() == "json" else None
+    log_config = json_log_config(folder, level) if cfg["LOG_FORMAT"] == "json" else None
     # glibc gives each thread that allocates its own malloc arena; with Granian's runtime threads and the
     # app's threads that grew a worker's resident memory by about 20 MiB under sign-in load (make bench).
     os.environ.setdefault("MALLOC_ARENA_MAX", "2")

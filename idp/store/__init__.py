@@ -11,7 +11,7 @@ from typing import Any
 
 from idp.store.base import Store, StoreUnavailable, hash_key
 
-__all__ = ["Store", "StoreUnavailable", "hash_key", "create_store", "store_from_settings"]
+__all__ = ["Store", "StoreUnavailable", "hash_key", "create_store", "store_from_settings", "shared"]
 
 
 def create_store(redis_url: str, namespace: str = "idp", instance_dir: str | None = None,
@@ -28,6 +28,12 @@ def create_store(redis_url: str, namespace: str = "idp", instance_dir: str | Non
     from idp.store.memory import MemoryStore  # likewise: production never loads the embedded store
 
     return MemoryStore(namespace=namespace, lock_dir=instance_dir, lazy=lazy)
+
+
+def shared(cfg: Any) -> bool:
+    """Whether the settings choose a store several processes can share (a cluster, sentinels, one Redis)
+    rather than the embedded one, which one process holds."""
+    return bool(cfg["REDIS_CLUSTER_NODES"] or cfg["REDIS_SENTINELS"] or cfg["REDIS_URL"])
 
 
 def store_from_settings(cfg: Any, lazy: bool = False) -> Store:
