@@ -43,11 +43,16 @@ def language_switch(page: str) -> tuple[str, str]:
     return link.group(2), html.unescape(link.group(1))
 
 
-def english(app: Flask, ip: str = "127.0.0.1") -> FlaskClient:
-    """A new test client of ``app`` from address ``ip`` whose person chose English."""
+def from_address(app: Flask, ip: str = "127.0.0.1") -> FlaskClient:
+    """A new test client of ``app`` whose requests come from address ``ip`` (the limits count per address)."""
     browser = app.test_client()
     browser.environ_base.update(REMOTE_ADDR=ip)
-    return choose_english(browser)
+    return browser
+
+
+def english(app: Flask, ip: str = "127.0.0.1") -> FlaskClient:
+    """A new test client of ``app`` from address ``ip`` whose person chose English."""
+    return choose_english(from_address(app, ip))
 
 
 REQUIRED = "Required."  # an empty field, in English (idp.people.signin.REQUIRED; "Wajib diisi." in Indonesian)

@@ -14,7 +14,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from idp.oauth import keys
-from tests.helpers import english
+from tests.helpers import english as browser
 from tests.oauth import helpers
 from tests.oauth.conftest import TEST_DATA_KEY
 
@@ -28,10 +28,6 @@ def flood_app(request: pytest.FixtureRequest, make_app: Callable[..., Flask]) ->
     with app.app_context():
         keys.ensure()
     return app
-
-
-def browser(app: Flask, ip: str) -> FlaskClient:
-    return english(app, ip)
 
 
 def authorize(client: FlaskClient, client_id: str, **extra: Any) -> Any:

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from flask import Flask
-from flask.testing import FlaskClient
 
 from tests.citizen.helpers import (
     PASSWORD,
@@ -23,14 +22,9 @@ from tests.citizen.helpers import (
     sign_in,
     wait_for_mails,
 )
+from tests.helpers import from_address as browser
 
 NEW = "gado gado pakai kerupuk"
-
-
-def browser(app: Flask, ip: str) -> FlaskClient:
-    client = app.test_client()
-    client.environ_base.update(REMOTE_ADDR=ip)
-    return client
 
 
 def test_wrong_codes_end_the_request(oauth_app: Callable[..., Flask]) -> None:

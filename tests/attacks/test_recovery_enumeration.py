@@ -13,15 +13,9 @@ import time
 from collections.abc import Callable
 
 from flask import Flask
-from flask.testing import FlaskClient
 
 from tests.citizen.helpers import csrf, forgot, make_nik, outbox, register, register_and_verify, wait_for_mails
-
-
-def browser(app: Flask, ip: str) -> FlaskClient:
-    client = app.test_client()
-    client.environ_base.update(REMOTE_ADDR=ip)
-    return client
+from tests.helpers import from_address as browser
 
 
 def normalized(html: str) -> str:

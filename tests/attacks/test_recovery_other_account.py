@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from flask import Flask
-from flask.testing import FlaskClient
 
 from tests.citizen.helpers import (
     forgot,
@@ -18,14 +17,9 @@ from tests.citizen.helpers import (
     register_and_verify,
     sign_in,
 )
+from tests.helpers import from_address as browser
 
 NEW = "pempek kapal selam enak"
-
-
-def browser(app: Flask, ip: str) -> FlaskClient:
-    client = app.test_client()
-    client.environ_base.update(REMOTE_ADDR=ip)
-    return client
 
 
 def test_own_code_in_the_victims_flow(oauth_app: Callable[..., Flask]) -> None:

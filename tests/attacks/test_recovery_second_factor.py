@@ -22,13 +22,9 @@ from tests.citizen.helpers import (
     register_and_verify,
     sign_in,
 )
-from tests.helpers import english
+from tests.helpers import english as browser
 
 NEW = "soto betawi di warung"
-
-
-def browser(app: Flask, ip: str) -> FlaskClient:
-    return english(app, ip)
 
 
 def victim_with_two_step(app: Flask) -> tuple[object, str, list[str]]:
