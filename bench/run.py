@@ -60,8 +60,16 @@ KEYCLOAK_ARGON2 = {"IDP_ARGON2_TIME_COST": "5", "IDP_ARGON2_MEMORY_KIB": "7168",
 MIB = 1024 * 1024
 STAFF = ("budi", "Budi-Pass-2026")
 WORKLOADS = ("ceiling", "discovery", "jwks", "client_credentials", "client_credentials_jwt_rs256",
-             "client_credentials_jwt_es256", "refresh", "userinfo", "introspection", "citizen_signin",
-             "staff_signin")
+             "client_credentials_jwt_es256", "floor_client_credentials", "floor_client_credentials_jwt_rs256",
+             "floor_client_credentials_jwt_es256", "refresh", "userinfo", "floor_userinfo", "introspection",
+             "floor_introspection", "citizen_signin", "staff_signin")
+# The floor (bench/ceiling_app.py POST /token): the same token workloads on the smallest provider built
+# from Flask and Authlib's grant machinery, with nothing of ours.  Each runs whenever its workload does.
+FLOOR_OF = {"floor_client_credentials": "client_credentials",
+            "floor_client_credentials_jwt_rs256": "client_credentials_jwt_rs256",
+            "floor_client_credentials_jwt_es256": "client_credentials_jwt_es256",
+            "floor_userinfo": "userinfo", "floor_introspection": "introspection"}
+FLOOR_FOR = {workload: floor for floor, workload in FLOOR_OF.items()}
 # The workloads the peer (node-oidc-provider, bench/peer/) serves too, and its paths for them.
 PEER_PATHS = {"discovery": "/.well-known/openid-configuration", "jwks": "/jwks", "client_credentials": "/token",
               "client_credentials_jwt_rs256": "/token", "client_credentials_jwt_es256": "/token",
@@ -227,6 +235,7 @@ class Bench:
         self.env: dict[str, str] = {}
         self.rows: list[Row] = []
         self.ceiling_per_cpu = 0.0
+        self.floor_secret = secrets.token_urlsafe(24)  # the floor's clients (bench/ceiling_app.py)
         self.memory: dict[str, Any] = {}
         self.seeds: dict[str, Any] = {}
         self.peer: peer_oidc.PeerServer | None = None
@@ -333,7 +342,8 @@ class Bench:
         self.say(f"starting {SERVER_TEXT[kind].format(workers=workers)} for the provider and for the ceiling app")
         self.provider = start_server(kind, "provider", "idp", workers, self.env, self.workdir)
         self.stack.append(lambda: services.stop_process(self.provider.proc))
-        self.ceiling = start_server(kind, "ceiling", "bench.ceiling_app:app", workers, self.env, self.workdir)
+        self.ceiling = start_server(kind, "ceiling", "bench.ceiling_app:app", workers,
+                                    {**self.env, "BENCH_FLOOR_SECRET": self.floor_secret}, self.workdir)
         self.stack.append(lambda: services.stop_process(self.ceiling.proc))
         for server, path in ((self.provider, "/healthz"), (self.ceiling, "/ping")):
             for _ in range(workers * 4):
@@ -482,6 +492,20 @@ class Bench:
             return flows.Rp(base="", client_id=seed["client_id"], secret=seed["secret"],
                             redirect_uri="").basic()["Authorization"]
 
+        def floor_auth(client_id: str) -> str:
+            return flows.Rp(base="", client_id=client_id, secret=self.floor_secret,
+                            redirect_uri="").basic()["Authorization"]
+
+        def floor(name: str, client_id: str, note: str) -> Row:
+            return self.wrk(Row(name=name, note=note), self.ceiling, "/token", method="POST",
+                            auth=floor_auth(client_id), body="grant_type=client_credentials")
+
+        def floor_token() -> str:
+            answer = requests.post(self.ceiling.url + "/token", data={"grant_type": "client_credentials"},
+                                   headers={"Authorization": floor_auth("floor-opaque")}, timeout=10)
+            answer.raise_for_status()
+            return str(answer.json()["access_token"])
+
         return {
             "ceiling": lambda: self.wrk(Row(name="ceiling", note="bare Flask JSON endpoint, same server"),
                                         self.ceiling, "/ping"),
@@ -501,16 +525,29 @@ class Bench:
                 Row(name="client_credentials_jwt_es256", target=">= 1000 /CPU-s", target_value=1000,
                     note="JWT access token (RFC 9068), ES256"),
                 p, "/token", method="POST", auth=auth_of("service_es256"), body="grant_type=client_credentials"),
+            "floor_client_credentials": lambda: floor("floor_client_credentials", "floor-opaque",
+                                                      "floor: Flask + Authlib alone, opaque"),
+            "floor_client_credentials_jwt_rs256": lambda: floor("floor_client_credentials_jwt_rs256", "floor-rs256",
+                                                                "floor: Flask + Authlib alone, RS256 JWT"),
+            "floor_client_credentials_jwt_es256": lambda: floor("floor_client_credentials_jwt_es256", "floor-es256",
+                                                                "floor: Flask + Authlib alone, ES256 JWT"),
             "refresh": lambda: self.wrk(
                 Row(name="refresh", target=">= 600 /CPU-s", target_value=600, note="rotation on every use"),
                 p, "/token", method="POST", auth=rp_auth, mode="refresh", tokens=self.seeds["refresh_measure"],
                 warm_tokens=self.seeds["refresh_warmup"]),
             "userinfo": lambda: self.wrk(Row(name="userinfo", note="citizen access token"), p, "/userinfo",
                                          auth=bearer),
+            "floor_userinfo": lambda: self.wrk(
+                Row(name="floor_userinfo", note="floor: Authlib's resource protector, claims in the token's record"),
+                self.ceiling, "/userinfo", auth="Bearer " + floor_token()),
             "introspection": lambda: self.wrk(
                 Row(name="introspection", note="active access token, resource server authenticates"),
                 p, "/introspect", method="POST", auth=svc_auth,
                 body="token=" + self.seeds["access_token"] + "&token_type_hint=access_token"),
+            "floor_introspection": lambda: self.wrk(
+                Row(name="floor_introspection", note="floor: Authlib's introspection endpoint"),
+                self.ceiling, "/introspect", method="POST", auth=floor_auth("floor-opaque"),
+                body="token=" + floor_token() + "&token_type_hint=access_token"),
             "citizen_signin": lambda: self.flow(
                 Row(name="citizen_signin", unit="flow", target=">= 30 /CPU-s", target_value=30,
                     note="argon2id t=5 m=7MiB; 6 requests per flow"),
@@ -652,6 +689,8 @@ class Bench:
         wanted = self.args.only.split(",") if self.args.only else None
         table = self.workloads()
         assert list(table) == list(WORKLOADS), "WORKLOADS must list the workloads in order"
+        if wanted is not None:  # a floor row runs whenever the workload it bounds does
+            wanted += [FLOOR_FOR[n] for n in wanted if n in FLOOR_FOR]
         names = ["ceiling"] + [n for n in table if n != "ceiling" and (wanted is None or n in wanted)]
         profiled = set(self.args.profile.split(",")) if self.args.profile else set()
         peer_names = [n for n in names if n in PEER_PATHS] if self.peer is not None else []
@@ -749,7 +788,7 @@ def x_peer(bench: Bench) -> dict[str, dict[str, float]]:
     peer = peer_summaries(bench)
     out: dict[str, dict[str, float]] = {}
     for row in bench.rows:
-        ref = peer.get(row.name)
+        ref = peer.get(FLOOR_OF.get(row.name, row.name))
         if ref and row.supported and ref["per_cpu"] and ref["per_cpu_all"]:
             out[row.name] = {"per_cpu": row.per_cpu / ref["per_cpu"],
                              "per_cpu_all": row.per_cpu_all / ref["per_cpu_all"]}
@@ -779,10 +818,16 @@ def evaluate_targets(bench: Bench) -> list[dict[str, Any]]:
             ref = bench.ceiling_per_cpu
         measured = row.per_cpu_of(t.cpu)
         ratio = measured / ref if ref else None
+        # What the floor (Flask + Authlib alone) reaches against the same reference: a target above it
+        # cannot be met by any provider that keeps this stack.
+        floor = rows.get(FLOOR_FOR.get(t.workload, ""))
+        floor_ratio = floor.per_cpu / ref if floor is not None and floor.ok and ref else None
         out.append({"workload": t.workload, "target": t.text, "factor": t.factor, "reference": t.reference,
                     "cpu": t.cpu, "measured_per_cpu": measured, "reference_per_cpu": ref, "ratio": ratio,
                     "met": None if ratio is None or not row.ok else ratio >= t.factor,
-                    "reference_noisy": noisy})
+                    "reference_noisy": noisy, "floor_per_cpu": floor.per_cpu if floor is not None else None,
+                    "floor_ratio": floor_ratio,
+                    "floor_reaches": None if floor_ratio is None else floor_ratio >= t.factor})
     return out
 
 
@@ -846,6 +891,19 @@ def markdown(bench: Bench, started: str) -> str:
               + (f" Not judged (reference not measured): "
                  f"{', '.join(t['workload'] for t in targets.values() if t['met'] is None)}."
                  if len(judged) < len(targets) else "")]
+    floors = [t for t in targets.values() if t["floor_ratio"] is not None]
+    if floors:
+        lines += ["", "## The floor: Flask and Authlib's grant machinery alone, same server, same run", "",
+                  "The smallest token endpoint on the provider's stack (bench/ceiling_app.py: the client from "
+                  "memory, a random value or a JWT signed with a key parsed once, one Redis write, no hooks, "
+                  "audit, limits, metrics or database). A target above the floor's ratio cannot be met by "
+                  "any provider that keeps Flask and Authlib's grant machinery on this machine.", "",
+                  "| Workload | Target | Floor per CPU-s | Floor ratio | Floor reaches the target | Provider per "
+                  "CPU-s | Provider ratio | Provider x floor |", "|---|---|--:|--:|---|--:|--:|--:|"]
+        for t in floors:
+            lines.append(f"| {t['workload']} | {t['target']} | {_fmt(t['floor_per_cpu'])} | {_ratio(t['floor_ratio'])} "
+                         f"| {'yes' if t['floor_reaches'] else 'NO'} | {_fmt(t['measured_per_cpu'])} "
+                         f"| {_ratio(t['ratio'])} | {t['measured_per_cpu'] / t['floor_per_cpu']:.2f} |")
     if bench.argon2:
         lines.append(f"argon2id reference: {bench.argon2['per_cpu']:.1f} hashes per CPU-second at "
                      f"t={bench.argon2['time_cost']}, m={bench.argon2['memory_cost']} KiB "

@@ -26,6 +26,16 @@ MEASURED = ("discovery", "jwks", "client_credentials", "client_credentials_jwt_r
             "client_credentials_jwt_es256", "refresh", "userinfo", "introspection", "citizen_signin",
             "staff_signin")
 
+# The floor (bench/ceiling_app.py: Flask + Authlib alone) runs beside every workload it bounds.
+FLOORS = {"client_credentials": "floor_client_credentials",
+          "client_credentials_jwt_rs256": "floor_client_credentials_jwt_rs256",
+          "client_credentials_jwt_es256": "floor_client_credentials_jwt_es256",
+          "userinfo": "floor_userinfo", "introspection": "floor_introspection"}
+ROWS = ("discovery", "jwks", "client_credentials", "client_credentials_jwt_rs256", "client_credentials_jwt_es256",
+        "floor_client_credentials", "floor_client_credentials_jwt_rs256", "floor_client_credentials_jwt_es256",
+        "refresh", "userinfo", "floor_userinfo", "introspection", "floor_introspection", "citizen_signin",
+        "staff_signin")
+
 PEER_SERVES = ("discovery", "jwks", "client_credentials", "client_credentials_jwt_rs256",
                "client_credentials_jwt_es256", "introspection")
 
@@ -44,7 +54,7 @@ def test_quick_run_measures_every_workload(tmp_path):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     data = json.loads((tmp_path / "latest.json").read_text())
     rows = {row["name"]: row for row in data["rows"]}
-    assert list(rows) == ["ceiling", *MEASURED]
+    assert list(rows) == ["ceiling", *ROWS]
     for name, row in rows.items():
         assert row["errors"] == 0, (name, row["extra"])
         assert row["count"] > 0 and row["per_cpu"] > 0 and row["provider_cpu_s"] > 0, (name, row)
@@ -72,6 +82,12 @@ def test_quick_run_measures_every_workload(tmp_path):
     targets = {t["workload"]: t for t in data["targets"]}
     assert set(targets) == set(MEASURED)
     assert all(t["reference_per_cpu"] and t["met"] in (True, False) for t in targets.values()), targets
+    # Each target with a floor says what the floor reaches against the same reference.
+    for name, floor in FLOORS.items():
+        assert targets[name]["floor_per_cpu"] == rows[floor]["per_cpu"] > 0, (name, targets[name])
+        assert targets[name]["floor_ratio"] > 0 and targets[name]["floor_reaches"] in (True, False)
+    assert all(data["x_peer"][FLOORS[name]]["per_cpu"] > 0 for name in PEER_SERVES if name in FLOORS)
+    assert "## The floor: Flask and Authlib's grant machinery alone, same server, same run" in table
     assert data["argon2_reference"]["per_cpu"] > 0
     assert set(rows["staff_signin"]["services"]) == {"postgresql", "redis", "slapd"}
     # The harness never writes the committed results during the smoke run.
