@@ -70,15 +70,18 @@ def init_app(app: Flask) -> None:
     @app.before_request
     def _explicit_choice() -> None:
         # ?lang= is the language switch; ui_locales comes from the application (OIDC Core 3.1.2.1).
-        lang = request.args.get("lang")
-        if lang in SUPPORTED:
-            g.ui_locale = lang
-            g.remember_lang = lang
-            return
+        # Without a query string there is nothing to parse (the API calls: token, introspection, ...).
+        value = None
+        if request.query_string:
+            lang = request.args.get("lang")
+            if lang in SUPPORTED:
+                g.ui_locale = lang
+                g.remember_lang = lang
+                return
+            value = request.args.get("ui_locales")
         # ui_locales is a query parameter, or a field of an authorization request sent by POST (OIDC Core
         # 3.1.2.1).  No other POST carries it: their bodies are not parsed here (the token endpoint's
         # form is read once, by Authlib).
-        value = request.args.get("ui_locales")
         if value is None and request.method == "POST" and request.endpoint == AUTHORIZE_ENDPOINT:
             value = request.form.get("ui_locales")
         picked = pick_ui_locales(value)

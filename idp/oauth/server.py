@@ -63,7 +63,9 @@ class Server(AuthorizationServer):
         """A request built by the views (stored authorization parameters) is used as it is."""
         if isinstance(request, OAuth2Request):
             return request
-        return _FlaskRequest(flask_request)
+        # The request object itself, not Flask's context-local proxy: Authlib reads it a few dozen times
+        # per token request, and each read through the proxy is a context lookup (bench/FINDINGS.md).
+        return _FlaskRequest(flask_request._get_current_object())  # type: ignore[attr-defined]
 
     def authenticate_client(self, request: Any, methods: list[str], endpoint: str = "token") -> Any:
         """Try only the methods some feature registered (``private_key_jwt`` comes from its module)."""
@@ -74,7 +76,7 @@ class Server(AuthorizationServer):
         return auth(request, known, endpoint)
 
 
-def request_uri() -> str:
+def request_uri(request: Any = flask_request) -> str:
     """This request's URL under the configured issuer.
 
     Authlib refuses non-https request URLs (InsecureTransportError); behind a TLS-terminating proxy
@@ -82,13 +84,13 @@ def request_uri() -> str:
     https, or http on loopback / with IDP_ALLOW_INSECURE_HTTP) is what counts.
     """
     issuer = state().config["ISSUER"]
-    query = flask_request.query_string.decode("latin-1")
-    return issuer + flask_request.path + ("?" + query if query else "")
+    query = request.query_string.decode("latin-1")
+    return issuer + request.path + ("?" + query if query else "")
 
 
 class _FlaskRequest(FlaskOAuth2Request):
     def __init__(self, request: Any) -> None:
-        OAuth2Request.__init__(self, method=request.method, uri=request_uri(), headers=request.headers)
+        OAuth2Request.__init__(self, method=request.method, uri=request_uri(request), headers=request.headers)
         self._request = request
         self.payload = FlaskOAuth2Payload(request)
 
