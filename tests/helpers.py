@@ -10,10 +10,15 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
 
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import event
 
+from idp.extensions import db
 from idp.i18n import LANG_COOKIE
 
 
@@ -84,3 +89,27 @@ def field_value(page: str, name: str) -> str:
     """What the field ``name`` shows as typed (its ``value``; empty when it has none)."""
     found = re.search(r'\bvalue="([^"]*)"', field_input(page, name))
     return html.unescape(found.group(1)) if found else ""
+
+
+@contextmanager
+def database_log(app: Flask) -> Iterator[list[str]]:
+    """Every statement, COMMIT and ROLLBACK the app's engine sends while the block runs."""
+    seen: list[str] = []
+    with app.app_context():
+        engine = db.engine
+
+    def statement(_conn: Any, _cursor: Any, sql: str, *_args: Any) -> None:
+        seen.append(sql.split()[0].upper())
+
+    handlers: list[tuple[str, Callable[..., None]]] = [
+        ("before_cursor_execute", statement),
+        ("commit", lambda _conn: seen.append("COMMIT")),
+        ("rollback", lambda _conn: seen.append("ROLLBACK")),
+    ]
+    for name, fn in handlers:
+        event.listen(engine, name, fn)
+    try:
+        yield seen
+    finally:
+        for name, fn in handlers:
+            event.remove(engine, name, fn)

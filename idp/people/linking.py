@@ -33,7 +33,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import exists, select, update
 
 from idp import assurance, audit, events
 from idp.extensions import db
@@ -301,7 +301,7 @@ def _citizen_unlinked_to_staff() -> Any:
                    CitizenAccount.person_id.not_in(staff_people), CitizenAccount.person_id.not_in(ldap_people)))
 
 
-def citizen_link_offered(person: Person) -> bool:
+def citizen_link_offered(person_id: int) -> bool:
     """True when a staff person may also have a citizen account here: offer the link after sign-in.
 
     Two hints, both only ever a reason to *ask* (the link itself still needs the citizen account's
@@ -316,11 +316,15 @@ def citizen_link_offered(person: Person) -> bool:
     The page shows the same words for both ("you may also have a citizen account"): which hint
     matched, and which account, is never told.
     """
-    if "citizen" in sources_of(person.id):
+    # One statement for "already has a citizen credential" (what sources_of would tell in three): this
+    # runs at every staff sign-in (bench/FINDINGS.md, issue 20).
+    if db.session.execute(select(
+            exists().where(CitizenAccount.person_id == person_id)
+            | exists().where(IdentityLink.person_id == person_id, IdentityLink.source == "citizen"))).scalar():
         return False
     rows = db.session.execute(
-        select(StaffAccount.nik_hash, StaffAccount.nip).where(StaffAccount.person_id == person.id)).all()
-    candidates = _citizen_unlinked_to_staff().where(CitizenAccount.person_id != person.id)
+        select(StaffAccount.nik_hash, StaffAccount.nip).where(StaffAccount.person_id == person_id)).all()
+    candidates = _citizen_unlinked_to_staff().where(CitizenAccount.person_id != person_id)
     nik_hashes = [nik_hash for nik_hash, _ in rows if nik_hash]
     if nik_hashes:  # the directory's NIK is the stronger hint: when it names no account, the NIP is not tried
         query = candidates.where(CitizenAccount.nik_hash.in_(nik_hashes))

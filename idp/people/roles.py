@@ -13,11 +13,11 @@ by default; that rule holds whichever credential the person signed in with
 
 from __future__ import annotations
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, exists, or_, select
 
 from idp import audit
 from idp.extensions import db, state
-from idp.models import RoleGrant, StaffAccount, TeamMember, utcnow
+from idp.models import Passkey, RoleGrant, StaffAccount, TeamMember, TotpCredential, utcnow
 
 ADMIN = "admin"
 PORTAL = "portal"
@@ -85,6 +85,30 @@ def roles_of(person_id: int) -> set[str]:
     rows = db.session.execute(select(StaffAccount.roles).where(
         StaffAccount.person_id == person_id, StaffAccount.status == "active")).scalars()
     return {role for roles in rows for role in (roles or [])} | granted_roles(person_id)
+
+
+def sign_in_facts(person_id: int) -> tuple[bool, bool]:
+    """``(has a second factor, holds a role that requires one)`` in one round trip, for every sign-in.
+
+    The same answers as :func:`idp.people.mfa.has_second_factor` and :func:`second_factor_required`,
+    which took four statements (an authenticator, a passkey, the staff roles, the grants); the sign-in
+    asks both on every password (bench/FINDINGS.md, issue 20).  A grant is matched against the required
+    roles in SQL; the staff roles are a JSON list, read in a second statement only for a person who has
+    an active staff account.
+    """
+    required = sorted(state().config["MFA_REQUIRED_ROLES"])
+    factor, granted, staff = db.session.execute(select(
+        exists().where(TotpCredential.person_id == person_id) | exists().where(Passkey.person_id == person_id),
+        exists().where(RoleGrant.person_id == person_id, RoleGrant.role.in_(required),
+                       or_(RoleGrant.expires_at.is_(None), RoleGrant.expires_at > utcnow())),
+        exists().where(StaffAccount.person_id == person_id, StaffAccount.status == "active"),
+    )).one()
+    if factor or granted or not required or not staff:
+        return bool(factor), bool(granted)
+    # The grants were matched above; what is left are the directory's roles on the staff accounts.
+    rows = db.session.execute(select(StaffAccount.roles).where(
+        StaffAccount.person_id == person_id, StaffAccount.status == "active")).scalars()
+    return False, bool(set(required) & {role for roles in rows for role in (roles or [])})
 
 
 def second_factor_required(person_id: int | None, extra_roles: set[str] | None = None) -> bool:

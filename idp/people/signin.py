@@ -276,14 +276,13 @@ def second_factor_needed(person: Person, source: str, pending: dict[str, Any] | 
     """Whether this sign-in needs a second factor: the person has one, the application asks for the MFA
     level (``acr_values`` of the ``pending`` authorization request), or the person holds a role that
     requires it (``IDP_MFA_REQUIRED_ROLES``), whichever credential (``source``) was used."""
-    if mfa.has_second_factor(person.id):
-        return True
-    params = dict((pending or {}).get("params") or [])
-    if assurance.MFA in str(params.get("acr_values") or "").split():
-        return True
     # A role that requires a second factor requires it whatever credential proved the person: an
     # administrator who also linked a citizen account must not skip it by signing in as the citizen.
-    return roles.second_factor_required(person.id)
+    has_factor, role_requires = roles.sign_in_facts(person.id)
+    if has_factor or role_requires:
+        return True
+    params = dict((pending or {}).get("params") or [])
+    return assurance.MFA in str(params.get("acr_values") or "").split()
 
 
 def sign_in(kind: str, identifier: str, password: str, *, remember: bool, req: str | None,
@@ -320,14 +319,17 @@ def finish(person: Person, *, acr: str, amr: list[str], source: str, remember: b
         signout.sessions_ended([login_session.end()], reason="new-sign-in")
         login_session.begin(person_id=person.id, sub=person.sub, acr=acr, amr=amr, source=source,
                             remember=remember)
-    audit.record("login", person_id=person.id, client_id=(pending or {}).get("client_id"), source=source, acr=acr)
+    person_id = person.id  # read before the commit expires the row (no reload just for its id)
+    audit.record("login", person_id=person_id, client_id=(pending or {}).get("client_id"), source=source, acr=acr)
     notices.device_seen(person)  # a sign-in from a browser not seen before: the person is told
-    db.session.commit()
     # The directory's NIK, or its NIP's birth date and sex digit, suggests a citizen account here
     # (idp.people.linking.citizen_link_offered): offer the link (it still needs that account's password).
-    offer = source == "ldap" and not link_offer_declined and linking.citizen_link_offered(person)
+    # Asked inside the sign-in's transaction: after the commit its reads would open another one, ended
+    # by a ROLLBACK at the request's end (one more round trip per staff sign-in).
+    offer = source == "ldap" and not link_offer_declined and linking.citizen_link_offered(person_id)
+    db.session.commit()
     return Finished(person, offer_link=offer,
-                    recovery_codes_left=mfa.recovery_codes_left(person.id) if recovery else None)
+                    recovery_codes_left=mfa.recovery_codes_left(person_id) if recovery else None)
 
 
 def with_otp(amr: list[str]) -> list[str]:

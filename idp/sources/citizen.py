@@ -18,6 +18,7 @@ from typing import Any
 from flask import url_for
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import contains_eager, joinedload
 
 from idp import assurance, audit, mail, passwords, ratelimit, sms
 from idp.extensions import db, state
@@ -58,15 +59,20 @@ def nik_hash(digits: str) -> str:
     return str(state().crypto.keyed_hash("nik", digits))
 
 
+# The person comes with the account in the same statement: the sign-in reads its status right after the
+# password (a lazy load would be one more round trip per sign-in; bench/FINDINGS.md, issue 20).
+_WITH_PERSON = joinedload(CitizenAccount.person)
+
+
 def find_by_nik(digits: str) -> CitizenAccount | None:
     return db.session.execute(
-        select(CitizenAccount).where(CitizenAccount.nik_hash == nik_hash(digits))
+        select(CitizenAccount).where(CitizenAccount.nik_hash == nik_hash(digits)).options(_WITH_PERSON)
     ).scalar_one_or_none()
 
 
 def find_by_email(email: str) -> CitizenAccount | None:
     return db.session.execute(
-        select(CitizenAccount).where(CitizenAccount.email == normalize_email(email))
+        select(CitizenAccount).where(CitizenAccount.email == normalize_email(email)).options(_WITH_PERSON)
     ).scalar_one_or_none()
 
 
@@ -115,6 +121,7 @@ def find_by_phone(number: str) -> CitizenAccount | None:
     """The citizen account of the person whose verified mobile number (E.164) this is."""
     return db.session.execute(
         select(CitizenAccount).join(Person, Person.id == CitizenAccount.person_id).where(Person.phone_number == number)
+        .options(contains_eager(CitizenAccount.person))
     ).scalar_one_or_none()
 
 

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from idp import assurance
 from idp.extensions import db
 from idp.models import AuditEvent, CitizenAccount, Person
-from tests.helpers import REQUIRED, field_error, field_value
+from tests.helpers import REQUIRED, database_log, field_error, field_value
 
 from .helpers import PASSWORD, make_nik, register, register_and_verify, sign_in
 
@@ -273,3 +273,16 @@ def test_signed_in_person_linked_to_the_registered_person(client, app):
         person = db.session.get(Person, data["person_id"])
         assert person.sub == data["sub"] and person.email_verified is True
         assert db.session.execute(select(Person)).scalars().all() == [person]
+
+
+def test_a_password_sign_in_is_five_statements_and_one_commit(client, app):
+    """Issue 20's hot-path rule for the sign-in: the account with its person, the link with its person,
+    the link's last sign-in, whether a second factor is needed (authenticator, passkey, roles: one
+    statement), the audit event; one COMMIT.  The answer is the same as before the statements were merged."""
+    citizen = register_and_verify(client)
+    assert sign_in(client, citizen).status_code == 303  # the first sign-in links the account
+    browser = app.test_client()  # a new browser, as every sign-in of the benchmark
+    with database_log(app) as seen:
+        resp = sign_in(browser, citizen)
+    assert resp.status_code == 303 and resp.headers["Location"] == "/"
+    assert seen == ["SELECT", "SELECT", "UPDATE", "SELECT", "INSERT", "COMMIT"], seen

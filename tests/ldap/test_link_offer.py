@@ -18,6 +18,7 @@ from sqlalchemy import select
 from idp.extensions import db
 from idp.models import AuditEvent, CitizenAccount
 from tests.citizen.helpers import Citizen, make_nik, register_and_verify
+from tests.helpers import database_log
 
 from .conftest import BUDI, SITI, unique
 from .slapd import PEOPLE, add_user, admin_do
@@ -182,3 +183,19 @@ def test_the_mismatch_is_audited_in_the_other_direction_too(app: Flask, slapd_ma
     with app.app_context():
         event = db.session.execute(select(AuditEvent).where(AuditEvent.event == "link.data_mismatch")).scalar_one()
         assert event.detail["fields"] == ["birthdate"]
+
+
+def test_a_staff_sign_in_with_the_offer_check_keeps_its_statements_few(app: Flask, slapd_main: Any) -> None:
+    """Issue 20's hot-path rule: a returning staff member's sign-in reads the link with its person, whether
+    the person has a citizen account, the staff record, the second-factor facts (one statement; this app
+    requires a second factor for no role, so the directory roles are not read), checks for a citizen
+    credential in one statement and asks the offer's two questions, all in one transaction: one COMMIT,
+    nothing read after it."""
+    uid = new_staff(slapd_main, NIP_WOMAN)
+    staff_login(app, uid)  # the first sign-in creates the person and the staff record
+    with database_log(app) as seen:
+        _, login = staff_login(app, uid)
+    assert not offered(login)  # nobody to offer: no citizen account with that birth date and sex
+    # (The audit event is written by the ORM's flush before the next read.)
+    assert seen == ["SELECT", "SELECT", "UPDATE", "SELECT", "UPDATE", "SELECT", "SELECT", "INSERT", "SELECT",
+                    "SELECT", "COMMIT"], seen

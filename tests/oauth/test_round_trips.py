@@ -4,8 +4,7 @@ the request's end), and a client-credentials token touches the database not at a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -15,36 +14,13 @@ from joserfc.jwk import KeySet
 from sqlalchemy import event
 
 from idp.extensions import db
+from tests.helpers import database_log
 
 from . import helpers
 from .conftest import RP
 from .test_client_credentials import MACHINE, cc
 
 SCOPE = "openid profile email offline_access"
-
-
-@contextmanager
-def database_log(app: Flask) -> Iterator[list[str]]:
-    """Every statement, COMMIT and ROLLBACK the app's engine sends while the block runs."""
-    seen: list[str] = []
-    with app.app_context():
-        engine = db.engine
-
-    def statement(_conn: Any, _cursor: Any, sql: str, *_args: Any) -> None:
-        seen.append(sql.split()[0].upper())
-
-    handlers: list[tuple[str, Callable[..., None]]] = [
-        ("before_cursor_execute", statement),
-        ("commit", lambda _conn: seen.append("COMMIT")),
-        ("rollback", lambda _conn: seen.append("ROLLBACK")),
-    ]
-    for name, fn in handlers:
-        event.listen(engine, name, fn)
-    try:
-        yield seen
-    finally:
-        for name, fn in handlers:
-            event.remove(engine, name, fn)
 
 
 @pytest.fixture
