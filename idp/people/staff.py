@@ -100,8 +100,9 @@ def provision(identity: Identity, *, person: Person | None = None) -> Person:
     return person
 
 
-def staff_claims(person: Person | int) -> dict[str, Any]:
-    """Claims of the ``staff`` scope for ``person`` (empty for people who are not staff)."""
+def staff_claims(person: Any) -> dict[str, Any]:
+    """Claims of the ``staff`` scope for ``person`` (empty for people who are not staff): a person id, a
+    :class:`Person`, or a row with the person's ``id``, ``name`` and ``email``."""
     person_id = person if isinstance(person, int) else person.id
     account = db.session.execute(
         select(StaffAccount).where(StaffAccount.person_id == person_id, StaffAccount.status == "active")
@@ -109,7 +110,7 @@ def staff_claims(person: Person | int) -> dict[str, Any]:
     ).scalar_one_or_none()
     if account is None:
         return {}
-    person_row = person if isinstance(person, Person) else db.session.get(Person, person_id)
+    person_row = db.session.get(Person, person_id) if isinstance(person, int) else person
     claims: dict[str, Any] = {
         "name": person_row.name if person_row is not None else None,
         "email": person_row.email if person_row is not None else None,
