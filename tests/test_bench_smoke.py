@@ -88,6 +88,12 @@ def test_quick_run_measures_every_workload(tmp_path):
         assert targets[name]["floor_ratio"] > 0 and targets[name]["floor_reaches"] in (True, False)
     assert all(data["x_peer"][FLOORS[name]]["per_cpu"] > 0 for name in PEER_SERVES if name in FLOORS)
     assert "## The floor: Flask and Authlib's grant machinery alone, same server, same run" in table
+    # The two targets without a floor row are bounded by the floor's rows of the same run.
+    bounds = data["floor_bounds"]
+    assert 0 < bounds["refresh"]["bound"] < 1 and bounds["refresh"]["reachable"] in (True, False)
+    assert bounds["staff_signin"]["budget_ms"] > 0 and bounds["staff_signin"]["floor_token_ms"] > 0
+    assert bounds["staff_signin"]["slapd_ms"] > 0
+    assert "Targets bounded by the floor's rows:" in table
     assert data["argon2_reference"]["per_cpu"] > 0
     assert set(rows["staff_signin"]["services"]) == {"postgresql", "redis", "slapd"}
     # The harness never writes the committed results during the smoke run.
