@@ -92,7 +92,8 @@ def test_quick_run_measures_every_workload(tmp_path):
     bounds = data["floor_bounds"]
     assert 0 < bounds["refresh"]["bound"] < 1 and bounds["refresh"]["reachable"] in (True, False)
     assert bounds["staff_signin"]["budget_ms"] > 0 and bounds["staff_signin"]["floor_token_ms"] > 0
-    assert bounds["staff_signin"]["slapd_ms"] > 0
+    assert bounds["staff_signin"]["slapd_ms"] > 0 and bounds["staff_signin"]["ldap_client_ms"] > 0
+    assert bounds["staff_signin"]["least_ms"] > bounds["staff_signin"]["floor_token_ms"]
     assert "Targets bounded by the floor's rows:" in table
     assert data["argon2_reference"]["per_cpu"] > 0
     assert set(rows["staff_signin"]["services"]) == {"postgresql", "redis", "slapd"}
