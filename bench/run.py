@@ -954,9 +954,10 @@ def markdown(bench: Bench, started: str) -> str:
     if floors:
         lines += ["", "## The floor: Flask and Authlib's grant machinery alone, same server, same run", "",
                   "The smallest token endpoint on the provider's stack (bench/ceiling_app.py: the client from "
-                  "memory, a random value or a JWT signed with a key parsed once, one Redis write, no hooks, "
-                  "audit, limits, metrics or database). A target above the floor's ratio cannot be met by "
-                  "any provider that keeps Flask and Authlib's grant machinery on this machine.", "",
+                  "memory, a random value or a JWT signed with a key parsed once, one Redis write or read, "
+                  "userinfo's one PostgreSQL read; no hooks, audit, limits or metrics). A target above the "
+                  "floor's ratio cannot be met by any provider that keeps Flask and Authlib's grant machinery "
+                  "on this machine.", "",
                   "| Workload | Target | Floor per CPU-s | Floor ratio | Floor reaches the target | Provider per "
                   "CPU-s | Provider ratio | Provider x floor |", "|---|---|--:|--:|---|--:|--:|--:|"]
         for t in floors:
@@ -969,7 +970,7 @@ def markdown(bench: Bench, started: str) -> str:
     if "refresh" in bounds:
         b = bounds["refresh"]
         lines.append(f"- refresh (>= {b['factor']} x own client_credentials): a refresh answers with an RS256 ID "
-                     f"token, so it costs at least the floor's RS256 token, which runs at {b['bound']:.2f} x the "
+                     f"token, so it costs at least the floor's RS256 token, which runs at {b['bound']:.3f} x the "
                      "floor's opaque token before any refresh token lookup or durable rotation: the target is "
                      f"{'within' if b['reachable'] else 'beyond'} reach of the stack.")
     if "staff_signin" in bounds:
