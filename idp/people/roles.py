@@ -13,21 +13,31 @@ by default; that rule holds whichever credential the person signed in with
 
 from __future__ import annotations
 
-from sqlalchemy import delete, exists, or_, select
+from sqlalchemy import ColumnElement, delete, exists, or_, select
 
 from idp import audit
 from idp.extensions import db, state
-from idp.models import Passkey, RoleGrant, StaffAccount, TeamMember, TotpCredential, utcnow
+from idp.models import RoleGrant, StaffAccount, TeamMember, utcnow
+from idp.people import mfa
 
 ADMIN = "admin"
 PORTAL = "portal"
 GRANTABLE = (ADMIN, PORTAL)
 
 
+def _active_staff(person_id: int) -> tuple[ColumnElement[bool], ...]:
+    """The conditions of the person's active staff accounts."""
+    return StaffAccount.person_id == person_id, StaffAccount.status == "active"
+
+
+def _current_grants(person_id: int) -> tuple[ColumnElement[bool], ...]:
+    """The conditions of the person's grants that have not expired."""
+    return RoleGrant.person_id == person_id, or_(RoleGrant.expires_at.is_(None), RoleGrant.expires_at > utcnow())
+
+
 def staff_account(person_id: int) -> StaffAccount | None:
     """The person's active staff account, or None (citizens only, or disabled in the directory)."""
-    return db.session.execute(select(StaffAccount).where(
-        StaffAccount.person_id == person_id, StaffAccount.status == "active")).scalars().first()
+    return db.session.execute(select(StaffAccount).where(*_active_staff(person_id))).scalars().first()
 
 
 def is_staff(person_id: int) -> bool:
@@ -36,10 +46,7 @@ def is_staff(person_id: int) -> bool:
 
 def granted_roles(person_id: int) -> set[str]:
     """The roles operators granted the person that have not expired (:class:`~idp.models.RoleGrant`)."""
-    rows = db.session.execute(select(RoleGrant.role).where(
-        RoleGrant.person_id == person_id,
-        or_(RoleGrant.expires_at.is_(None), RoleGrant.expires_at > utcnow()))).scalars()
-    return set(rows)
+    return set(db.session.execute(select(RoleGrant.role).where(*_current_grants(person_id))).scalars())
 
 
 def has_role(person_id: int, role: str) -> bool:
@@ -82,9 +89,13 @@ def is_admin(person_id: int) -> bool:
 def roles_of(person_id: int) -> set[str]:
     """Every role of the person's active staff accounts and current grants, whichever credential the
     current sign-in used."""
-    rows = db.session.execute(select(StaffAccount.roles).where(
-        StaffAccount.person_id == person_id, StaffAccount.status == "active")).scalars()
-    return {role for roles in rows for role in (roles or [])} | granted_roles(person_id)
+    return staff_roles(person_id) | granted_roles(person_id)
+
+
+def staff_roles(person_id: int) -> set[str]:
+    """The roles the directory gave the person's active staff accounts."""
+    rows = db.session.execute(select(StaffAccount.roles).where(*_active_staff(person_id))).scalars()
+    return {role for roles in rows for role in (roles or [])}
 
 
 def sign_in_facts(person_id: int) -> tuple[bool, bool]:
@@ -97,18 +108,16 @@ def sign_in_facts(person_id: int) -> tuple[bool, bool]:
     an active staff account.
     """
     required = sorted(state().config["MFA_REQUIRED_ROLES"])
+    db.session.flush()  # as the four ORM queries did: bare EXISTS clauses do not make the session flush
     factor, granted, staff = db.session.execute(select(
-        exists().where(TotpCredential.person_id == person_id) | exists().where(Passkey.person_id == person_id),
-        exists().where(RoleGrant.person_id == person_id, RoleGrant.role.in_(required),
-                       or_(RoleGrant.expires_at.is_(None), RoleGrant.expires_at > utcnow())),
-        exists().where(StaffAccount.person_id == person_id, StaffAccount.status == "active"),
+        mfa.second_factor_exists(person_id),
+        exists().where(*_current_grants(person_id), RoleGrant.role.in_(required)),
+        exists().where(*_active_staff(person_id)),
     )).one()
     if factor or granted or not required or not staff:
         return bool(factor), bool(granted)
     # The grants were matched above; what is left are the directory's roles on the staff accounts.
-    rows = db.session.execute(select(StaffAccount.roles).where(
-        StaffAccount.person_id == person_id, StaffAccount.status == "active")).scalars()
-    return False, bool(set(required) & {role for roles in rows for role in (roles or [])})
+    return False, bool(set(required) & staff_roles(person_id))
 
 
 def second_factor_required(person_id: int | None, extra_roles: set[str] | None = None) -> bool:
