@@ -9,9 +9,12 @@ does not decide (:mod:`idp.i18n`).  Tests that read English text choose English 
 from __future__ import annotations
 
 import html
+import json
 import re
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from flask import Flask
@@ -113,3 +116,22 @@ def database_log(app: Flask) -> Iterator[list[str]]:
     finally:
         for name, fn in handlers:
             event.remove(engine, name, fn)
+
+
+def sms_outbox(app: Flask, count: int = 0, wait: float = 5.0) -> list[dict[str, Any]]:
+    """The text messages in the app's SMS outbox, oldest first, once there are at least ``count`` of them
+    (they leave from a thread) or ``wait`` seconds have passed; ``count`` 0 reads the outbox as it is."""
+    folder = Path(app.extensions["idp"].config["OUTBOX_DIR"])
+    deadline = time.monotonic() + wait
+    while True:
+        found = [json.loads(p.read_text()) for p in sorted(folder.glob("*.sms"))] if folder.is_dir() else []
+        if len(found) >= count or time.monotonic() >= deadline:
+            return found
+        time.sleep(0.05)
+
+
+def code_in(text: str) -> str:
+    """The six-digit code a message carries."""
+    found = re.search(r"\b(\d{6})\b", text)
+    assert found, text
+    return found.group(1)

@@ -115,6 +115,29 @@ def _workers(master: subprocess.Popen[bytes]) -> set[int]:
     return {p.pid for p in psutil.Process(master.pid).children()}
 
 
+def _server_env(app: Flask, postgres_url: str, redis_url: str, metrics_dir: Path, **extra: str) -> dict[str, str]:
+    """The environment of a production server for ``app``'s instance (none of this shell's IDP_ settings),
+    with the metrics folder prepared holding a stale file of an earlier run (to be emptied at start)."""
+    metrics_dir.mkdir()
+    (metrics_dir / "counter_1.db").write_bytes(b"stale file of an earlier run")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("IDP_", "PROMETHEUS_", "WEB_CONCURRENCY"))}
+    env.update(IDP_INSTANCE_DIR=str(app.extensions["idp"].config["INSTANCE_DIR"]), IDP_DATABASE_URL=postgres_url,
+               IDP_REDIS_URL=redis_url, IDP_ISSUER="http://localhost", IDP_DATA_KEYS=TEST_DATA_KEY,
+               IDP_BACKCHANNEL_WORKER="false", IDP_LOG_FORMAT="json", IDP_LOG_LEVEL="INFO",
+               PROMETHEUS_MULTIPROC_DIR=str(metrics_dir), **extra)
+    return env
+
+
+def _tokens(url: str, cid: str, secret: str, count: int) -> set[int]:
+    """The statuses of ``count`` client-credentials token requests sent 8 at a time."""
+    def token(_: int) -> int:
+        return requests.post(f"{url}/token", data={"grant_type": "client_credentials"}, auth=(cid, secret),
+                             timeout=20).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        return set(pool.map(token, range(count)))
+
+
 def test_gunicorn_workers_add_up(oauth_app: Callable[..., Flask], redis_url: str, postgres_url: str,  # noqa: F811
                                  tmp_path: Path) -> None:
     """Two gthread workers from gunicorn.conf.py; tokens served by both, then by their replacements
@@ -122,16 +145,10 @@ def test_gunicorn_workers_add_up(oauth_app: Callable[..., Flask], redis_url: str
     app = oauth_app()
     cid, secret = helpers.create_client(app, **MACHINE)
     assert secret
-    cfg = app.extensions["idp"].config
     port = services.free_port()
     metrics_dir = tmp_path / "metrics"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("IDP_", "PROMETHEUS_"))}
-    env.update(IDP_INSTANCE_DIR=str(cfg["INSTANCE_DIR"]), IDP_DATABASE_URL=postgres_url, IDP_REDIS_URL=redis_url,
-               IDP_ISSUER="http://localhost", IDP_DATA_KEYS=TEST_DATA_KEY, IDP_BACKCHANNEL_WORKER="false",
-               IDP_LOG_FORMAT="json", IDP_LOG_LEVEL="INFO", WEB_CONCURRENCY="2", GUNICORN_THREADS="4",
-               GUNICORN_BIND=f"127.0.0.1:{port}", PROMETHEUS_MULTIPROC_DIR=str(metrics_dir))
-    metrics_dir.mkdir()
-    (metrics_dir / "counter_1.db").write_bytes(b"stale file of an earlier run")  # emptied at start
+    env = _server_env(app, postgres_url, redis_url, metrics_dir, WEB_CONCURRENCY="2", GUNICORN_THREADS="4",
+                      GUNICORN_BIND=f"127.0.0.1:{port}")
     log_path = tmp_path / "gunicorn.log"
     url = f"http://127.0.0.1:{port}"
     with open(log_path, "wb") as log:
@@ -145,13 +162,7 @@ def test_gunicorn_workers_add_up(oauth_app: Callable[..., Flask], redis_url: str
             assert time.monotonic() < deadline, "two workers did not start"
             time.sleep(0.1)
         first = _workers(proc)
-
-        def token(_: int) -> int:
-            return requests.post(f"{url}/token", data={"grant_type": "client_credentials"}, auth=(cid, secret),
-                                 timeout=20).status_code
-
-        with ThreadPoolExecutor(8) as pool:
-            assert set(pool.map(token, range(16))) == {200}
+        assert _tokens(url, cid, secret, 16) == {200}
 
         proc.send_signal(signal.SIGHUP)  # graceful restart: new worker processes, the old ones exit
         deadline = time.monotonic() + 30
@@ -159,8 +170,7 @@ def test_gunicorn_workers_add_up(oauth_app: Callable[..., Flask], redis_url: str
             assert time.monotonic() < deadline, "the workers were not replaced"
             time.sleep(0.1)
         services.wait_port(port, timeout=10, proc=proc)
-        with ThreadPoolExecutor(8) as pool:
-            assert set(pool.map(token, range(8))) == {200}
+        assert _tokens(url, cid, secret, 8) == {200}
 
         for _ in range(4):  # whichever worker answers
             text = requests.get(f"{url}/metrics", timeout=10).text
@@ -189,16 +199,9 @@ def test_idp_serve_workers_add_up(oauth_app: Callable[..., Flask], redis_url: st
     app = oauth_app()
     cid, secret = helpers.create_client(app, **MACHINE)
     assert secret
-    cfg = app.extensions["idp"].config
     port = services.free_port()
     metrics_dir = tmp_path / "metrics"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("IDP_", "PROMETHEUS_", "WEB_CONCURRENCY"))}
-    env.update(IDP_INSTANCE_DIR=str(cfg["INSTANCE_DIR"]), IDP_DATABASE_URL=postgres_url, IDP_REDIS_URL=redis_url,
-               IDP_ISSUER="http://localhost", IDP_DATA_KEYS=TEST_DATA_KEY, IDP_BACKCHANNEL_WORKER="false",
-               IDP_LOG_FORMAT="json", IDP_LOG_LEVEL="INFO", IDP_SERVE_BIND=f"127.0.0.1:{port}",
-               PROMETHEUS_MULTIPROC_DIR=str(metrics_dir))
-    metrics_dir.mkdir()
-    (metrics_dir / "counter_1.db").write_bytes(b"stale file of an earlier run")  # emptied at start
+    env = _server_env(app, postgres_url, redis_url, metrics_dir, IDP_SERVE_BIND=f"127.0.0.1:{port}")
     log_path = tmp_path / "serve.log"
     url = f"http://127.0.0.1:{port}"
     with open(log_path, "wb") as log:
@@ -206,10 +209,6 @@ def test_idp_serve_workers_add_up(oauth_app: Callable[..., Flask], redis_url: st
                                 env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
     try:
         services.wait_port(port, timeout=30, proc=proc)
-
-        def token(_: int) -> int:
-            return requests.post(f"{url}/token", data={"grant_type": "client_credentials"}, auth=(cid, secret),
-                                 timeout=20).status_code
 
         def started(count: int) -> None:
             """Wait until Granian has said "Started worker-N" ``count`` times (a worker listens once its
@@ -222,14 +221,12 @@ def test_idp_serve_workers_add_up(oauth_app: Callable[..., Flask], redis_url: st
         started(2)
         first = _workers(proc)
         assert len(first) == 2
-        with ThreadPoolExecutor(8) as pool:
-            assert set(pool.map(token, range(16))) == {200}
+        assert _tokens(url, cid, secret, 16) == {200}
 
         os.kill(min(first), signal.SIGKILL)  # a worker dies mid-life: it is replaced, its counts stay
         started(3)
         assert len(_workers(proc)) == 2 and _workers(proc) != first
-        with ThreadPoolExecutor(8) as pool:
-            assert set(pool.map(token, range(8))) == {200}
+        assert _tokens(url, cid, secret, 8) == {200}
         served = 24
 
         for _ in range(4):  # whichever worker answers

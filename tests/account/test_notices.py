@@ -16,11 +16,12 @@ from sqlalchemy import select
 from idp.extensions import db
 from idp.models import Passkey
 from tests.citizen.helpers import PASSWORD, body, csrf, mails_to, register, sign_in, wait_for_mails
+from tests.helpers import code_in, sms_outbox
 from tests.webauthn_soft import SoftAuthenticator
 
 from .conftest import RP, english, post_page, signed_in_citizen
 from .test_passkeys import ISSUER, RP_ID, add_passkey, passwordless
-from .test_phone import add_number, code_in, sms_outbox, type_code
+from .test_phone import add_number, type_code
 from .test_two_step import set_up
 
 NEW = "bakso urat kuah pedas"

@@ -10,7 +10,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,21 +17,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from tests.citizen.helpers import csrf, forgot, recovery_step, register_and_verify, sign_in
-from tests.helpers import choose_english
+from tests.helpers import choose_english, code_in, sms_outbox
 from tests.oauth import helpers
 
 from .conftest import RP
-
-
-def sms_outbox(app: Flask) -> list[dict[str, Any]]:
-    folder = Path(app.extensions["idp"].config["OUTBOX_DIR"])
-    return [json.loads(p.read_text()) for p in sorted(folder.glob("*.sms"))] if folder.is_dir() else []
-
-
-def code_in(text: str) -> str:
-    found = re.search(r"\b(\d{6})\b", text)
-    assert found, text
-    return found.group(1)
 
 
 def add_number(browser: FlaskClient, typed: str) -> Any:

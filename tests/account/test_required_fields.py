@@ -16,10 +16,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from tests.citizen.helpers import PASSWORD, confirm, register, sign_in, verification_link
-from tests.helpers import REQUIRED, english, field_error, field_input
+from tests.helpers import REQUIRED, code_in, english, field_error, field_input, sms_outbox
 
 from .conftest import post_page, signed_in_citizen
-from .test_phone import add_number, code_in, sms_outbox, type_code
+from .test_phone import add_number, type_code
 from .test_two_step import code, set_up
 
 NEW = "sate ayam pakai lontong"

@@ -3,10 +3,7 @@ people to contact it; a sentence naming the province's help desk when none is co
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +14,7 @@ from sqlalchemy import select
 from idp.config import ConfigError
 from idp.extensions import db
 from idp.models import CitizenAccount
+from tests.helpers import code_in, sms_outbox
 
 from .helpers import body, csrf, register, register_and_verify, sign_in, wait_for_mails
 
@@ -78,10 +76,9 @@ def test_the_desk_link_must_be_a_web_address(make_app: Callable[..., Flask], url
 
 
 def sms_code(app: Flask, count: int) -> str:
-    folder = Path(app.extensions["idp"].config["OUTBOX_DIR"])
-    texts = [json.loads(p.read_text()) for p in sorted(folder.glob("*.sms"))]
+    texts = sms_outbox(app, count)
     assert len(texts) == count, texts
-    return re.search(r"\b(\d{6})\b", texts[-1]["text"]).group(1)  # type: ignore[union-attr]
+    return code_in(texts[-1]["text"])
 
 
 def confirm_number(client: FlaskClient, app: Flask, typed: str, count: int) -> Any:

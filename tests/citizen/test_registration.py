@@ -5,11 +5,9 @@ URL or a log line."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import re
 import time
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, text
@@ -17,6 +15,7 @@ from sqlalchemy import func, select, text
 from idp import assurance
 from idp.extensions import db
 from idp.models import AuditEvent, CitizenAccount, IdentityLink, Person
+from tests.helpers import code_in, sms_outbox
 
 from .helpers import PASSWORD, csrf, mails_to, make_nik, register, register_and_verify, sign_in
 
@@ -311,17 +310,6 @@ def test_sqlite_and_memory_store_register_and_sign_in(make_app):
 
 
 # --- a mobile number instead of (or besides) the e-mail address (issue 16) -------------------------------
-def sms_codes(app) -> list[dict]:
-    folder = Path(app.extensions["idp"].config["OUTBOX_DIR"])
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        found = [json.loads(p.read_text()) for p in sorted(folder.glob("*.sms"))] if folder.is_dir() else []
-        if found:
-            return found
-        time.sleep(0.05)
-    return []
-
-
 def verify_phone(client, code: str):
     page = client.get("/register-account/sent")
     return client.post("/register-account/verify-phone", data={"csrf_token": csrf(page.data), "code": code})
@@ -333,9 +321,9 @@ def test_phone_only_registration_confirms_by_sms_and_signs_in(client, app):
     page = client.get(resp.headers["Location"]).data.decode()
     assert 'id="registered-phone"' in page and "+62" in page and "0001" in page and "55550001" not in page
     assert sign_in(app.test_client(), citizen.nik, citizen.password).status_code == 403  # not confirmed yet
-    [sent] = sms_codes(app)
+    [sent] = sms_outbox(app, 1)
     assert sent["to"] == "+6281255550001"
-    code = re.search(r"\b(\d{6})\b", sent["text"]).group(1)
+    code = code_in(sent["text"])
     wrong = f"{(int(code) + 1) % 10 ** 6:06d}"
     assert verify_phone(client, wrong).status_code == 401
     done = verify_phone(client, code)
@@ -351,8 +339,8 @@ def test_phone_only_registration_confirms_by_sms_and_signs_in(client, app):
 def test_an_empty_sms_code_is_required_and_uses_up_no_try(client, app):
     citizen, resp = register(client, email_address="", phone="0812-5555-0002")
     assert resp.status_code == 303
-    [sent] = sms_codes(app)
-    code = re.search(r"\b(\d{6})\b", sent["text"]).group(1)
+    [sent] = sms_outbox(app, 1)
+    code = code_in(sent["text"])
     for typed in ["", "  ", "\t"] * 3:  # nine: the code allows five wrong tries
         empty = verify_phone(client, typed)
         assert empty.status_code == 400
@@ -372,7 +360,7 @@ def test_a_duplicate_by_phone_looks_the_same_and_sends_nothing(make_app):
     app = make_app()
     owner_browser = app.test_client()
     register(owner_browser, email_address="", phone="0812-5555-0002")
-    code = re.search(r"\b(\d{6})\b", sms_codes(app)[0]["text"]).group(1)
+    code = code_in(sms_outbox(app, 1)[0]["text"])
     assert verify_phone(owner_browser, code).status_code == 303
     fresh_client, dup_client = app.test_client(), app.test_client()
     _, fresh = register(fresh_client, email_address="", phone="0812-5555-0003")
@@ -382,5 +370,5 @@ def test_a_duplicate_by_phone_looks_the_same_and_sends_nothing(make_app):
     fresh_page, dup_page = (c.get(r.headers["Location"]).data for c, r in ((fresh_client, fresh), (dup_client, dup)))
     assert strip(fresh_page) == strip(dup_page)
     time.sleep(0.3)
-    assert [m["to"] for m in sms_codes(app)].count("+6281255550002") == 1  # only the owner's own code
+    assert [m["to"] for m in sms_outbox(app, 1)].count("+6281255550002") == 1  # only the owner's own code
     assert verify_phone(dup_client, code).status_code == 401

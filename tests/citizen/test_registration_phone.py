@@ -4,11 +4,8 @@ and lets the person correct a mistyped number; a duplicate's page looks the same
 
 from __future__ import annotations
 
-import json
-import re
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,25 +15,9 @@ from sqlalchemy import select
 
 from idp.extensions import db
 from idp.models import CitizenAccount
+from tests.helpers import code_in, sms_outbox
 
 from .helpers import csrf, register, sign_in
-
-
-def texts(app: Flask, count: int = 1, wait: float = 5) -> list[dict[str, Any]]:
-    """The SMS outbox once it holds ``count`` messages (they leave from a thread), oldest first."""
-    folder = Path(app.extensions["idp"].config["OUTBOX_DIR"])
-    deadline = time.monotonic() + wait
-    found: list[dict[str, Any]] = []
-    while time.monotonic() < deadline:
-        found = [json.loads(p.read_text()) for p in sorted(folder.glob("*.sms"))] if folder.is_dir() else []
-        if len(found) >= count:
-            break
-        time.sleep(0.05)
-    return found
-
-
-def code_of(message: dict[str, Any]) -> str:
-    return re.search(r"\b(\d{6})\b", message["text"]).group(1)  # type: ignore[union-attr]
 
 
 def post_on_page(client: FlaskClient, action: str, data: dict[str, Any] | None = None) -> Any:
@@ -68,16 +49,16 @@ def test_the_phone_page_speaks_of_the_number_not_of_mail(make_app: Callable[...,
 def test_send_the_code_again(make_app: Callable[..., Flask]) -> None:
     app = make_app()
     client, citizen = registered(app, "0812-6666-0003")
-    first = code_of(texts(app)[0])
+    first = code_in(sms_outbox(app, 1)[0]["text"])
     resp = post_on_page(client, "/register-account/resend-code")
     assert resp.status_code == 303 and resp.headers["Location"] == "/register-account/sent"
-    [_, again] = texts(app, 2)
+    [_, again] = sms_outbox(app, 2)
     assert again["to"] == "+6281266660003"
     assert "new code" in client.get("/register-account/sent").get_data(as_text=True)
-    if code_of(again) != first:  # (one chance in a million that they are the same)
+    if code_in(again["text"]) != first:  # (one chance in a million that they are the same)
         wrong = post_on_page(client, "/register-account/verify-phone", {"code": first})
         assert wrong.status_code == 401  # the new code replaced the earlier one
-    done = post_on_page(client, "/register-account/verify-phone", {"code": code_of(again)})
+    done = post_on_page(client, "/register-account/verify-phone", {"code": code_in(again["text"])})
     assert done.status_code == 303 and client.get("/account").status_code == 200
     assert sign_in(app.test_client(), "081266660003", citizen.password).status_code == 303
 
@@ -89,12 +70,12 @@ def test_resending_is_under_the_sms_limits(make_app: Callable[..., Flask], limit
     app = make_app(**limit)
     client, _ = registered(app, "0812-6666-0004")
     assert post_on_page(client, "/register-account/resend-code").status_code == 303
-    sent = texts(app, 2)
+    sent = sms_outbox(app, 2)
     assert len(sent) == 2
     assert post_on_page(client, "/register-account/resend-code").status_code == 303
     time.sleep(0.3)
-    assert len(texts(app, 3, wait=0.5)) == 2  # the third was refused by the limit
-    done = post_on_page(client, "/register-account/verify-phone", {"code": code_of(sent[-1])})
+    assert len(sms_outbox(app, 3, wait=0.5)) == 2  # the third was refused by the limit
+    done = post_on_page(client, "/register-account/verify-phone", {"code": code_in(sent[-1]["text"])})
     assert done.status_code == 303
 
 
@@ -108,16 +89,17 @@ def test_resending_is_limited_per_registration(make_app: Callable[..., Flask]) -
 def test_correct_the_number(make_app: Callable[..., Flask]) -> None:
     app = make_app()
     client, citizen = registered(app, "0812-6666-0006")  # meant 0812-6666-0007
-    mistyped = code_of(texts(app)[0])
+    mistyped = code_in(sms_outbox(app, 1)[0]["text"])
     resp = post_on_page(client, "/register-account/correct-phone", {"number": "0812 6666 0007"})
     assert resp.status_code == 303
-    [_, corrected] = texts(app, 2)
+    [_, corrected] = sms_outbox(app, 2)
     assert corrected["to"] == "+6281266660007"
     page = client.get("/register-account/sent").get_data(as_text=True)
     assert "0007" in page and "0006" not in page
-    if mistyped != code_of(corrected):
+    if mistyped != code_in(corrected["text"]):
         assert post_on_page(client, "/register-account/verify-phone", {"code": mistyped}).status_code == 401
-    assert post_on_page(client, "/register-account/verify-phone", {"code": code_of(corrected)}).status_code == 303
+    done = post_on_page(client, "/register-account/verify-phone", {"code": code_in(corrected["text"])})
+    assert done.status_code == 303
     with app.app_context():
         account = db.session.execute(select(CitizenAccount)).scalar_one()
         assert account.person.phone_number == "+6281266660007"
@@ -132,17 +114,18 @@ def test_a_correction_that_is_no_mobile_number_is_refused_at_the_field(make_app:
     resp = post_on_page(client, "/register-account/correct-phone", {"number": typed})
     assert resp.status_code == 400 and 'id="number-error"' in resp.get_data(as_text=True)
     assert 'id="correct-phone" open' in resp.get_data(as_text=True)
-    assert len(texts(app, 2, wait=0.3)) == 1
+    assert len(sms_outbox(app, 2, wait=0.3)) == 1
 
 
 def test_a_duplicate_resends_and_corrects_nothing(make_app: Callable[..., Flask]) -> None:
     app = make_app()
     owner, _ = registered(app, "0812-6666-0009")
-    assert post_on_page(owner, "/register-account/verify-phone", {"code": code_of(texts(app)[0])}).status_code == 303
+    code = code_in(sms_outbox(app, 1)[0]["text"])
+    assert post_on_page(owner, "/register-account/verify-phone", {"code": code}).status_code == 303
     dup = app.test_client()
     _, resp = register(dup, email_address="", phone="0812-6666-0009")  # the owner's confirmed number
     assert resp.status_code == 303
     assert post_on_page(dup, "/register-account/resend-code").status_code == 303
     assert post_on_page(dup, "/register-account/correct-phone", {"number": "0812-6666-0011"}).status_code == 303
     time.sleep(0.3)
-    assert [m["to"] for m in texts(app, 2, wait=0.3)] == ["+6281266660009"]
+    assert [m["to"] for m in sms_outbox(app, 2, wait=0.3)] == ["+6281266660009"]

@@ -6,7 +6,6 @@ Screenshots of every step are kept in a folder whose path the test prints (test 
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections.abc import Callable
@@ -18,6 +17,7 @@ import pytest
 from tests.citizen.helpers import mails_to as outbox_mails
 from tests.citizen.helpers import make_nik, newest_recovery_code, register_and_verify
 from tests.e2e.test_citizen_flow import wait_for
+from tests.helpers import code_in, sms_outbox
 
 pytestmark = pytest.mark.e2e
 
@@ -85,7 +85,6 @@ def test_forgotten_password_on_a_phone(browser: Any, live_server: Callable[..., 
     shot("signed-in")
 
     # Signed in again: add a mobile number (the code from the SMS outbox), on the account menu's page.
-    outbox = Path(server.app.extensions["idp"].config["OUTBOX_DIR"])
     driver.get(f"{server.url}/account/phone")
     wait_for(driver, lambda d: d.find_elements(By.ID, "send-phone-code"), "the mobile number page")
     current = driver.find_element(By.CSS_SELECTOR, "nav [aria-current=page]")
@@ -94,11 +93,7 @@ def test_forgotten_password_on_a_phone(browser: Any, live_server: Callable[..., 
     driver.find_element(By.NAME, "number").send_keys("0812-7777-0002")
     driver.find_element(By.ID, "send-phone-code").click()
     wait_for(driver, lambda d: d.find_elements(By.ID, "verify-phone"), "the code field")
-    deadline, sent = time.monotonic() + 10, []
-    while not sent and time.monotonic() < deadline:
-        sent = [json.loads(p.read_text()) for p in outbox.glob("*.sms")]
-        time.sleep(0.1)
-    code = re.search(r"\b(\d{6})\b", sent[0]["text"]).group(1)  # type: ignore[union-attr]
+    code = code_in(sms_outbox(server.app, 1, wait=10)[0]["text"])
     driver.find_element(By.NAME, "code").send_keys(code)
     fits_the_phone(driver)
     shot("phone-code")
@@ -135,7 +130,6 @@ def test_phone_only_registration_on_a_phone(browser: Any, live_server: Callable[
 
     server = live_server(PROOF_OF_WORK="always", PROOF_OF_WORK_MAX_NUMBER=20000)  # pow.js does its work too
     driver, shot = browser, Shots(browser, screenshots)
-    outbox = Path(server.app.extensions["idp"].config["OUTBOX_DIR"])
     driver.get(f"{server.url}/register-account")
     wait_for(driver, lambda d: d.find_elements(By.ID, "register-nik"), "the NIK step")
     driver.find_element(By.NAME, "nik").send_keys(make_nik())
@@ -154,11 +148,7 @@ def test_phone_only_registration_on_a_phone(browser: Any, live_server: Callable[
     wait_for(driver, lambda d: d.find_elements(By.ID, "verify-phone"), "the check-your-phone page")
     assert "+62" in driver.find_element(By.ID, "registered-phone").text
     shot("check-phone")
-    deadline, sent = time.monotonic() + 10, []
-    while not sent and time.monotonic() < deadline:
-        sent = [json.loads(p.read_text()) for p in outbox.glob("*.sms")]
-        time.sleep(0.1)
-    code = re.search(r"\b(\d{6})\b", sent[0]["text"]).group(1)  # type: ignore[union-attr]
+    code = code_in(sms_outbox(server.app, 1, wait=10)[0]["text"])
     driver.find_element(By.NAME, "code").send_keys(code)
     driver.find_element(By.ID, "verify-phone").click()
     wait_for(driver, lambda d: "/register-account" not in d.current_url, "signed in after the code")
